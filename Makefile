@@ -1,0 +1,67 @@
+# The commands the README names. `make tutorial` and `make test` each install
+# everything they need first (system packages, the Python environment, the server).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := build
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint clean
+
+help:
+	@echo "make tutorial  - install, then run notebooks 00-05 headless on the local backend"
+	@echo "make test      - install, then run every test tier (unit, integration, notebooks)"
+	@echo "make lab       - open the notebooks in JupyterLab"
+	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
+
+install: system python server
+
+system:
+	@PYTHON=$(PYTHON) bash setup/install-system.sh
+
+python: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the Python environment into $(VENV) (kfp, model-registry, jupyterlab, papermill, nbval) ..."
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[tutorial,dev]'
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mrhelpers)" >/dev/null
+	@touch $@
+
+server: python
+	@$(PY) -m mrhelpers install-server
+
+tutorial: install
+	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
+
+test: install
+	@$(PY) -m pytest
+
+test-unit: install
+	@$(PY) -m pytest -m unit
+
+test-integration: install
+	@$(PY) -m pytest -m integration
+
+test-notebooks: install
+	@$(PY) -m pytest -m notebooks
+
+lab: install
+	@$(VENV)/bin/jupyter lab notebooks/
+
+up: install
+	@$(PY) -m mrhelpers up
+
+down:
+	@$(PY) -m mrhelpers down
+
+status:
+	@$(PY) -m mrhelpers status
+
+lint: python
+	@$(VENV)/bin/ruff check mrhelpers tests
+
+clean:
+	rm -rf $(BUILD)

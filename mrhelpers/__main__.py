@@ -1,0 +1,101 @@
+"""The command line: ``python -m mrhelpers up|down|status|doctor|install-server|run-notebooks``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mrhelpers.errors import MRHelpersError
+
+
+def _registered_table(settings) -> str:  # noqa: ANN001
+    from mrhelpers.inspection import models_frame, versions_frame
+    from mrhelpers.registry import connect
+
+    registry = connect(settings, retries=2)
+    frames = [versions_frame(registry, name) for name in models_frame(registry)["model"]]
+    if not frames:
+        return "(the registry holds no models)"
+    import pandas as pd
+
+    table = pd.concat(frames, ignore_index=True)
+    cols = ["model", "version", "version_id", "source_kind", "source_class", "source_id", "uri"]
+    return table[cols].to_string(index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mrhelpers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the local stack (MariaDB + Model Registry server)")
+    p_up.add_argument("--registry-port", type=int, help="default: MRH_REGISTRY_PORT, the last port, or a free one")
+    p_up.add_argument("--db-port", type=int, help="default: MRH_DB_PORT, the last port, or a free one")
+    p_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each server (default 120)")
+    sub.add_parser("down", help="stop the local stack's processes (data is kept)")
+    sub.add_parser("status", help="what runs, where, and whether it answers")
+    sub.add_parser("doctor", help="check the backend end to end and say what to fix")
+    sub.add_parser("install-server", help="build the pinned Model Registry server with go install (once)")
+    p_nb = sub.add_parser("run-notebooks", help="run notebooks 00-05 headless (papermill) and show what got registered")
+    p_nb.add_argument("--output", default="build/notebooks", help="folder for executed notebooks (default build/notebooks)")
+    p_nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                      help="a notebook parameter (repeatable), for example -p backend local")
+    args = parser.parse_args(argv)
+
+    from mrhelpers import localstack
+    from mrhelpers.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        if args.command == "up":
+            result = localstack.up(settings, registry_port=args.registry_port, db_port=args.db_port, timeout=args.timeout)
+            return 0 if result.ok else 1
+        if args.command == "down":
+            localstack.down(settings)
+            return 0
+        if args.command == "status":
+            result = localstack.status(settings)
+            print(result)
+            return 0 if result.ok else 3
+        if args.command == "install-server":
+            print(f"Model Registry server: {localstack.install_server(settings)}")
+            return 0
+        if args.command == "doctor":
+            return _doctor(settings)
+        if args.command == "run-notebooks":
+            from mrhelpers.tutorial import run_notebooks
+
+            results = run_notebooks(args.output, dict(args.parameter))
+            failed = [r for r in results if r.status != "ok"]
+            print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
+            if failed:
+                print(f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell.")
+                return 1
+            print("\nWhat the registry holds now:")
+            print(_registered_table(Settings.from_env()))
+            print("\nThe local stack keeps running for JupyterLab (`make lab`); stop it with `make down`.")
+            return 0
+    except MRHelpersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _doctor(settings) -> int:  # noqa: ANN001
+    from mrhelpers import localstack
+    from mrhelpers.registry import connect
+
+    if settings.backend != "local":
+        print("doctor for backend='cluster' is not built yet.")
+        return 2
+    result = localstack.status(settings)
+    print(result)
+    if not result.ok:
+        print("Fix: run `python -m mrhelpers up` (it prints the log of any part that fails to start).")
+        return 1
+    connect(settings, retries=2)
+    print(f"ok: the Model Registry at {settings.registry_url} answers the Python client.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

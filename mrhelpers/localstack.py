@@ -1,0 +1,559 @@
+"""Notebook 00, local backend: run a real Model Registry server on this machine.
+
+``up`` starts two processes, each of its own, on 127.0.0.1:
+
+* a MariaDB server (Debian's ``mariadb-server``) with its data folder under the
+  state dir, a project user for TCP, and the ``model_registry`` database;
+* the Model Registry server (Go, built once with ``go install`` from
+  ``setup/registry-server``), ``model-registry proxy --datastore-type embedmd``.
+
+It records pids, ports and log paths in ``<state dir>/state.json``. ``down``
+stops only those pids and keeps the data; ``status`` says what runs and whether
+it answers. ``up`` is idempotent and safe to run again after ``down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mrhelpers.errors import StackError
+from mrhelpers.settings import Settings, project_root, versions
+
+DATABASE = "model_registry"
+DB_USER = "mrhelpers"
+COMPONENTS = ("mariadb", "registry")
+_BINARIES = {"mariadb": "mariadbd", "registry": "model-registry"}
+
+
+def _say(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+# --------------------------------------------------------------------------- state and processes
+
+
+def _state_path(settings: Settings) -> Path:
+    return settings.state_dir / "state.json"
+
+
+def _load(settings: Settings) -> dict[str, Any]:
+    try:
+        return json.loads(_state_path(settings).read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError:
+        raise StackError(
+            f"{_state_path(settings)} is not valid JSON. Stop any stack processes you started "
+            f"(`python -m mrhelpers status`), then delete that file and run `python -m mrhelpers up`."
+        ) from None
+
+
+def _save(settings: Settings, state: dict[str, Any]) -> None:
+    path = _state_path(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings) -> Iterator[None]:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _alive(pid: int | None, binary: str) -> bool:
+    """True when ``pid`` runs and is the program we started (not a reused pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie has exited
+            return False
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except (FileNotFoundError, IndexError):
+        return False
+    except OSError:
+        return True  # no /proc (macOS): trust kill(0)
+    return Path(cmd).name == binary
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _choose_port(name: str, asked: int | None, recorded: int | None, env: str) -> int:
+    if asked:
+        if not _port_free(asked):
+            raise StackError(
+                f"Port {asked} on 127.0.0.1, asked for the {name}, is in use. Free it "
+                f"(`ss -ltnp 'sport = :{asked}'` shows who holds it) or pick another with {env}=PORT "
+                "or leave it unset to let the stack choose a free one."
+            )
+        return asked
+    if recorded and _port_free(recorded):
+        return recorded
+    return _free_port()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log written)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def _stop_pid(pid: int, binary: str, timeout: float = 30.0) -> None:
+    if not _alive(pid, binary):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid, binary):
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            env=env, cwd=cwd, start_new_session=True,
+        )
+    return proc.pid
+
+
+def _wait(what: str, check: Any, timeout: float, pid: int, binary: str, log: Path, quiet: bool) -> None:
+    """Poll ``check()`` until true; print a progress line every 5 s; fail with the log's tail."""
+    start = time.monotonic()
+    next_note = start + 5
+    while True:
+        if check():
+            return
+        if not _alive(pid, binary):
+            raise StackError(f"The {what} (pid {pid}) exited during start-up. Its log, {log}, ends with:\n{_tail(log)}")
+        now = time.monotonic()
+        if now - start > timeout:
+            raise StackError(
+                f"The {what} did not become ready within {timeout:.0f} s. Its log, {log}, ends with:\n"
+                f"{_tail(log)}\nStop the stack with `python -m mrhelpers down` and try again, "
+                "or raise the timeout with --timeout."
+            )
+        if now >= next_note:
+            _say(f"  ... still waiting for the {what} ({now - start:.0f} s of {timeout:.0f} s)", quiet)
+            next_note = now + 5
+        time.sleep(0.25)
+
+
+# --------------------------------------------------------------------------- MariaDB
+
+
+def _find(binary: str) -> str | None:
+    found = shutil.which(binary)
+    if found:
+        return found
+    for folder in ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"):
+        candidate = Path(folder) / binary
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def ensure_mariadb_installed(quiet: bool = False) -> str:
+    """Return the path of ``mariadbd``, installing Debian's package when missing.
+
+    Raises:
+        StackError: When it is missing and cannot be installed here (no apt, not root).
+    """
+    found = _find("mariadbd")
+    if found:
+        return found
+    package = versions().get("MARIADB_DEBIAN_PACKAGE", "mariadb-server")
+    if not shutil.which("apt-get"):
+        raise StackError(
+            "MariaDB is not installed and this system has no apt-get. Install MariaDB 10.11 or later "
+            "with your package manager (for example `brew install mariadb`) so that `mariadbd` is on PATH, "
+            "then run `python -m mrhelpers up` again."
+        )
+    if os.geteuid() != 0:
+        raise StackError(
+            f"MariaDB is not installed. Install it with `sudo apt-get update && sudo apt-get install -y {package}`, "
+            "then run `python -m mrhelpers up` again."
+        )
+    _say(f"Installing {package} from Debian's packages (apt-get) ...", quiet)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StackError(f"`{' '.join(argv)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    found = _find("mariadbd")
+    if not found:
+        raise StackError(f"{package} installed but `mariadbd` is still not found on PATH or in /usr/sbin.")
+    return found
+
+
+def _socket_path(settings: Settings) -> Path:
+    path = settings.state_dir / "mariadb" / "mysqld.sock"
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha1(str(settings.state_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"mrh-{digest}.sock"
+
+
+def _user_args() -> list[str]:
+    return ["--user=root"] if os.geteuid() == 0 else []
+
+
+def _sql(settings: Settings, sql: str) -> subprocess.CompletedProcess[str]:
+    client = _find("mariadb") or _find("mysql")
+    if client is None:
+        raise StackError("The MariaDB client (`mariadb`) is missing: install Debian's mariadb-client.")
+    return subprocess.run(
+        [client, "--no-defaults", f"--socket={_socket_path(settings)}", "-u", getpass.getuser(), "--batch"],
+        input=sql, capture_output=True, text=True, timeout=30,
+    )
+
+
+def _db_password(settings: Settings) -> str:
+    path = settings.state_dir / "mariadb" / "password"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
+    mariadbd = ensure_mariadb_installed(quiet)
+    base = settings.state_dir / "mariadb"
+    datadir = base / "data"
+    log = settings.state_dir / "logs" / "mariadb.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not (datadir / "mysql").is_dir():
+        installer = _find("mariadb-install-db") or _find("mysql_install_db")
+        if installer is None:
+            raise StackError("`mariadb-install-db` is missing: reinstall Debian's mariadb-server.")
+        _say(f"Creating the MariaDB data folder {datadir} ...", quiet)
+        datadir.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            proc = subprocess.run(
+                [installer, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=socket",
+                 "--skip-test-db", *_user_args()],
+                stdout=fh, stderr=subprocess.STDOUT,
+            )
+        if proc.returncode != 0:
+            shutil.rmtree(datadir, ignore_errors=True)
+            raise StackError(f"mariadb-install-db failed (exit {proc.returncode}). Its output, in {log}, ends with:\n{_tail(log)}")
+    old = state.get("mariadb", {})
+    port = _choose_port("MariaDB server", port, old.get("port"), "MRH_DB_PORT")
+    sock = _socket_path(settings)
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()  # left by a server that was killed
+    _say(f"Starting MariaDB on 127.0.0.1:{port} ...", quiet)
+    pid = _spawn(
+        [mariadbd, "--no-defaults", f"--datadir={datadir}", "--bind-address=127.0.0.1", f"--port={port}",
+         f"--socket={sock}", f"--pid-file={base / 'mariadbd.pid'}", f"--log-error={log}",
+         "--skip-name-resolve", "--character-set-server=utf8mb4", *_user_args()],
+        log,
+    )
+    state["mariadb"] = {"pid": pid, "port": port, "socket": str(sock), "log": str(log), "datadir": str(datadir)}
+    _save(settings, state)
+    _wait("MariaDB server", lambda: _sql(settings, "SELECT 1;").returncode == 0, timeout, pid, "mariadbd", log, quiet)
+    password = _db_password(settings)
+    setup = (
+        f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4;\n"
+        f"CREATE USER IF NOT EXISTS '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+        f"ALTER USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{DB_USER}'@'127.0.0.1';\n"
+    )
+    proc = _sql(settings, setup)
+    if proc.returncode != 0:
+        raise StackError(f"Creating the database and user failed: {proc.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------- Model Registry server
+
+
+def server_binary(settings: Settings) -> Path:
+    """Where the Go-built Model Registry server lives."""
+    return settings.bin_dir / "model-registry"
+
+
+def install_server(settings: Settings, quiet: bool = False) -> Path:
+    """Build the pinned Model Registry server with ``go install`` unless already there.
+
+    The binary goes to ``settings.bin_dir``; a stamp file next to it records the
+    version so a change in setup/versions.env triggers a rebuild.
+
+    Raises:
+        StackError: No clone of the project, no Go, or the build failed.
+    """
+    wanted = versions().get("MODEL_REGISTRY_SERVER_VERSION", "")
+    binary = server_binary(settings)
+    stamp = binary.with_name("model-registry.version")
+    if binary.is_file() and stamp.is_file() and stamp.read_text().strip() == wanted:
+        return binary
+    root = project_root()
+    if root is None:
+        raise StackError("The local stack needs a clone of the project (setup/registry-server) to build the server.")
+    go = _find("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
+    if go is None:
+        raise StackError(
+            "Go is not installed, and the Model Registry server is built with `go install`. Install Go 1.24 "
+            "or later (https://go.dev/doc/install) so that `go` is on PATH, then run `python -m mrhelpers up` again."
+        )
+    settings.bin_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.bin_dir / "go-install.log"
+    _say(f"Building the Model Registry server {wanted} with `go install` (first time only; about a minute) ...", quiet)
+    env = dict(os.environ, GOBIN=str(settings.bin_dir), GOFLAGS="-buildvcs=false")
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [go, "install", "github.com/kubeflow/model-registry"],
+            cwd=root / "setup" / "registry-server", stdout=fh, stderr=subprocess.STDOUT, env=env,
+        )
+        start = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(1)
+            if int(time.monotonic() - start) % 15 == 0:
+                _say(f"  ... go install running ({time.monotonic() - start:.0f} s)", quiet)
+    if proc.returncode != 0 or not binary.is_file():
+        raise StackError(
+            f"`go install github.com/kubeflow/model-registry` (in setup/registry-server) failed with exit "
+            f"{proc.returncode}. Its output, {log}, ends with:\n{_tail(log)}"
+        )
+    stamp.write_text(wanted + "\n")
+    return binary
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _api_path() -> str:
+    return versions().get("MODEL_REGISTRY_API_PATH", "/api/model_registry/v1alpha3")
+
+
+def _start_registry(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
+    binary = install_server(settings, quiet)
+    old = state.get("registry", {})
+    port = _choose_port("Model Registry server", port, old.get("port"), "MRH_REGISTRY_PORT")
+    log = settings.state_dir / "logs" / "model-registry.log"
+    db = state["mariadb"]
+    dsn = f"{DB_USER}:{_db_password(settings)}@tcp(127.0.0.1:{db['port']})/{DATABASE}?charset=utf8mb4"
+    # The DSN holds the password: pass it through the environment (the server reads
+    # MR_<FLAG> variables), not argv, so `ps` does not show it.
+    env = dict(os.environ, MR_EMBEDMD_DATABASE_DSN=dsn)
+    _say(f"Starting the Model Registry server on 127.0.0.1:{port} ...", quiet)
+    pid = _spawn(
+        [str(binary), "proxy", "--hostname", "127.0.0.1", "--port", str(port),
+         "--datastore-type", "embedmd", "--embedmd-database-type", "mysql"],
+        log, env=env, cwd=settings.state_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    state["registry"] = {"pid": pid, "port": port, "log": str(log), "url": url}
+    state["registry_url"] = url
+    _save(settings, state)
+    ready = f"{url}{_api_path()}/registered_models?pageSize=1"
+    _wait("Model Registry server", lambda: _http_ok(f"{url}/readyz/isDirty") and _http_ok(ready),
+          timeout, pid, "model-registry", log, quiet)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentStatus:
+    """One process of the local stack."""
+
+    name: str
+    pid: int | None
+    running: bool
+    address: str | None
+    answers: bool
+    log: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class StackStatus:
+    """What the local stack runs; ``ok`` when every part runs and answers."""
+
+    state_dir: str
+    registry_url: str | None
+    components: tuple[ComponentStatus, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.running and c.answers for c in self.components)
+
+    def to_frame(self) -> Any:
+        """The components as a pandas DataFrame (for notebooks)."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(c) for c in self.components])
+
+    def __str__(self) -> str:
+        lines = [f"Local stack in {self.state_dir}: {'up' if self.ok else 'NOT fully up'}"]
+        for c in self.components:
+            state = "running" if c.running else "stopped"
+            answer = "answers" if c.answers else "does not answer"
+            where = c.address or "-"
+            lines.append(f"  {c.name:<9} {state:<8} pid {c.pid or '-':<8} {where:<24} {answer:<16} log {c.log or '-'}")
+        if self.ok:
+            lines.append(f"  Model Registry API: {self.registry_url}{_api_path()}")
+        return "\n".join(lines)
+
+
+def status(settings: Settings | None = None) -> StackStatus:
+    """Report which parts of the local stack run and answer; changes nothing."""
+    settings = settings or Settings.from_env()
+    state = _load(settings)
+    parts = []
+    db = state.get("mariadb", {})
+    db_running = _alive(db.get("pid"), "mariadbd")
+    db_answers = db_running and _sql(settings, "SELECT 1;").returncode == 0
+    parts.append(ComponentStatus("mariadb", db.get("pid"), db_running,
+                                 f"127.0.0.1:{db['port']}" if db.get("port") else None, db_answers, db.get("log")))
+    reg = state.get("registry", {})
+    reg_running = _alive(reg.get("pid"), "model-registry")
+    reg_answers = reg_running and _http_ok(f"{reg.get('url')}{_api_path()}/registered_models?pageSize=1")
+    parts.append(ComponentStatus("registry", reg.get("pid"), reg_running, reg.get("url"), reg_answers, reg.get("log")))
+    return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts))
+
+
+def up(
+    settings: Settings | None = None,
+    *,
+    registry_port: int | None = None,
+    db_port: int | None = None,
+    timeout: float = 120.0,
+    quiet: bool = False,
+) -> StackStatus:
+    """Start the local stack, or keep the one that runs; idempotent.
+
+    Args:
+        settings: Where the state lives (``settings.state_dir``) and the binary (``bin_dir``).
+        registry_port: Port for the Model Registry server; default ``MRH_REGISTRY_PORT``,
+            else the port used last time if free, else a free one.
+        db_port: Port for MariaDB; default ``MRH_DB_PORT``, likewise.
+        timeout: Seconds to wait for each server to become ready (default 120).
+        quiet: Print no progress lines.
+
+    Returns:
+        The :class:`StackStatus` after start-up.
+
+    Raises:
+        StackError: Naming what did not come up, its log, and the next step.
+    """
+    settings = settings or Settings.from_env()
+    registry_port = registry_port or _env_int("MRH_REGISTRY_PORT")
+    db_port = db_port or _env_int("MRH_DB_PORT")
+    with _locked(settings):
+        state = _load(settings)
+        for name in COMPONENTS:
+            pid = state.get(name, {}).get("pid")
+            if pid and not _alive(pid, _BINARIES[name]):
+                _say(f"Found a stale pid {pid} for {name} (that process is gone); starting a new one.", quiet)
+                state[name]["pid"] = None
+        if _alive(state.get("mariadb", {}).get("pid"), "mariadbd"):
+            _say(f"MariaDB already runs (pid {state['mariadb']['pid']}, port {state['mariadb']['port']}).", quiet)
+        else:
+            _start_mariadb(settings, state, db_port, timeout, quiet)
+        if _alive(state.get("registry", {}).get("pid"), "model-registry"):
+            _say(f"The Model Registry server already runs at {state['registry']['url']}.", quiet)
+        else:
+            _start_registry(settings, state, registry_port, timeout, quiet)
+        _save(settings, state)
+    result = status(settings)
+    _say(str(result), quiet)
+    return result
+
+
+def down(settings: Settings | None = None, *, quiet: bool = False) -> list[str]:
+    """Stop the processes that ``up`` started (by their recorded pids); keep the data.
+
+    Returns:
+        The names of the parts that were stopped.
+    """
+    settings = settings or Settings.from_env()
+    stopped = []
+    with _locked(settings):
+        state = _load(settings)
+        for name in reversed(COMPONENTS):
+            part = state.get(name, {})
+            pid = part.get("pid")
+            if _alive(pid, _BINARIES[name]):
+                _say(f"Stopping {name} (pid {pid}) ...", quiet)
+                _stop_pid(pid, _BINARIES[name])
+                stopped.append(name)
+            if part:
+                part["pid"] = None
+        if state:
+            _save(settings, state)
+    _say(f"Stopped: {', '.join(stopped) or 'nothing was running'}. Data kept in {settings.state_dir}.", quiet)
+    return stopped
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StackError(f"{name}={value!r} is not a port number (1-65535).")
+    return int(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("Use `python -m mrhelpers up|down|status`.")

@@ -1,0 +1,85 @@
+"""Notebook 03: the pipeline that registers a model, with lineage back to its run."""
+
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+from kfp import dsl, kubernetes
+
+from mrhelpers.components import register_model
+from mrhelpers.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV, Settings
+
+
+@dsl.pipeline(
+    name="model-registration",
+    description="Register a model artifact in the Kubeflow Model Registry with lineage to this run.",
+)
+def model_registration_pipeline(
+    model_name: str,
+    version_name: str,
+    model_uri: str,
+    author: str,
+    registry_url: str,
+    model_format_name: str = "sklearn",
+    model_format_version: str = "1",
+    on_conflict: str = "error",
+) -> NamedTuple(
+    "Outputs",
+    [("model_id", str), ("version_id", str), ("version_name", str), ("created", bool),
+     ("run_id", str), ("run_name", str)],
+):
+    """Register ``model_uri`` as ``model_name``/``version_name``.
+
+    The task gets the registry token from the Secret ``model-registry-auth`` (key
+    ``token``) as ``MODEL_REGISTRY_TOKEN`` and its namespace as ``POD_NAMESPACE``;
+    the run id and name come from KFP's placeholders.
+    """
+    task = register_model(
+        model_name=model_name,
+        version_name=version_name,
+        model_uri=model_uri,
+        author=author,
+        registry_url=registry_url,
+        model_format_name=model_format_name,
+        model_format_version=model_format_version,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        on_conflict=on_conflict,
+    )
+    task.set_caching_options(False)  # registration is a side effect: never skip it
+    kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
+    kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
+    Outputs = NamedTuple(  # noqa: N806 - KFP reads the pipeline's outputs from this NamedTuple
+        "Outputs",
+        [("model_id", str), ("version_id", str), ("version_name", str), ("created", bool),
+         ("run_id", str), ("run_name", str)],
+    )
+    return Outputs(
+        task.outputs["model_id"], task.outputs["version_id"], task.outputs["version_name"],
+        task.outputs["created"], task.outputs["run_id"], task.outputs["run_name"],
+    )
+
+
+def example_model(settings: Settings, name: str = "example-regressor") -> str:
+    """Write a small, real model file and return its ``file://`` URI.
+
+    The model is a least-squares linear fit on a fixed synthetic dataset (numpy),
+    saved as JSON under ``<state dir>/models/<name>/model.json``. Calling it again
+    rewrites the same file with the same content.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 3))
+    y = x @ np.array([1.5, -2.0, 0.5]) + 0.25 + rng.normal(scale=0.1, size=200)
+    design = np.hstack([x, np.ones((200, 1))])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    folder = Path(settings.state_dir) / "models" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.json"
+    path.write_text(json.dumps({
+        "kind": "linear-regression", "features": 3,
+        "coef": [round(float(c), 6) for c in coef[:3]], "intercept": round(float(coef[3]), 6),
+    }, indent=2))
+    return path.resolve().as_uri()

@@ -1,0 +1,521 @@
+"""Talk to the Model Registry: connect, lineage, and safe registration.
+
+This module is what a pipeline component imports, so it stays light: no kfp,
+no pandas. It uses the pinned ``model-registry`` client (see setup/versions.env).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from mrhelpers.errors import AuthError, InvalidInput, RegistryUnavailable, VersionConflict
+from mrhelpers.settings import Settings
+
+if TYPE_CHECKING:
+    from model_registry import ModelRegistry
+
+T = TypeVar("T")
+ON_CONFLICT = ("error", "bump")
+MAX_NAME = 255
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INT64 = 2**63
+
+
+# --------------------------------------------------------------------------- lineage
+
+
+@dataclasses.dataclass(frozen=True)
+class Lineage:
+    """Where a model version came from, stored as the artifact's ``model_source_*`` fields.
+
+    Attributes:
+        kind: ``model_source_kind``, for example ``"kfp"``.
+        cls: ``model_source_class``, for example ``"pipelinerun"``.
+        group: ``model_source_group``: the namespace the run ran in.
+        id: ``model_source_id``: the run id. Registration is retry-safe per id.
+        name: ``model_source_name``: the run's human-readable name.
+    """
+
+    kind: str
+    cls: str
+    group: str
+    id: str
+    name: str
+
+    @classmethod
+    def for_kfp_run(cls, run_id: str, run_name: str, namespace: str) -> Lineage:
+        """Lineage of a Kubeflow Pipelines run (the project's convention).
+
+        Args:
+            run_id: From ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``.
+            run_name: From ``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``.
+            namespace: The pod's namespace (``local`` for kfp.local runs).
+        """
+        return cls(kind="kfp", cls="pipelinerun", group=namespace, id=run_id, name=run_name)
+
+    def as_fields(self) -> dict[str, str]:
+        """The five ``model_source_*`` keyword arguments of a ModelArtifact."""
+        return {
+            "model_source_kind": self.kind,
+            "model_source_class": self.cls,
+            "model_source_group": self.group,
+            "model_source_id": self.id,
+            "model_source_name": self.name,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistrationResult:
+    """What :func:`register_version` wrote or found.
+
+    Attributes:
+        model_id: The RegisteredModel's id.
+        version_id: The ModelVersion's id.
+        artifact_id: The ModelArtifact's id.
+        version_name: The version's name (differs from the one asked for after a bump).
+        created: False when the version already existed from the same run.
+        model_name: The RegisteredModel's name.
+    """
+
+    model_id: str
+    version_id: str
+    artifact_id: str
+    version_name: str
+    created: bool
+    model_name: str
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - the client depends on aiohttp
+        return isinstance(exc, (ConnectionError, asyncio.TimeoutError))
+    return isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError))
+
+
+def _unavailable(url: str, settings_backend: str, reason: str) -> RegistryUnavailable:
+    if settings_backend == "cluster":
+        hint = (
+            "Check the port-forward (`kubectl port-forward -n kubeflow svc/model-registry-service "
+            "8082:8080`) and `python -m mrhelpers doctor`."
+        )
+    else:
+        hint = "Start the local stack with `python -m mrhelpers up` and check it with `python -m mrhelpers status`."
+    return RegistryUnavailable(f"Model Registry at {url} is not reachable ({reason}). {hint}")
+
+
+def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
+    return AuthError(
+        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from the "
+        f"Secret {secret_name!r} (cluster: `kubectl get secret {secret_name} -n <namespace>`; "
+        "local: `python -m mrhelpers status`) or from MRH_TOKEN; set the right one and retry."
+    )
+
+
+class _Caller:
+    """Runs one client call with bounded retries on connection errors."""
+
+    def __init__(self, registry: ModelRegistry, url: str, backend: str, secret_name: str,
+                 retries: int = 3, backoff: float = 0.5) -> None:
+        self.registry = registry
+        self.url = url
+        self.backend = backend
+        self.secret_name = secret_name
+        self.retries = retries
+        self.backoff = backoff
+
+    def __call__(self, make: Callable[[], Awaitable[T]]) -> T:
+        delay = self.backoff
+        for attempt in range(1, self.retries + 1):
+            try:
+                return self.registry.async_runner(make())  # type: ignore[arg-type]
+            except Exception as exc:
+                status = _status_of(exc)
+                if status in (401, 403):
+                    raise _auth_error(self.url, status, self.secret_name) from None
+                if not _is_connection_error(exc) and status not in (502, 503, 504):
+                    raise
+                if attempt == self.retries:
+                    raise _unavailable(self.url, self.backend, f"{type(exc).__name__}: {exc}") from None
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _caller(registry: ModelRegistry) -> _Caller:
+    found = getattr(registry, "_mrh_caller", None)
+    if isinstance(found, _Caller):
+        return found
+    return _Caller(registry, url="the Model Registry", backend="local", secret_name="model-registry-auth")
+
+
+# --------------------------------------------------------------------------- connect
+
+
+def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> ModelRegistry:
+    """Connect to the Model Registry that ``settings`` point at.
+
+    Args:
+        settings: Uses ``registry_url`` (scheme required), ``author`` and ``token``.
+        retries: Attempts while the server does not answer (default 5).
+        backoff: First wait between attempts in seconds, doubled each time (default 0.5).
+
+    Returns:
+        A ``model_registry.ModelRegistry`` client.
+
+    Raises:
+        InvalidInput: The URL has no ``http://``/``https://`` scheme or no host.
+        RegistryUnavailable: The server did not answer after ``retries`` attempts.
+        AuthError: The server (or its proxy) refused the token (HTTP 401/403).
+    """
+    from model_registry import ModelRegistry
+
+    url = settings.registry_url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput(
+            "registry_url", url, "an http:// or https:// URL with a host, for example http://127.0.0.1:8080"
+        )
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    token = settings.token.reveal() or None
+    delay = backoff
+    for attempt in range(1, retries + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="User access token is missing")
+                registry = ModelRegistry(
+                    f"{parsed.scheme}://{parsed.hostname}",
+                    port=port,
+                    author=settings.author,
+                    is_secure=parsed.scheme == "https",
+                    user_token=token,
+                    log_level=logging.ERROR,
+                )
+            registry._mrh_caller = _Caller(  # type: ignore[attr-defined]
+                registry, url, settings.backend, settings.secret_name
+            )
+            return registry
+        except Exception as exc:
+            status = _status_of(exc)
+            if status in (401, 403):
+                raise _auth_error(url, status, settings.secret_name) from None
+            if not _is_connection_error(exc) and status not in (502, 503, 504):
+                raise
+            if attempt == retries:
+                raise _unavailable(url, settings.backend, f"{type(exc).__name__}: {exc}") from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_name(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, value, "a string")
+    if not value.strip():
+        raise InvalidInput(field, value, "a non-empty string")
+    if value != value.strip():
+        raise InvalidInput(field, value, "no leading or trailing whitespace")
+    if len(value) > MAX_NAME:
+        raise InvalidInput(field, value, f"at most {MAX_NAME} characters (got {len(value)})")
+    if _CONTROL.search(value):
+        raise InvalidInput(field, value, "printable characters only (no control characters)")
+    return value
+
+
+def normalize_uri(uri: object) -> str:
+    """Check a model URI and return it in the form that gets registered.
+
+    An absolute local path becomes a ``file://`` URI; anything else must already
+    carry a scheme (``s3://``, ``gs://``, ``oci://``, ``file://``, ``https://`` ...).
+
+    Raises:
+        InvalidInput: Not a string, empty, relative, or with spaces or control characters.
+    """
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidInput("uri", uri, "a non-empty URI such as s3://bucket/model or an absolute path")
+    if _CONTROL.search(uri) or uri != uri.strip():
+        raise InvalidInput("uri", uri, "a URI without control characters or surrounding whitespace")
+    if uri.startswith("/"):
+        from pathlib import PurePosixPath
+
+        return PurePosixPath(uri).as_uri()
+    if not _SCHEME.match(uri):
+        raise InvalidInput("uri", uri, "a URI with a scheme (s3://, gs://, oci://, file://, https://) or an absolute path")
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" and not (parsed.netloc or parsed.path.strip("/")):
+        raise InvalidInput("uri", uri, "a URI that names a location after the scheme")
+    return uri
+
+
+def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | int | float | str]:
+    """Check metadata and convert it to what the registry stores.
+
+    Rules: keys are non-empty strings without surrounding whitespace; bool, int,
+    float and str values are stored as they are; dict and list values are stored
+    as JSON strings (keys sorted); None, NaN, infinities, integers outside int64
+    and other types are refused.
+
+    Raises:
+        InvalidInput: Naming the first bad key or value.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput("metadata", metadata, "a mapping of str to bool, int, float, str, dict or list")
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key.strip() or key != key.strip() or _CONTROL.search(key):
+            raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
+        field = f"metadata[{key!r}]"
+        if isinstance(value, bool) or isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, int):
+            if not -_INT64 <= value < _INT64:
+                raise InvalidInput(field, value, "an integer within 64 bits")
+            out[key] = value
+        elif isinstance(value, float):
+            if math.isnan(value) or math.isinf(value):
+                raise InvalidInput(field, value, "a finite float")
+            out[key] = value
+        elif isinstance(value, (dict, list)):
+            try:
+                out[key] = json.dumps(value, sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(field, value, f"JSON-serialisable dicts and lists ({exc})") from None
+        elif value is None:
+            raise InvalidInput(field, value, "bool, int, float, str, dict or list; drop the key instead of None")
+        else:
+            raise InvalidInput(field, value, "bool, int, float, str, dict or list")
+    return out
+
+
+def _check_lineage(lineage: object) -> Lineage | None:
+    if lineage is None:
+        return None
+    if not isinstance(lineage, Lineage):
+        raise InvalidInput("lineage", lineage, "a mrhelpers.Lineage or None")
+    for field in dataclasses.fields(lineage):
+        _check_name(f"lineage.{field.name}", getattr(lineage, field.name))
+    return lineage
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _next_free_name(base: str, taken: set[str]) -> str:
+    """``v1`` -> ``v1-2``, ``v1-3`` ...: the first name not in ``taken``."""
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def register_version(
+    registry: ModelRegistry,
+    name: str,
+    version: str,
+    uri: str,
+    *,
+    model_format_name: str,
+    model_format_version: str,
+    lineage: Lineage | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    author: str | None = None,
+    on_conflict: str = "error",
+) -> RegistrationResult:
+    """Register ``uri`` as version ``version`` of model ``name``: validated, retry-safe.
+
+    Every input is checked before the first write, so a bad input creates
+    nothing. Writes are: the RegisteredModel (when new), the ModelVersion, its
+    ModelArtifact (carrying ``lineage`` as ``model_source_*``).
+
+    Args:
+        registry: A client from :func:`connect`.
+        name: The RegisteredModel's name.
+        version: The version's name, for example ``v1.0.0``.
+        uri: Where the model is stored; an absolute path becomes ``file://``.
+        model_format_name: For example ``sklearn`` or ``onnx``.
+        model_format_version: For example ``1``.
+        lineage: Where the version came from; default None (no lineage).
+        metadata: Custom properties of the version (see :func:`normalize_metadata`); default none.
+        description: The version's description; default none.
+        author: The version's author; default the client's author.
+        on_conflict: When the version exists from another run (another
+            ``lineage.id``, or no lineage): ``"error"`` (default) raises
+            :class:`VersionConflict`; ``"bump"`` registers under the next free
+            name ``<version>-2``, ``<version>-3`` ...
+
+    Returns:
+        A :class:`RegistrationResult`. ``created`` is False when the same
+        version already existed from the same run (same ``lineage.id``).
+
+    Raises:
+        InvalidInput: A bad argument; nothing was written.
+        VersionConflict: The version exists from another run and ``on_conflict="error"``.
+        RegistryUnavailable: The server stopped answering (after retries).
+        AuthError: The token was refused.
+    """
+    from model_registry.types import ModelArtifact, ModelVersion, RegisteredModel
+
+    _check_name("name", name)
+    _check_name("version", version)
+    uri = normalize_uri(uri)
+    _check_name("model_format_name", model_format_name)
+    _check_name("model_format_version", model_format_version)
+    lineage = _check_lineage(lineage)
+    props = normalize_metadata(metadata)
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput("description", description, "a string or None")
+    if author is not None:
+        _check_name("author", author)
+    if on_conflict not in ON_CONFLICT:
+        raise InvalidInput("on_conflict", on_conflict, " or ".join(repr(o) for o in ON_CONFLICT))
+
+    call = _caller(registry)
+    api = registry._api
+    author = author or registry._author
+
+    rm = call(lambda: api.get_registered_model_by_params(name))
+    if rm is None:
+        try:
+            rm = call(lambda: api.upsert_registered_model(RegisteredModel(name=name, owner=author)))
+        except Exception as exc:
+            if _status_of(exc) != 409:  # another writer created it first: use theirs
+                raise
+            rm = call(lambda: api.get_registered_model_by_params(name))
+    assert rm is not None and rm.id is not None
+
+    wanted = version
+    for _ in range(5):
+        mv = call(lambda: api.get_model_version_by_params(rm.id, wanted))
+        if mv is not None:
+            arts = call(lambda: api.get_model_artifacts(mv.id))
+            art = arts[0] if arts else None
+            if art is None:
+                # A registration stopped between its writes: finish it.
+                art = call(lambda: api.upsert_model_version_artifact(
+                    ModelArtifact(name=name, uri=uri, model_format_name=model_format_name,
+                                  model_format_version=model_format_version,
+                                  **(lineage.as_fields() if lineage else {})),
+                    mv.id))
+                return RegistrationResult(rm.id, mv.id, str(art.id), wanted, True, name)
+            if lineage is not None and art.model_source_id == lineage.id:
+                return RegistrationResult(rm.id, mv.id, str(art.id), wanted, False, name)
+            if on_conflict == "error":
+                raise VersionConflict(name, wanted, str(mv.id), art.model_source_id)
+            taken = {v.name for v in _all_versions(registry, rm.id)}
+            wanted = _next_free_name(version, taken)
+            continue
+        try:
+            mv = call(lambda: api.upsert_model_version(
+                ModelVersion(name=wanted, author=author, description=description, custom_properties=props),
+                rm.id))
+        except Exception as exc:
+            if _status_of(exc) == 409:  # a racing writer took the name: decide again
+                continue
+            raise
+        art = call(lambda: api.upsert_model_version_artifact(
+            ModelArtifact(name=name, uri=uri, model_format_name=model_format_name,
+                          model_format_version=model_format_version,
+                          **(lineage.as_fields() if lineage else {})),
+            mv.id))
+        return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
+    raise VersionConflict(name, wanted, "?", None)
+
+
+def _all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:
+    from model_registry.types import ListOptions
+
+    call = _caller(registry)
+    out: list[Any] = []
+    options = ListOptions(limit=100)
+    while True:
+        page = call(lambda: registry._api.get_model_versions(model_id, options))
+        out.extend(page)
+        if not options.next_page_token or not page:
+            return out
+
+
+# --------------------------------------------------------------------------- inside a pipeline component
+
+SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def resolve_namespace(given: str = "") -> str:
+    """The namespace a pipeline task runs in.
+
+    Order: ``given`` when non-empty; the ``POD_NAMESPACE`` variable (set on the
+    cluster by ``kfp.kubernetes.use_field_path_as_env``); the service account's
+    namespace file; else ``"local"`` (a kfp.local run).
+    """
+    if given:
+        return given
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return Path(SA_NAMESPACE_FILE).read_text().strip() or "local"
+    except OSError:
+        return "local"
+
+
+def register_for_run(
+    *,
+    model_name: str,
+    version_name: str,
+    model_uri: str,
+    model_format_name: str,
+    model_format_version: str,
+    author: str,
+    registry_url: str,
+    run_id: str,
+    run_name: str,
+    namespace: str = "",
+    description: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    on_conflict: str = "error",
+) -> RegistrationResult:
+    """What the packaged component ``register_model`` does: register with KFP lineage.
+
+    The token comes from the ``MODEL_REGISTRY_TOKEN`` environment variable (the
+    Secret mounted as env on a cluster; the local secret store locally).
+    """
+    from mrhelpers.settings import TOKEN_ENV, Secret
+
+    settings = Settings(
+        backend="local", registry_url=registry_url.rstrip("/"), author=author,
+        namespace=resolve_namespace(namespace), token=Secret(os.environ.get(TOKEN_ENV, "")),
+        state_dir=Path(os.environ.get("MRH_STATE_DIR", ".")), bin_dir=Path("."),
+        pipeline_root=".",
+    )
+    registry = connect(settings)
+    return register_version(
+        registry, model_name, version_name, model_uri,
+        model_format_name=model_format_name, model_format_version=model_format_version,
+        lineage=Lineage.for_kfp_run(run_id, run_name, settings.namespace),
+        metadata=metadata, description=description or None, author=author, on_conflict=on_conflict,
+    )

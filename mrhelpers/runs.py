@@ -1,0 +1,181 @@
+"""Notebook 04: submit a pipeline and follow the run.
+
+Local backend: kfp.local with ``SubprocessRunner(use_venv=False)``; the run is
+finished when :func:`submit` returns. The registry token is put into the
+environment the tasks inherit (``MODEL_REGISTRY_TOKEN``) for the duration of
+the run only, since kfp.local ignores ``use_secret_as_env``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
+from mrhelpers.settings import TOKEN_ENV, Settings
+
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+
+
+@dataclasses.dataclass
+class RunHandle:
+    """A submitted pipeline run.
+
+    Attributes:
+        backend: ``local`` or ``cluster``.
+        pipeline: The pipeline's name.
+        state: ``SUCCEEDED`` or ``FAILED`` (local runs are finished on return).
+        outputs: The pipeline's outputs by name (empty when it failed).
+        run_id: The run id the tasks saw (``dsl.PIPELINE_JOB_ID_PLACEHOLDER``).
+        run_name: The run name the tasks saw (``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``).
+        url: Where to look at the run: the local run folder as a ``file://`` URL.
+        seconds: Wall time of the run.
+        error: Why it failed, if it did.
+    """
+
+    backend: str
+    pipeline: str
+    state: str
+    outputs: dict[str, Any]
+    run_id: str | None
+    run_name: str | None
+    url: str | None
+    seconds: float
+    error: str | None = None
+
+    def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
+        """Wait until the run ends; raise :class:`RunFailed` when it did not succeed.
+
+        Args:
+            timeout: Seconds to wait at most (default 3600). Local runs have ended already.
+            progress: Show progress while waiting (default True).
+        """
+        if self.state != SUCCEEDED:
+            where = f" Task logs are above; run folder: {self.url}." if self.url else ""
+            raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """The run as a flat, JSON-serialisable dict (no secrets)."""
+        return {
+            "backend": self.backend, "pipeline": self.pipeline, "state": self.state,
+            "run_id": self.run_id, "run_name": self.run_name, "url": self.url,
+            "seconds": round(self.seconds, 2), **{f"output.{k}": v for k, v in self.outputs.items()},
+        }
+
+
+@contextlib.contextmanager
+def _token_in_env(settings: Settings) -> Iterator[None]:
+    old = os.environ.get(TOKEN_ENV)
+    if settings.token:
+        os.environ[TOKEN_ENV] = settings.token.reveal()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = old
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "uri") and hasattr(value, "metadata"):
+        return {"uri": value.uri, "metadata": dict(value.metadata)}
+    return str(value)
+
+
+def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
+    """Run ``pipeline`` with ``arguments`` on the backend ``settings`` choose.
+
+    Args:
+        pipeline: A ``@dsl.pipeline`` function.
+        arguments: Its parameters by name.
+        settings: ``backend``, ``pipeline_root`` and the token.
+
+    Returns:
+        A :class:`RunHandle`; call ``.wait()`` to raise if it failed.
+
+    Raises:
+        InvalidInput: ``pipeline`` is not a pipeline, or an argument is unknown.
+    """
+    if not hasattr(pipeline, "pipeline_spec"):
+        raise InvalidInput("pipeline", getattr(pipeline, "__name__", pipeline), "a function decorated with @dsl.pipeline")
+    known = set(pipeline.component_spec.inputs or {})
+    unknown = set(arguments) - known
+    if unknown:
+        raise InvalidInput("pipeline argument", sorted(unknown)[0], f"one of {', '.join(sorted(known))}")
+    if settings.backend == "cluster":
+        raise MRHelpersError("submit with backend='cluster' is not built yet; use backend='local'.")
+    return _submit_local(pipeline, arguments, settings)
+
+
+def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
+    from kfp import local
+
+    root = Path(settings.pipeline_root)
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    name = pipeline.pipeline_spec.pipeline_info.name
+    before = {p.name for p in root.iterdir()}
+    start = time.monotonic()
+    state, error, outputs = SUCCEEDED, None, {}
+    with _token_in_env(settings):
+        try:
+            task = pipeline(**arguments)
+            outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
+        except RuntimeError as exc:
+            state, error = FAILED, re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    seconds = time.monotonic() - start
+    new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name))
+    run_dir = new[-1] if new else None
+    handle = RunHandle(
+        backend="local", pipeline=name, state=state, outputs=outputs,
+        run_id=outputs.get("run_id"), run_name=outputs.get("run_name") or (run_dir.name if run_dir else None),
+        url=run_dir.resolve().as_uri() if run_dir else None, seconds=seconds, error=error,
+    )
+    _remember(settings, handle, arguments)
+    return handle
+
+
+def _remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
+    folder = settings.state_dir / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {**handle.summary(), "arguments": arguments,
+             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    with open(folder / "history.jsonl", "a") as fh:
+        fh.write(json.dumps(entry, default=str) + "\n")
+
+
+def run_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every run :func:`submit` made with these settings, oldest first."""
+    try:
+        lines = (settings.state_dir / "runs" / "history.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def last_run(settings: Settings, *, succeeded: bool = True) -> dict[str, Any]:
+    """The most recent run (by default the most recent successful one).
+
+    Raises:
+        MRHelpersError: When there is none yet (run notebook 04 first).
+    """
+    for entry in reversed(run_history(settings)):
+        if not succeeded or entry["state"] == SUCCEEDED:
+            return entry
+    raise MRHelpersError(
+        f"No {'successful ' if succeeded else ''}pipeline run is recorded in {settings.state_dir / 'runs'}. "
+        "Run notebook 04_submit_run first (or pass run_id explicitly)."
+    )

@@ -1,0 +1,254 @@
+"""Settings: where the registry is, who registers, and where local state lives.
+
+Everything is read from environment variables prefixed ``MRH_`` when
+:meth:`Settings.from_env` is called, never at import time.
+
+| variable | default |
+|---|---|
+| ``MRH_BACKEND`` | ``local`` (or ``cluster``) |
+| ``MRH_REGISTRY_URL`` | local: the URL the running local stack recorded; cluster: ``http://127.0.0.1:8082`` (a port-forward) |
+| ``MRH_AUTHOR`` | the login name |
+| ``MRH_NAMESPACE`` | local: ``local``; cluster: ``kubeflow`` |
+| ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
+| ``MRH_SECRET_NAME`` | ``model-registry-auth`` |
+| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only) |
+| ``MRH_REGISTRY_UI_URL`` | ``http://127.0.0.1:8084`` (cluster only) |
+| ``MRH_KFP_UI_URL`` | ``http://127.0.0.1:8080`` (cluster only) |
+| ``MRH_PIPELINE_ROOT`` | local: ``<state dir>/pipeline-root`` |
+| ``MRH_STATE_DIR`` | ``<project>/.mrh/stack`` in a clone, else ``~/.local/state/mrhelpers`` |
+| ``MRH_BIN_DIR`` | ``<project>/.mrh/bin`` in a clone, else ``~/.local/share/mrhelpers/bin`` |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mrhelpers.errors import InvalidInput
+
+BACKENDS = ("local", "cluster")
+TOKEN_ENV = "MODEL_REGISTRY_TOKEN"
+"""Environment variable through which a pipeline component receives the registry token."""
+SECRET_TOKEN_KEY = "token"
+"""Key of the token inside the Secret (Kubernetes) or the local secret store."""
+DEFAULT_SECRET_NAME = "model-registry-auth"
+CLUSTER_REGISTRY_URL = "http://model-registry-service.kubeflow.svc.cluster.local:8080"
+"""How a pipeline pod on the cluster reaches the registry (in-cluster DNS)."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or notebook outputs.
+
+    Call :meth:`reveal` where the value is really needed.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+def project_root() -> Path | None:
+    """The clone of this project the package is imported from, or None.
+
+    A clone is recognised by ``setup/versions.env`` next to the package folder.
+    """
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "setup" / "versions.env").is_file() else None
+
+
+def versions(path: Path | None = None) -> dict[str, str]:
+    """Read the project's version matrix (``setup/versions.env``).
+
+    Args:
+        path: The file to read; defaults to ``setup/versions.env`` of the clone.
+
+    Returns:
+        A mapping such as ``{"KFP_VERSION": "2.17.3", ...}``.
+
+    Raises:
+        FileNotFoundError: When no versions file exists (not a clone).
+    """
+    if path is None:
+        root = project_root()
+        if root is None:
+            raise FileNotFoundError(
+                "setup/versions.env not found: mrhelpers is not imported from a clone of the project."
+            )
+        path = root / "setup" / "versions.env"
+    out: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{path}: malformed line {raw!r}; expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def default_state_dir() -> Path:
+    """Folder of the local stack's state: ``MRH_STATE_DIR`` or a default (see module doc)."""
+    env = os.environ.get("MRH_STATE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = project_root()
+    if root is not None:
+        return root / ".mrh" / "stack"
+    return Path.home() / ".local" / "state" / "mrhelpers"
+
+
+def default_bin_dir() -> Path:
+    """Folder holding the Go-built ``model-registry`` binary: ``MRH_BIN_DIR`` or a default."""
+    env = os.environ.get("MRH_BIN_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = project_root()
+    if root is not None:
+        return root / ".mrh" / "bin"
+    return Path.home() / ".local" / "share" / "mrhelpers" / "bin"
+
+
+def read_stack_state(state_dir: Path) -> dict[str, Any]:
+    """The local stack's recorded state (pids, ports, URLs), or ``{}`` when none."""
+    path = state_dir / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            "state file", str(path), f"valid JSON written by `python -m mrhelpers up` ({exc}); "
+            "delete it and run `python -m mrhelpers up` again"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Where things are and who acts. Build one with :meth:`from_env`.
+
+    The token is a :class:`Secret`: it never appears in ``repr(settings)``.
+    """
+
+    backend: str = "local"
+    registry_url: str = "http://127.0.0.1:8080"
+    author: str = "mrhelpers"
+    namespace: str = "local"
+    token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
+    secret_name: str = DEFAULT_SECRET_NAME
+    kfp_host: str = "http://127.0.0.1:8888"
+    registry_ui_url: str = "http://127.0.0.1:8084"
+    kfp_ui_url: str = "http://127.0.0.1:8080"
+    pipeline_root: str = ""
+    state_dir: Path = dataclasses.field(default_factory=default_state_dir)
+    bin_dir: Path = dataclasses.field(default_factory=default_bin_dir)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InvalidInput(
+                "backend", self.backend, f"one of {', '.join(BACKENDS)} (set MRH_BACKEND or backend=...)"
+            )
+        if not isinstance(self.token, Secret):
+            object.__setattr__(self, "token", Secret(str(self.token or "")))
+        object.__setattr__(self, "state_dir", Path(self.state_dir))
+        object.__setattr__(self, "bin_dir", Path(self.bin_dir))
+        if not self.pipeline_root:
+            object.__setattr__(self, "pipeline_root", str(self.state_dir / "pipeline-root"))
+
+    @property
+    def component_registry_url(self) -> str:
+        """The registry URL as a pipeline component must use it.
+
+        Local components run on this machine and use :attr:`registry_url`; on a
+        cluster they use the in-cluster DNS name.
+        """
+        if self.backend == "cluster":
+            return os.environ.get("MRH_COMPONENT_REGISTRY_URL", CLUSTER_REGISTRY_URL)
+        return self.registry_url
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Build settings from ``MRH_*`` environment variables, then ``overrides``.
+
+        Overrides whose value is ``None`` or ``""`` are ignored, so a notebook can
+        pass its parameters straight through.
+
+        Raises:
+            InvalidInput: For an unknown override or backend.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise InvalidInput("setting", sorted(unknown)[0], f"one of {', '.join(sorted(fields))}")
+        given = {k: v for k, v in overrides.items() if v not in (None, "")}
+
+        def pick(name: str, default: Any = None) -> Any:
+            if name in given:
+                return given[name]
+            env = os.environ.get(f"MRH_{name.upper()}")
+            return env if env not in (None, "") else default
+
+        backend = pick("backend", "local")
+        state_dir = Path(pick("state_dir", None) or default_state_dir()).expanduser()
+        bin_dir = Path(pick("bin_dir", None) or default_bin_dir()).expanduser()
+        if backend == "local":
+            state = read_stack_state(state_dir)
+            registry_url = pick("registry_url", state.get("registry_url", "http://127.0.0.1:8080"))
+            namespace = pick("namespace", "local")
+            token = pick("token", None)
+            if token is None:
+                from mrhelpers.secrets import read_local_secret
+
+                token = read_local_secret(state_dir, pick("secret_name", DEFAULT_SECRET_NAME), SECRET_TOKEN_KEY)
+        else:
+            registry_url = pick("registry_url", "http://127.0.0.1:8082")
+            namespace = pick("namespace", "kubeflow")
+            token = pick("token", None)
+        try:
+            default_author = getpass.getuser()
+        except (KeyError, OSError):
+            default_author = "mrhelpers"
+        return cls(
+            backend=backend,
+            registry_url=str(registry_url).rstrip("/"),
+            author=pick("author", default_author),
+            namespace=namespace,
+            token=token if isinstance(token, Secret) else Secret(token or ""),
+            secret_name=pick("secret_name", DEFAULT_SECRET_NAME),
+            kfp_host=pick("kfp_host", "http://127.0.0.1:8888"),
+            registry_ui_url=pick("registry_ui_url", "http://127.0.0.1:8084"),
+            kfp_ui_url=pick("kfp_ui_url", "http://127.0.0.1:8080"),
+            pipeline_root=pick("pipeline_root", ""),
+            state_dir=state_dir,
+            bin_dir=bin_dir,
+        )

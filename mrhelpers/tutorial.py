@@ -1,0 +1,116 @@
+"""Run the tutorial notebooks headless with papermill, in order.
+
+Executed copies are written to the output folder as each notebook runs, so a
+failing notebook can be read there afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mrhelpers.errors import InvalidInput, MRHelpersError
+from mrhelpers.settings import project_root
+
+TUTORIAL = (
+    "00_cluster_setup",
+    "01_registry_secret",
+    "02_component_authoring",
+    "03_compile_pipeline",
+    "04_submit_run",
+    "05_inspect_registry",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookResult:
+    """One executed notebook."""
+
+    notebook: str
+    status: str
+    seconds: float
+    output: str
+    error: str | None = None
+
+
+def notebooks_dir() -> Path:
+    """The clone's ``notebooks/`` folder."""
+    root = project_root()
+    if root is None:
+        raise MRHelpersError("The notebooks ship with a clone of the project; run this from one.")
+    return root / "notebooks"
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """Names defined in the notebook's cell tagged ``parameters``."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def run_notebooks(
+    output_dir: str | Path,
+    parameters: dict[str, Any] | None = None,
+    names: Sequence[str] = TUTORIAL,
+    *,
+    stop_on_error: bool = True,
+    quiet: bool = False,
+) -> list[NotebookResult]:
+    """Execute notebooks in order with papermill.
+
+    Args:
+        output_dir: Where the executed copies go (created; kept even on failure).
+        parameters: Values for the ``parameters`` cells. Each notebook gets the
+            ones it declares; a name no notebook declares raises InvalidInput.
+        names: Which notebooks, in order (default: 00 to 05).
+        stop_on_error: Stop at the first failing notebook (default True).
+        quiet: Print no progress.
+
+    Returns:
+        One :class:`NotebookResult` per executed notebook; ``summary.json`` in
+        ``output_dir`` holds the same.
+    """
+    import papermill
+
+    parameters = dict(parameters or {})
+    folder = notebooks_dir()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        path = folder / f"{name}.ipynb"
+        if not path.is_file():
+            raise InvalidInput("notebook", name, f"one of {', '.join(TUTORIAL)}")
+        paths.append(path)
+    declared = {p.stem: notebook_parameters(p) for p in paths}
+    unknown = set(parameters) - set().union(*declared.values())
+    if unknown:
+        raise InvalidInput("notebook parameter", sorted(unknown)[0],
+                           f"a name from a parameters cell: {', '.join(sorted(set().union(*declared.values())))}")
+    results: list[NotebookResult] = []
+    for path in paths:
+        target = out / path.name
+        own = {k: v for k, v in parameters.items() if k in declared[path.stem]}
+        if not quiet:
+            print(f"[{len(results) + 1}/{len(paths)}] {path.stem} ...", flush=True)
+        start = time.monotonic()
+        status, error = "ok", None
+        try:
+            papermill.execute_notebook(
+                str(path), str(target), parameters=own, kernel_name="python3",
+                cwd=str(folder), progress_bar=False, log_output=False,
+            )
+        except Exception as exc:  # papermill wraps cell errors; the copy is written
+            status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        result = NotebookResult(path.stem, status, round(time.monotonic() - start, 1), str(target), error)
+        results.append(result)
+        if not quiet:
+            print(f"      {status} in {result.seconds:.1f} s -> {target}" + (f"\n      {error}" if error else ""), flush=True)
+        if status != "ok" and stop_on_error:
+            break
+    (out / "summary.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    return results
