@@ -36,13 +36,28 @@ _LAZY = {
     "record": "mrhelpers.records",
     "read_records": "mrhelpers.records",
     "localstack": "mrhelpers.localstack",
+    "backends": "mrhelpers.backends",
+    "secrets": "mrhelpers.secrets",
+    "runs": "mrhelpers.runs",
+    "tutorial": "mrhelpers.tutorial",
     "components": "mrhelpers.components",
     "pipelines": "mrhelpers.pipelines",
 }
 
 __all__ = [
-    "AuthError", "InvalidInput", "Lineage", "MRHelpersError", "RegistrationResult", "RegistryUnavailable",
-    "RunFailed", "Secret", "Settings", "StackError", "VersionConflict", "connect", "register_version",
+    "AuthError",
+    "InvalidInput",
+    "Lineage",
+    "MRHelpersError",
+    "RegistrationResult",
+    "RegistryUnavailable",
+    "RunFailed",
+    "Secret",
+    "Settings",
+    "StackError",
+    "VersionConflict",
+    "connect",
+    "register_version",
     *_LAZY,
 ]
 

@@ -36,9 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check the backend end to end and say what to fix")
     sub.add_parser("install-server", help="build the pinned Model Registry server with go install (once)")
     p_nb = sub.add_parser("run-notebooks", help="run notebooks 00-05 headless (papermill) and show what got registered")
-    p_nb.add_argument("--output", default="build/notebooks", help="folder for executed notebooks (default build/notebooks)")
-    p_nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                      help="a notebook parameter (repeatable), for example -p backend local")
+    p_nb.add_argument(
+        "--output", default="build/notebooks", help="folder for executed notebooks (default build/notebooks)"
+    )
+    p_nb.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter (repeatable), for example -p backend local",
+    )
     args = parser.parse_args(argv)
 
     from mrhelpers import localstack
@@ -47,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "up":
-            result = localstack.up(settings, registry_port=args.registry_port, db_port=args.db_port, timeout=args.timeout)
+            result = localstack.up(
+                settings, registry_port=args.registry_port, db_port=args.db_port, timeout=args.timeout
+            )
             return 0 if result.ok else 1
         if args.command == "down":
             localstack.down(settings)
@@ -68,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r in results if r.status != "ok"]
             print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
             if failed:
-                print(f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell.")
+                print(
+                    f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell."
+                )
                 return 1
             print("\nWhat the registry holds now:")
             print(_registered_table(Settings.from_env()))

@@ -7,7 +7,6 @@ cluster it runs in the project's component image (``COMPONENT_IMAGE``), which ha
 mrhelpers and the pinned client installed. Nothing is pip-installed per run.
 """
 
-
 from typing import NamedTuple
 
 from kfp import dsl
@@ -34,8 +33,14 @@ def register_model(
     on_conflict: str = "error",
 ) -> NamedTuple(
     "RegistrationOutputs",
-    [("model_id", str), ("version_id", str), ("version_name", str), ("created", bool),
-     ("run_id", str), ("run_name", str)],
+    [
+        ("model_id", str),
+        ("version_id", str),
+        ("version_name", str),
+        ("created", bool),
+        ("run_id", str),
+        ("run_name", str),
+    ],
 ):
     """Register ``model_uri`` as ``model_name``/``version_name`` with lineage to this run.
 
@@ -46,8 +51,18 @@ def register_model(
     from mrhelpers.components_runtime import run_register_component
 
     return run_register_component(
-        output_model, model_name=model_name, version_name=version_name, model_uri=model_uri,
-        author=author, registry_url=registry_url, model_format_name=model_format_name,
-        model_format_version=model_format_version, run_id=run_id, run_name=run_name,
-        namespace=namespace, description=description, metadata=metadata, on_conflict=on_conflict,
+        output_model,
+        model_name=model_name,
+        version_name=version_name,
+        model_uri=model_uri,
+        author=author,
+        registry_url=registry_url,
+        model_format_name=model_format_name,
+        model_format_version=model_format_version,
+        run_id=run_id,
+        run_name=run_name,
+        namespace=namespace,
+        description=description,
+        metadata=metadata,
+        on_conflict=on_conflict,
     )

@@ -21,16 +21,18 @@ def run_register_component(output_model: Any, **args: Any) -> Outputs:
     """
     result = register_for_run(**args)
     url = args["registry_url"].rstrip("/")
-    output_model.metadata.update({
-        "model_name": result.model_name,
-        "version_name": result.version_name,
-        "registered_model_id": result.model_id,
-        "model_version_id": result.version_id,
-        "model_artifact_id": result.artifact_id,
-        "model_uri": args["model_uri"],
-        "registry_url": url,
-        "created": result.created,
-    })
+    output_model.metadata.update(
+        {
+            "model_name": result.model_name,
+            "version_name": result.version_name,
+            "registered_model_id": result.model_id,
+            "model_version_id": result.version_id,
+            "model_artifact_id": result.artifact_id,
+            "model_uri": args["model_uri"],
+            "registry_url": url,
+            "created": result.created,
+        }
+    )
     path = Path(output_model.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(output_model.metadata, indent=2, sort_keys=True))
@@ -38,5 +40,6 @@ def run_register_component(output_model: Any, **args: Any) -> Outputs:
         f"Registered {result.model_name} {result.version_name} (version id {result.version_id}, "
         f"{'created' if result.created else 'already there from this run'}) at {url}"
     )
-    return Outputs(result.model_id, result.version_id, result.version_name, result.created,
-                   args["run_id"], args["run_name"])
+    return Outputs(
+        result.model_id, result.version_id, result.version_name, result.created, args["run_id"], args["run_name"]
+    )

@@ -12,8 +12,17 @@ if TYPE_CHECKING:
 
 LINEAGE_COLUMNS = ["source_kind", "source_class", "source_group", "source_id", "source_name"]
 VERSION_COLUMNS = [
-    "model", "version", "version_id", "state", "author", "created", "uri",
-    "format", "format_version", *LINEAGE_COLUMNS, "metadata",
+    "model",
+    "version",
+    "version_id",
+    "state",
+    "author",
+    "created",
+    "uri",
+    "format",
+    "format_version",
+    *LINEAGE_COLUMNS,
+    "metadata",
 ]
 MODEL_COLUMNS = ["model", "model_id", "state", "owner", "created", "updated", "description"]
 
@@ -46,9 +55,13 @@ def models_frame(registry: ModelRegistry) -> pd.DataFrame:
 
     rows = [
         {
-            "model": m.name, "model_id": m.id, "state": getattr(m.state, "value", m.state),
-            "owner": m.owner, "created": _ts(m.create_time_since_epoch),
-            "updated": _ts(m.last_update_time_since_epoch), "description": m.description,
+            "model": m.name,
+            "model_id": m.id,
+            "state": getattr(m.state, "value", m.state),
+            "owner": m.owner,
+            "created": _ts(m.create_time_since_epoch),
+            "updated": _ts(m.last_update_time_since_epoch),
+            "description": m.description,
         }
         for m in _all_models(registry)
     ]
@@ -61,20 +74,25 @@ def _version_rows(registry: ModelRegistry, model: Any) -> list[dict[str, Any]]:
     for v in _all_versions(registry, model.id):
         arts = call(lambda v=v: registry._api.get_model_artifacts(v.id))
         a = arts[0] if arts else None
-        rows.append({
-            "model": model.name, "version": v.name, "version_id": v.id,
-            "state": getattr(v.state, "value", v.state), "author": v.author,
-            "created": _ts(v.create_time_since_epoch),
-            "uri": getattr(a, "uri", None),
-            "format": getattr(a, "model_format_name", None),
-            "format_version": getattr(a, "model_format_version", None),
-            "source_kind": getattr(a, "model_source_kind", None),
-            "source_class": getattr(a, "model_source_class", None),
-            "source_group": getattr(a, "model_source_group", None),
-            "source_id": getattr(a, "model_source_id", None),
-            "source_name": getattr(a, "model_source_name", None),
-            "metadata": dict(v.custom_properties or {}),
-        })
+        rows.append(
+            {
+                "model": model.name,
+                "version": v.name,
+                "version_id": v.id,
+                "state": getattr(v.state, "value", v.state),
+                "author": v.author,
+                "created": _ts(v.create_time_since_epoch),
+                "uri": getattr(a, "uri", None),
+                "format": getattr(a, "model_format_name", None),
+                "format_version": getattr(a, "model_format_version", None),
+                "source_kind": getattr(a, "model_source_kind", None),
+                "source_class": getattr(a, "model_source_class", None),
+                "source_group": getattr(a, "model_source_group", None),
+                "source_id": getattr(a, "model_source_id", None),
+                "source_name": getattr(a, "model_source_name", None),
+                "metadata": dict(v.custom_properties or {}),
+            }
+        )
     return rows
 
 
@@ -103,10 +121,7 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     import pandas as pd
 
     rows = [
-        row
-        for model in _all_models(registry)
-        for row in _version_rows(registry, model)
-        if row["source_id"] == run_id
+        row for model in _all_models(registry) for row in _version_rows(registry, model) if row["source_id"] == run_id
     ]
     frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
     return frame.sort_values(["model", "version"], ignore_index=True)

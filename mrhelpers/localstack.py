@@ -98,14 +98,18 @@ def _alive(pid: int | None, binary: str) -> bool:
         pass
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie has exited
-            return False
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-    except (FileNotFoundError, IndexError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
         return False
     except OSError:
         return True  # no /proc (macOS): trust kill(0)
-    return Path(cmd).name == binary
+    comm, _, rest = stat.partition("(")[2].rpartition(")")
+    if rest.split()[:1] == ["Z"]:  # a zombie has exited
+        return False
+    first = cmdline.split(b"\0")[0].decode(errors="replace")
+    # comm is the executable's name cut to 15 characters; cmdline can be empty for a
+    # moment right after exec, so either one naming the program is enough.
+    return comm == binary[:15] or (bool(first) and Path(first).name == binary)
 
 
 def _port_free(port: int) -> bool:
@@ -145,26 +149,37 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join("    " + line for line in text[-lines:])
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _stop_pid(pid: int, binary: str, timeout: float = 30.0) -> None:
-    if not _alive(pid, binary):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid, binary):
-            return
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.2)
-    os.kill(pid, signal.SIGKILL)
+    """SIGTERM ``pid`` if it is still ``binary``; SIGKILL after ``timeout`` seconds."""
+    if _alive(pid, binary):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid, binary) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if _alive(pid, binary):
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+    _reap(pid)
 
 
 def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            env=env, cwd=cwd, start_new_session=True,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     return proc.pid
 
@@ -180,6 +195,7 @@ def _wait(what: str, check: Any, timeout: float, pid: int, binary: str, log: Pat
             raise StackError(f"The {what} (pid {pid}) exited during start-up. Its log, {log}, ends with:\n{_tail(log)}")
         now = time.monotonic()
         if now - start > timeout:
+            _stop_pid(pid, binary)  # do not leave a half-started server behind
             raise StackError(
                 f"The {what} did not become ready within {timeout:.0f} s. Its log, {log}, ends with:\n"
                 f"{_tail(log)}\nStop the stack with `python -m mrhelpers down` and try again, "
@@ -238,11 +254,20 @@ def ensure_mariadb_installed(quiet: bool = False) -> str:
     return found
 
 
+def _find_go() -> str | None:
+    """``go`` on PATH, or in the official install location /usr/local/go/bin."""
+    found = _find("go")
+    if found:
+        return found
+    official = Path("/usr/local/go/bin/go")
+    return str(official) if official.is_file() else None
+
+
 def _socket_path(settings: Settings) -> Path:
     path = settings.state_dir / "mariadb" / "mysqld.sock"
     if len(str(path)) < 100:
         return path
-    digest = hashlib.sha1(str(settings.state_dir).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(str(settings.state_dir).encode(), usedforsecurity=False).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"mrh-{digest}.sock"
 
 
@@ -256,7 +281,10 @@ def _sql(settings: Settings, sql: str) -> subprocess.CompletedProcess[str]:
         raise StackError("The MariaDB client (`mariadb`) is missing: install Debian's mariadb-client.")
     return subprocess.run(
         [client, "--no-defaults", f"--socket={_socket_path(settings)}", "-u", getpass.getuser(), "--batch"],
-        input=sql, capture_output=True, text=True, timeout=30,
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -286,13 +314,22 @@ def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, 
         datadir.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
             proc = subprocess.run(
-                [installer, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=socket",
-                 "--skip-test-db", *_user_args()],
-                stdout=fh, stderr=subprocess.STDOUT,
+                [
+                    installer,
+                    "--no-defaults",
+                    f"--datadir={datadir}",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                    *_user_args(),
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
             )
         if proc.returncode != 0:
             shutil.rmtree(datadir, ignore_errors=True)
-            raise StackError(f"mariadb-install-db failed (exit {proc.returncode}). Its output, in {log}, ends with:\n{_tail(log)}")
+            raise StackError(
+                f"mariadb-install-db failed (exit {proc.returncode}). Its output, in {log}, ends with:\n{_tail(log)}"
+            )
     old = state.get("mariadb", {})
     port = _choose_port("MariaDB server", port, old.get("port"), "MRH_DB_PORT")
     sock = _socket_path(settings)
@@ -300,9 +337,19 @@ def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, 
         sock.unlink()  # left by a server that was killed
     _say(f"Starting MariaDB on 127.0.0.1:{port} ...", quiet)
     pid = _spawn(
-        [mariadbd, "--no-defaults", f"--datadir={datadir}", "--bind-address=127.0.0.1", f"--port={port}",
-         f"--socket={sock}", f"--pid-file={base / 'mariadbd.pid'}", f"--log-error={log}",
-         "--skip-name-resolve", "--character-set-server=utf8mb4", *_user_args()],
+        [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--bind-address=127.0.0.1",
+            f"--port={port}",
+            f"--socket={sock}",
+            f"--pid-file={base / 'mariadbd.pid'}",
+            f"--log-error={log}",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+            *_user_args(),
+        ],
         log,
     )
     state["mariadb"] = {"pid": pid, "port": port, "socket": str(sock), "log": str(log), "datadir": str(datadir)}
@@ -345,7 +392,7 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
     root = project_root()
     if root is None:
         raise StackError("The local stack needs a clone of the project (setup/registry-server) to build the server.")
-    go = _find("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
+    go = _find_go()
     if go is None:
         raise StackError(
             "Go is not installed, and the Model Registry server is built with `go install`. Install Go 1.24 "
@@ -358,7 +405,10 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [go, "install", "github.com/kubeflow/model-registry"],
-            cwd=root / "setup" / "registry-server", stdout=fh, stderr=subprocess.STDOUT, env=env,
+            cwd=root / "setup" / "registry-server",
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         start = time.monotonic()
         while proc.poll() is None:
@@ -398,17 +448,36 @@ def _start_registry(settings: Settings, state: dict[str, Any], port: int | None,
     env = dict(os.environ, MR_EMBEDMD_DATABASE_DSN=dsn)
     _say(f"Starting the Model Registry server on 127.0.0.1:{port} ...", quiet)
     pid = _spawn(
-        [str(binary), "proxy", "--hostname", "127.0.0.1", "--port", str(port),
-         "--datastore-type", "embedmd", "--embedmd-database-type", "mysql"],
-        log, env=env, cwd=settings.state_dir,
+        [
+            str(binary),
+            "proxy",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--datastore-type",
+            "embedmd",
+            "--embedmd-database-type",
+            "mysql",
+        ],
+        log,
+        env=env,
+        cwd=settings.state_dir,
     )
     url = f"http://127.0.0.1:{port}"
     state["registry"] = {"pid": pid, "port": port, "log": str(log), "url": url}
     state["registry_url"] = url
     _save(settings, state)
     ready = f"{url}{_api_path()}/registered_models?pageSize=1"
-    _wait("Model Registry server", lambda: _http_ok(f"{url}/readyz/isDirty") and _http_ok(ready),
-          timeout, pid, "model-registry", log, quiet)
+    _wait(
+        "Model Registry server",
+        lambda: _http_ok(f"{url}/readyz/isDirty") and _http_ok(ready),
+        timeout,
+        pid,
+        "model-registry",
+        log,
+        quiet,
+    )
 
 
 # --------------------------------------------------------------------------- public API
@@ -464,8 +533,16 @@ def status(settings: Settings | None = None) -> StackStatus:
     db = state.get("mariadb", {})
     db_running = _alive(db.get("pid"), "mariadbd")
     db_answers = db_running and _sql(settings, "SELECT 1;").returncode == 0
-    parts.append(ComponentStatus("mariadb", db.get("pid"), db_running,
-                                 f"127.0.0.1:{db['port']}" if db.get("port") else None, db_answers, db.get("log")))
+    parts.append(
+        ComponentStatus(
+            "mariadb",
+            db.get("pid"),
+            db_running,
+            f"127.0.0.1:{db['port']}" if db.get("port") else None,
+            db_answers,
+            db.get("log"),
+        )
+    )
     reg = state.get("registry", {})
     reg_running = _alive(reg.get("pid"), "model-registry")
     reg_answers = reg_running and _http_ok(f"{reg.get('url')}{_api_path()}/registered_models?pageSize=1")

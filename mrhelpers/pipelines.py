@@ -1,6 +1,5 @@
 """Notebook 03: the pipeline that registers a model, with lineage back to its run."""
 
-
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -26,8 +25,15 @@ def model_registration_pipeline(
     on_conflict: str = "error",
 ) -> NamedTuple(
     "Outputs",
-    [("model_id", str), ("version_id", str), ("version_name", str), ("created", bool),
-     ("run_id", str), ("run_name", str)],
+    [
+        ("model_id", str),
+        ("version_id", str),
+        ("version_name", str),
+        ("created", bool),
+        ("run_id", str),
+        ("run_name", str),
+        ("model", dsl.Model),
+    ],
 ):
     """Register ``model_uri`` as ``model_name``/``version_name``.
 
@@ -50,14 +56,26 @@ def model_registration_pipeline(
     task.set_caching_options(False)  # registration is a side effect: never skip it
     kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
     kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
-    Outputs = NamedTuple(  # noqa: N806 - KFP reads the pipeline's outputs from this NamedTuple
+    Outputs = NamedTuple(  # noqa: N806, UP014 - the same shape as the return annotation
         "Outputs",
-        [("model_id", str), ("version_id", str), ("version_name", str), ("created", bool),
-         ("run_id", str), ("run_name", str)],
+        [
+            ("model_id", str),
+            ("version_id", str),
+            ("version_name", str),
+            ("created", bool),
+            ("run_id", str),
+            ("run_name", str),
+            ("model", dsl.Model),
+        ],
     )
     return Outputs(
-        task.outputs["model_id"], task.outputs["version_id"], task.outputs["version_name"],
-        task.outputs["created"], task.outputs["run_id"], task.outputs["run_name"],
+        task.outputs["model_id"],
+        task.outputs["version_id"],
+        task.outputs["version_name"],
+        task.outputs["created"],
+        task.outputs["run_id"],
+        task.outputs["run_name"],
+        task.outputs["output_model"],
     )
 
 
@@ -78,8 +96,15 @@ def example_model(settings: Settings, name: str = "example-regressor") -> str:
     folder = Path(settings.state_dir) / "models" / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.json"
-    path.write_text(json.dumps({
-        "kind": "linear-regression", "features": 3,
-        "coef": [round(float(c), 6) for c in coef[:3]], "intercept": round(float(coef[3]), 6),
-    }, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "kind": "linear-regression",
+                "features": 3,
+                "coef": [round(float(c), 6) for c in coef[:3]],
+                "intercept": round(float(coef[3]), 6),
+            },
+            indent=2,
+        )
+    )
     return path.resolve().as_uri()

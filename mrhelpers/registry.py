@@ -136,8 +136,9 @@ def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
 class _Caller:
     """Runs one client call with bounded retries on connection errors."""
 
-    def __init__(self, registry: ModelRegistry, url: str, backend: str, secret_name: str,
-                 retries: int = 3, backoff: float = 0.5) -> None:
+    def __init__(
+        self, registry: ModelRegistry, url: str, backend: str, secret_name: str, retries: int = 3, backoff: float = 0.5
+    ) -> None:
         self.registry = registry
         self.url = url
         self.backend = backend
@@ -167,7 +168,7 @@ def _caller(registry: ModelRegistry) -> _Caller:
     found = getattr(registry, "_mrh_caller", None)
     if isinstance(found, _Caller):
         return found
-    return _Caller(registry, url="the Model Registry", backend="local", secret_name="model-registry-auth")
+    return _Caller(registry, url="the Model Registry", backend="local", secret_name="model-registry-auth")  # noqa: S106
 
 
 # --------------------------------------------------------------------------- connect
@@ -264,7 +265,9 @@ def normalize_uri(uri: object) -> str:
 
         return PurePosixPath(uri).as_uri()
     if not _SCHEME.match(uri):
-        raise InvalidInput("uri", uri, "a URI with a scheme (s3://, gs://, oci://, file://, https://) or an absolute path")
+        raise InvalidInput(
+            "uri", uri, "a URI with a scheme (s3://, gs://, oci://, file://, https://) or an absolute path"
+        )
     parsed = urlparse(uri)
     if parsed.scheme != "file" and not (parsed.netloc or parsed.path.strip("/")):
         raise InvalidInput("uri", uri, "a URI that names a location after the scheme")
@@ -291,7 +294,7 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
         if not isinstance(key, str) or not key.strip() or key != key.strip() or _CONTROL.search(key):
             raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
         field = f"metadata[{key!r}]"
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, (bool, str)):
             out[key] = value
         elif isinstance(value, int):
             if not -_INT64 <= value < _INT64:
@@ -412,17 +415,24 @@ def register_version(
 
     wanted = version
     for _ in range(5):
-        mv = call(lambda: api.get_model_version_by_params(rm.id, wanted))
+        mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
         if mv is not None:
-            arts = call(lambda: api.get_model_artifacts(mv.id))
+            arts = call(lambda mv=mv: api.get_model_artifacts(mv.id))
             art = arts[0] if arts else None
             if art is None:
                 # A registration stopped between its writes: finish it.
-                art = call(lambda: api.upsert_model_version_artifact(
-                    ModelArtifact(name=name, uri=uri, model_format_name=model_format_name,
-                                  model_format_version=model_format_version,
-                                  **(lineage.as_fields() if lineage else {})),
-                    mv.id))
+                art = call(
+                    lambda mv=mv: api.upsert_model_version_artifact(
+                        ModelArtifact(
+                            name=name,
+                            uri=uri,
+                            model_format_name=model_format_name,
+                            model_format_version=model_format_version,
+                            **(lineage.as_fields() if lineage else {}),
+                        ),
+                        mv.id,
+                    )
+                )
                 return RegistrationResult(rm.id, mv.id, str(art.id), wanted, True, name)
             if lineage is not None and art.model_source_id == lineage.id:
                 return RegistrationResult(rm.id, mv.id, str(art.id), wanted, False, name)
@@ -432,18 +442,27 @@ def register_version(
             wanted = _next_free_name(version, taken)
             continue
         try:
-            mv = call(lambda: api.upsert_model_version(
-                ModelVersion(name=wanted, author=author, description=description, custom_properties=props),
-                rm.id))
+            mv = call(
+                lambda wanted=wanted: api.upsert_model_version(
+                    ModelVersion(name=wanted, author=author, description=description, custom_properties=props), rm.id
+                )
+            )
         except Exception as exc:
             if _status_of(exc) == 409:  # a racing writer took the name: decide again
                 continue
             raise
-        art = call(lambda: api.upsert_model_version_artifact(
-            ModelArtifact(name=name, uri=uri, model_format_name=model_format_name,
-                          model_format_version=model_format_version,
-                          **(lineage.as_fields() if lineage else {})),
-            mv.id))
+        art = call(
+            lambda mv=mv: api.upsert_model_version_artifact(
+                ModelArtifact(
+                    name=name,
+                    uri=uri,
+                    model_format_name=model_format_name,
+                    model_format_version=model_format_version,
+                    **(lineage.as_fields() if lineage else {}),
+                ),
+                mv.id,
+            )
+        )
         return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
     raise VersionConflict(name, wanted, "?", None)
 
@@ -507,15 +526,26 @@ def register_for_run(
     from mrhelpers.settings import TOKEN_ENV, Secret
 
     settings = Settings(
-        backend="local", registry_url=registry_url.rstrip("/"), author=author,
-        namespace=resolve_namespace(namespace), token=Secret(os.environ.get(TOKEN_ENV, "")),
-        state_dir=Path(os.environ.get("MRH_STATE_DIR", ".")), bin_dir=Path("."),
+        backend="local",
+        registry_url=registry_url.rstrip("/"),
+        author=author,
+        namespace=resolve_namespace(namespace),
+        token=Secret(os.environ.get(TOKEN_ENV, "")),
+        state_dir=Path(os.environ.get("MRH_STATE_DIR", ".")),
+        bin_dir=Path("."),
         pipeline_root=".",
     )
     registry = connect(settings)
     return register_version(
-        registry, model_name, version_name, model_uri,
-        model_format_name=model_format_name, model_format_version=model_format_version,
+        registry,
+        model_name,
+        version_name,
+        model_uri,
+        model_format_name=model_format_name,
+        model_format_version=model_format_version,
         lineage=Lineage.for_kfp_run(run_id, run_name, settings.namespace),
-        metadata=metadata, description=description or None, author=author, on_conflict=on_conflict,
+        metadata=metadata,
+        description=description or None,
+        author=author,
+        on_conflict=on_conflict,
     )

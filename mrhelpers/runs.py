@@ -22,6 +22,7 @@ from typing import Any
 from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
 from mrhelpers.settings import TOKEN_ENV, Settings
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 
@@ -67,9 +68,14 @@ class RunHandle:
     def summary(self) -> dict[str, Any]:
         """The run as a flat, JSON-serialisable dict (no secrets)."""
         return {
-            "backend": self.backend, "pipeline": self.pipeline, "state": self.state,
-            "run_id": self.run_id, "run_name": self.run_name, "url": self.url,
-            "seconds": round(self.seconds, 2), **{f"output.{k}": v for k, v in self.outputs.items()},
+            "backend": self.backend,
+            "pipeline": self.pipeline,
+            "state": self.state,
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "url": self.url,
+            "seconds": round(self.seconds, 2),
+            **{f"output.{k}": v for k, v in self.outputs.items()},
         }
 
 
@@ -110,7 +116,9 @@ def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Se
         InvalidInput: ``pipeline`` is not a pipeline, or an argument is unknown.
     """
     if not hasattr(pipeline, "pipeline_spec"):
-        raise InvalidInput("pipeline", getattr(pipeline, "__name__", pipeline), "a function decorated with @dsl.pipeline")
+        raise InvalidInput(
+            "pipeline", getattr(pipeline, "__name__", pipeline), "a function decorated with @dsl.pipeline"
+        )
     known = set(pipeline.component_spec.inputs or {})
     unknown = set(arguments) - known
     if unknown:
@@ -118,6 +126,28 @@ def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Se
     if settings.backend == "cluster":
         raise MRHelpersError("submit with backend='cluster' is not built yet; use backend='local'.")
     return _submit_local(pipeline, arguments, settings)
+
+
+def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Run one ``@dsl.component`` on its own with kfp.local (local backend), as a quick check.
+
+    Returns:
+        The task's outputs by name (artifacts as ``{"uri", "metadata"}``).
+
+    Raises:
+        RunFailed: When the task fails (its log is printed above).
+    """
+    from kfp import local
+
+    if settings.backend != "local":
+        raise MRHelpersError("run_component runs tasks on this machine: use backend='local'.")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root, raise_on_error=True)
+    with _token_in_env(settings):
+        try:
+            task = component(**arguments)
+        except RuntimeError as exc:
+            raise RunFailed(_ANSI.sub("", str(exc)) + " Its log is printed above.") from None
+    return {k: _plain(v) for k, v in (task.outputs or {}).items()}
 
 
 def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
@@ -135,14 +165,20 @@ def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], setti
             task = pipeline(**arguments)
             outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
         except RuntimeError as exc:
-            state, error = FAILED, re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+            state, error = FAILED, _ANSI.sub("", str(exc))
     seconds = time.monotonic() - start
     new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name))
     run_dir = new[-1] if new else None
     handle = RunHandle(
-        backend="local", pipeline=name, state=state, outputs=outputs,
-        run_id=outputs.get("run_id"), run_name=outputs.get("run_name") or (run_dir.name if run_dir else None),
-        url=run_dir.resolve().as_uri() if run_dir else None, seconds=seconds, error=error,
+        backend="local",
+        pipeline=name,
+        state=state,
+        outputs=outputs,
+        run_id=outputs.get("run_id"),
+        run_name=outputs.get("run_name") or (run_dir.name if run_dir else None),
+        url=run_dir.resolve().as_uri() if run_dir else None,
+        seconds=seconds,
+        error=error,
     )
     _remember(settings, handle, arguments)
     return handle
@@ -151,8 +187,11 @@ def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], setti
 def _remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
     folder = settings.state_dir / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    entry = {**handle.summary(), "arguments": arguments,
-             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    entry = {
+        **handle.summary(),
+        "arguments": arguments,
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     with open(folder / "history.jsonl", "a") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
 

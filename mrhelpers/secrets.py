@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets as _secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from mrhelpers.errors import InvalidInput, MRHelpersError
-from mrhelpers.settings import Settings
+from mrhelpers.settings import SECRET_TOKEN_KEY, Settings
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -63,6 +64,18 @@ def read_local_secret(state_dir: Path, name: str, key: str) -> str | None:
         return (local_secret_dir(state_dir, name) / key).read_text()
     except FileNotFoundError:
         return None
+
+
+def choose_token(settings: Settings, given: str = "") -> str:
+    """The token to store: ``given`` if set, else the one the store holds, else a new random one.
+
+    A local registry enforces no token, so a random one is enough to exercise the
+    path a cluster uses; on a cluster, pass the token your registry expects.
+    """
+    if given:
+        return given
+    existing = read_local_secret(settings.state_dir, settings.secret_name, SECRET_TOKEN_KEY)
+    return existing or _secrets.token_urlsafe(32)
 
 
 def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:

@@ -6,7 +6,7 @@ Everything is read from environment variables prefixed ``MRH_`` when
 | variable | default |
 |---|---|
 | ``MRH_BACKEND`` | ``local`` (or ``cluster``) |
-| ``MRH_REGISTRY_URL`` | local: the URL the running local stack recorded; cluster: ``http://127.0.0.1:8082`` (a port-forward) |
+| ``MRH_REGISTRY_URL`` | local: the URL the running stack recorded; cluster: ``http://127.0.0.1:8082`` |
 | ``MRH_AUTHOR`` | the login name |
 | ``MRH_NAMESPACE`` | local: ``local``; cluster: ``kubeflow`` |
 | ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
@@ -31,11 +31,11 @@ from typing import Any
 from mrhelpers.errors import InvalidInput
 
 BACKENDS = ("local", "cluster")
-TOKEN_ENV = "MODEL_REGISTRY_TOKEN"
+TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
 """Environment variable through which a pipeline component receives the registry token."""
-SECRET_TOKEN_KEY = "token"
+SECRET_TOKEN_KEY = "token"  # noqa: S105
 """Key of the token inside the Secret (Kubernetes) or the local secret store."""
-DEFAULT_SECRET_NAME = "model-registry-auth"
+DEFAULT_SECRET_NAME = "model-registry-auth"  # noqa: S105
 CLUSTER_REGISTRY_URL = "http://model-registry-service.kubeflow.svc.cluster.local:8080"
 """How a pipeline pod on the cluster reaches the registry (in-cluster DNS)."""
 
@@ -144,8 +144,9 @@ def read_stack_state(state_dir: Path) -> dict[str, Any]:
         return {}
     except json.JSONDecodeError as exc:
         raise InvalidInput(
-            "state file", str(path), f"valid JSON written by `python -m mrhelpers up` ({exc}); "
-            "delete it and run `python -m mrhelpers up` again"
+            "state file",
+            str(path),
+            f"valid JSON written by `python -m mrhelpers up` ({exc}); delete it and run `python -m mrhelpers up` again",
         ) from None
 
 

@@ -89,8 +89,11 @@ def run_notebooks(
     declared = {p.stem: notebook_parameters(p) for p in paths}
     unknown = set(parameters) - set().union(*declared.values())
     if unknown:
-        raise InvalidInput("notebook parameter", sorted(unknown)[0],
-                           f"a name from a parameters cell: {', '.join(sorted(set().union(*declared.values())))}")
+        raise InvalidInput(
+            "notebook parameter",
+            sorted(unknown)[0],
+            f"a name from a parameters cell: {', '.join(sorted(set().union(*declared.values())))}",
+        )
     results: list[NotebookResult] = []
     for path in paths:
         target = out / path.name
@@ -101,15 +104,26 @@ def run_notebooks(
         status, error = "ok", None
         try:
             papermill.execute_notebook(
-                str(path), str(target), parameters=own, kernel_name="python3",
-                cwd=str(folder), progress_bar=False, log_output=False,
+                str(path),
+                str(target),
+                parameters=own,
+                kernel_name="python3",
+                cwd=str(folder),
+                progress_bar=False,
+                log_output=False,
             )
         except Exception as exc:  # papermill wraps cell errors; the copy is written
-            status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            status, error = (
+                "failed",
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}",
+            )
         result = NotebookResult(path.stem, status, round(time.monotonic() - start, 1), str(target), error)
         results.append(result)
         if not quiet:
-            print(f"      {status} in {result.seconds:.1f} s -> {target}" + (f"\n      {error}" if error else ""), flush=True)
+            print(
+                f"      {status} in {result.seconds:.1f} s -> {target}" + (f"\n      {error}" if error else ""),
+                flush=True,
+            )
         if status != "ok" and stop_on_error:
             break
     (out / "summary.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))

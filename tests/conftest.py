@@ -1,0 +1,36 @@
+"""Shared fixtures. Tiers are chosen by folder; each test module sets its marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mrhelpers import localstack
+from mrhelpers.settings import Settings, default_bin_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in ("unit", "integration", "notebooks"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def stack_settings(state_dir: Path) -> Settings:
+    """Settings for a stack of the test's own, in ``state_dir``, on ports it picks."""
+    return Settings(backend="local", state_dir=state_dir, bin_dir=default_bin_dir(), author="tests")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    """A real local stack (MariaDB + Model Registry server) with a fresh database, for this session."""
+    settings = stack_settings(tmp_path_factory.mktemp("stack"))
+    try:
+        status = localstack.up(settings, quiet=True)
+        assert status.ok, str(status)
+        yield Settings.from_env(state_dir=settings.state_dir, bin_dir=settings.bin_dir, author="tests")
+    finally:
+        localstack.down(settings, quiet=True)

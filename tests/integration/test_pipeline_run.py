@@ -1,0 +1,49 @@
+"""A real kfp.local run of the registration pipeline against the real registry."""
+
+import pytest
+
+from mrhelpers import RunFailed, connect, find_versions, submit
+from mrhelpers.pipelines import example_model, model_registration_pipeline
+from mrhelpers.runs import last_run
+
+
+def args(stack, **extra):
+    return dict(
+        model_name="pipeline-model",
+        version_name="v1",
+        model_uri=example_model(stack),
+        author="tests",
+        registry_url=stack.component_registry_url,
+        model_format_name="linear-json",
+        **extra,
+    )
+
+
+def test_run_registers_with_lineage_to_the_run(stack):
+    run = submit(model_registration_pipeline, args(stack, on_conflict="bump"), stack).wait()
+    assert run.state == "SUCCEEDED" and run.run_id and run.run_name.startswith("model-registration-")
+    found = find_versions(connect(stack), run_id=run.run_id)
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert (row.model, row.version, row.version_id) == (
+        "pipeline-model",
+        run.outputs["version_name"],
+        run.outputs["version_id"],
+    )
+    assert (row.source_kind, row.source_class, row.source_group, row.source_name) == (
+        "kfp",
+        "pipelinerun",
+        "local",
+        run.run_name,
+    )
+    assert row.uri.startswith("file://") and row.uri.endswith("model.json")
+    meta = run.outputs["model"]["metadata"]
+    assert meta["model_version_id"] == run.outputs["version_id"] and meta["registry_url"] == stack.registry_url
+    assert last_run(stack)["run_id"] == run.run_id
+
+
+def test_failed_run_raises_with_its_reason(stack):
+    run = submit(model_registration_pipeline, args(stack, on_conflict="error") | {"model_uri": "relative"}, stack)
+    assert run.state == "FAILED"
+    with pytest.raises(RunFailed, match="register-model"):
+        run.wait()

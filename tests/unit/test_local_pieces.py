@@ -1,0 +1,142 @@
+"""Local stack, secret store, records and notebooks: the parts that need no server."""
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mrhelpers import InvalidInput, Settings, StackError, ensure_secret, localstack, read_records
+from mrhelpers.records import MIME
+from mrhelpers.tutorial import TUTORIAL, notebook_parameters, notebooks_dir, run_notebooks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_port_in_use_is_named():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(StackError, match=rf"Port {port} .* is in use.*MRH_REGISTRY_PORT"):
+            localstack._choose_port("Model Registry server", port, None, "MRH_REGISTRY_PORT")
+
+
+def test_recorded_port_is_reused_when_free():
+    free = localstack._free_port()
+    assert localstack._choose_port("x", None, free, "E") == free
+
+
+def test_dead_or_foreign_pid_is_not_alive():
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    assert not localstack._alive(proc.pid, "true")
+    assert not localstack._alive(os.getpid(), "mariadbd")  # alive, but not the program we started
+    assert localstack._alive(os.getpid(), Path(sys.executable).name) or Path(sys.executable).is_symlink()
+
+
+def test_status_of_a_stack_never_started(tmp_path):
+    s = localstack.status(Settings(state_dir=tmp_path))
+    assert not s.ok
+    assert [c.running for c in s.components] == [False, False]
+    assert "NOT fully up" in str(s)
+
+
+def test_missing_go_gets_next_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(localstack, "_find_go", lambda: None)
+    with pytest.raises(StackError, match=r"Go is not installed.*go.dev"):
+        localstack.install_server(Settings(state_dir=tmp_path, bin_dir=tmp_path / "bin"), quiet=True)
+
+
+def test_missing_mariadb_without_apt(monkeypatch):
+    monkeypatch.setattr(localstack, "_find", lambda name: None)
+    monkeypatch.setattr(localstack.shutil, "which", lambda name: None)
+    with pytest.raises(StackError, match="no apt-get.*mariadbd"):
+        localstack.ensure_mariadb_installed(quiet=True)
+
+
+def test_bad_port_variable(monkeypatch):
+    monkeypatch.setenv("MRH_REGISTRY_PORT", "eighty")
+    with pytest.raises(StackError, match="MRH_REGISTRY_PORT='eighty'"):
+        localstack._env_int("MRH_REGISTRY_PORT")
+
+
+def test_secret_store_modes_and_idempotence(tmp_path):
+    s = Settings(state_dir=tmp_path)
+    info = ensure_secret(s, "model-registry-auth", {"token": "t0ps3cret"})
+    path = tmp_path / "secrets" / "model-registry-auth" / "token"
+    assert path.read_text() == "t0ps3cret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert info.changed and info.keys == {"token": 9}
+    assert "t0ps3cret" not in repr(info)
+    assert not ensure_secret(s, "model-registry-auth", {"token": "t0ps3cret"}).changed
+    assert ensure_secret(s, "model-registry-auth", {"token": "other"}).changed
+
+
+@pytest.mark.parametrize(
+    ("name", "data"), [("Bad_Name", {"token": "x"}), ("ok", {}), ("ok", {"token": ""}), ("ok", {"bad key": "x"})]
+)
+def test_secret_store_refuses_bad_input(tmp_path, name, data):
+    with pytest.raises(InvalidInput):
+        ensure_secret(Settings(state_dir=tmp_path), name, data)
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_records_round_trip(tmp_path):
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [{"output_type": "display_data", "data": {MIME: {"name": "run_id", "value": "1"}}}],
+            },
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {"output_type": "display_data", "data": {MIME: {"name": "run_id", "value": "2"}}},
+                    {"output_type": "stream", "text": "x"},
+                ],
+            },
+            {"cell_type": "markdown", "source": "no outputs"},
+        ]
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert read_records(path) == {"run_id": "2"}
+
+
+def test_every_notebook_has_a_parameters_cell_first_with_local_default():
+    for name in TUTORIAL:
+        nb = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())
+        tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert tagged == [1], f"{name}: parameters cell at {tagged}"
+        assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+        assert 'backend = "local"' in "".join(nb["cells"][1]["source"])
+        assert "backend" in notebook_parameters(notebooks_dir() / f"{name}.ipynb")
+
+
+def test_committed_notebooks_have_no_outputs():
+    for name in TUTORIAL:
+        nb = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            assert not cell.get("outputs"), f"{name} has committed outputs"
+
+
+def test_unknown_notebook_parameter_fails_loudly(tmp_path):
+    with pytest.raises(InvalidInput, match="bakend"):
+        run_notebooks(tmp_path, {"bakend": "local"}, quiet=True)
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
+def test_import_has_no_side_effects(tmp_path):
+    code = (
+        "import sys, mrhelpers; assert 'kfp' not in sys.modules, 'kfp imported'; print(sorted(mrhelpers.__all__)[:1])"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "MRH_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,73 @@
+"""The compiled pipeline carries the Secret, the namespace and the lineage placeholders."""
+
+import pytest
+from kfp import dsl
+
+from mrhelpers import InvalidInput, Settings, compile_pipeline, describe_package, submit
+from mrhelpers.components import register_model
+from mrhelpers.pipelines import model_registration_pipeline
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    path = compile_pipeline(model_registration_pipeline, tmp_path_factory.mktemp("pkg") / "sub" / "p.yaml")
+    assert path.is_file()
+    return describe_package(path)
+
+
+def test_inputs(package):
+    names = {i["name"] for i in package["inputs"]}
+    assert {"model_name", "version_name", "model_uri", "author", "registry_url", "on_conflict"} <= names
+    assert package["name"] == "model-registration"
+
+
+def test_secret_mounted_as_env(package):
+    assert package["secrets_as_env"] == [
+        {"task": "register-model", "secret": "model-registry-auth", "key": "token", "env": "MODEL_REGISTRY_TOKEN"}
+    ]
+
+
+def test_namespace_from_field_path(package):
+    assert package["field_path_env"] == [
+        {"task": "register-model", "env": "POD_NAMESPACE", "field_path": "metadata.namespace"}
+    ]
+
+
+def test_lineage_placeholders(package):
+    found = {(p["input"], p["placeholder"]) for p in package["lineage_placeholders"]}
+    assert found == {("run_id", "{{$.pipeline_job_uuid}}"), ("run_name", "{{$.pipeline_job_name}}")}
+    assert package["warnings"] == []
+
+
+def test_bad_placeholder_is_warned(tmp_path):
+    @dsl.pipeline(name="bad-lineage")
+    def bad(registry_url: str):
+        register_model(
+            model_name="m",
+            version_name="v",
+            model_uri="s3://b/m",
+            author="a",
+            registry_url=registry_url,
+            run_id=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER,
+            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        )
+
+    info = describe_package(compile_pipeline(bad, tmp_path / "bad.yaml"))
+    assert len(info["warnings"]) == 1 and "run_id" in info["warnings"][0] and "IndexError" in info["warnings"][0]
+
+
+def test_component_installs_nothing_per_run():
+    spec = register_model.component_spec
+    command = " ".join(spec.implementation.container.command)
+    assert "pip install" not in command
+    assert "python" in spec.implementation.container.image  # kfp.local's SubprocessRunner expects it
+
+
+def test_submit_refuses_unknown_arguments(tmp_path):
+    with pytest.raises(InvalidInput, match="model_nam"):
+        submit(model_registration_pipeline, {"model_nam": "x"}, Settings(state_dir=tmp_path))
+
+
+def test_submit_refuses_a_non_pipeline(tmp_path):
+    with pytest.raises(InvalidInput, match="dsl.pipeline"):
+        submit(print, {}, Settings(state_dir=tmp_path))

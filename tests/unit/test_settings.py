@@ -1,0 +1,104 @@
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mrhelpers import InvalidInput, Secret, Settings
+from mrhelpers.settings import project_root, versions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MRH_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("MRH_STATE_DIR", str(tmp_path / "state"))
+
+
+def test_defaults_point_at_local_backend(tmp_path):
+    s = Settings.from_env()
+    assert s.backend == "local"
+    assert s.namespace == "local"
+    assert s.state_dir == tmp_path / "state"
+    assert s.pipeline_root == str(tmp_path / "state" / "pipeline-root")
+    assert not s.token
+
+
+def test_env_vars_and_overrides(monkeypatch):
+    monkeypatch.setenv("MRH_AUTHOR", "alice")
+    monkeypatch.setenv("MRH_REGISTRY_URL", "http://registry.example:9000/")
+    s = Settings.from_env(namespace="team-a", author=None, token="")
+    assert s.author == "alice"  # None and "" overrides are ignored
+    assert s.registry_url == "http://registry.example:9000"
+    assert s.namespace == "team-a"
+
+
+def test_reads_the_running_stack_url(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text('{"registry_url": "http://127.0.0.1:45678"}')
+    assert Settings.from_env().registry_url == "http://127.0.0.1:45678"
+
+
+def test_reads_token_from_local_secret_store(tmp_path):
+    folder = tmp_path / "state" / "secrets" / "model-registry-auth"
+    folder.mkdir(parents=True)
+    (folder / "token").write_text("s3cr3t-value")
+    s = Settings.from_env()
+    assert s.token.reveal() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(s)
+    assert "s3cr3t-value" not in str(s)
+
+
+def test_cluster_defaults():
+    s = Settings.from_env(backend="cluster")
+    assert s.namespace == "kubeflow"
+    assert s.component_registry_url.startswith("http://model-registry-service.kubeflow")
+
+
+def test_bad_backend_names_value_and_choices():
+    with pytest.raises(InvalidInput, match=r"'kind'.*local, cluster"):
+        Settings.from_env(backend="kind")
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(InvalidInput, match="registry_ur"):
+        Settings.from_env(registry_ur="http://x")
+
+
+def test_broken_state_file_says_what_to_do(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text("{not json")
+    with pytest.raises(InvalidInput, match="mrhelpers up"):
+        Settings.from_env()
+
+
+def test_secret_is_masked():
+    secret = Secret("abc123")
+    assert "abc123" not in repr(secret) and "abc123" not in f"{secret}"
+    assert secret.reveal() == "abc123" and len(secret) == 6 and secret
+
+
+def test_versions_file_agrees_with_pyproject_and_go_mod():
+    v = versions()
+    assert project_root() == ROOT
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"kfp=={v['KFP_VERSION']}" in deps
+    assert f"kfp-kubernetes=={v['KFP_KUBERNETES_VERSION']}" in deps
+    assert f"model-registry=={v['MODEL_REGISTRY_CLIENT_VERSION']}" in deps
+    go_mod = (ROOT / "setup" / "registry-server" / "go.mod").read_text()
+    assert re.search(rf"github.com/kubeflow/model-registry {re.escape(v['MODEL_REGISTRY_SERVER_VERSION'])}\b", go_mod)
+    assert f"pkg/openapi {v['MODEL_REGISTRY_OPENAPI_VERSION']}" in go_mod
+
+
+def test_versions_file_rejects_malformed_lines(tmp_path):
+    bad = tmp_path / "versions.env"
+    bad.write_text("GOOD=1\nthis is not a pair\n")
+    with pytest.raises(ValueError, match="malformed line"):
+        versions(bad)
