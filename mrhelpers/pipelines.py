@@ -10,6 +10,18 @@ from mrhelpers.components import register_model
 from mrhelpers.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV, Settings
 
 
+class PipelineOutputs(NamedTuple):
+    """What a run of :func:`model_registration_pipeline` returns."""
+
+    model_id: str
+    version_id: str
+    version_name: str
+    created: bool
+    run_id: str
+    run_name: str
+    model: dsl.Model
+
+
 @dsl.pipeline(
     name="model-registration",
     description="Register a model artifact in the Kubeflow Model Registry with lineage to this run.",
@@ -23,18 +35,7 @@ def model_registration_pipeline(
     model_format_name: str = "sklearn",
     model_format_version: str = "1",
     on_conflict: str = "error",
-) -> NamedTuple(
-    "Outputs",
-    [
-        ("model_id", str),
-        ("version_id", str),
-        ("version_name", str),
-        ("created", bool),
-        ("run_id", str),
-        ("run_name", str),
-        ("model", dsl.Model),
-    ],
-):
+) -> PipelineOutputs:
     """Register ``model_uri`` as ``model_name``/``version_name``.
 
     The task gets the registry token from the Secret ``model-registry-auth`` (key
@@ -56,19 +57,7 @@ def model_registration_pipeline(
     task.set_caching_options(False)  # registration is a side effect: never skip it
     kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
     kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
-    Outputs = NamedTuple(  # noqa: N806, UP014 - the same shape as the return annotation
-        "Outputs",
-        [
-            ("model_id", str),
-            ("version_id", str),
-            ("version_name", str),
-            ("created", bool),
-            ("run_id", str),
-            ("run_name", str),
-            ("model", dsl.Model),
-        ],
-    )
-    return Outputs(
+    return PipelineOutputs(
         task.outputs["model_id"],
         task.outputs["version_id"],
         task.outputs["version_name"],

@@ -413,6 +413,16 @@ def register_version(
             rm = call(lambda: api.get_registered_model_by_params(name))
     assert rm is not None and rm.id is not None
 
+    def add_artifact(version_id: str) -> Any:
+        artifact = ModelArtifact(
+            name=name,
+            uri=uri,
+            model_format_name=model_format_name,
+            model_format_version=model_format_version,
+            **(lineage.as_fields() if lineage else {}),
+        )
+        return call(lambda: api.upsert_model_version_artifact(artifact, version_id))
+
     wanted = version
     for _ in range(5):
         mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
@@ -421,18 +431,7 @@ def register_version(
             art = arts[0] if arts else None
             if art is None:
                 # A registration stopped between its writes: finish it.
-                art = call(
-                    lambda mv=mv: api.upsert_model_version_artifact(
-                        ModelArtifact(
-                            name=name,
-                            uri=uri,
-                            model_format_name=model_format_name,
-                            model_format_version=model_format_version,
-                            **(lineage.as_fields() if lineage else {}),
-                        ),
-                        mv.id,
-                    )
-                )
+                art = add_artifact(mv.id)
                 return RegistrationResult(rm.id, mv.id, str(art.id), wanted, True, name)
             if lineage is not None and art.model_source_id == lineage.id:
                 return RegistrationResult(rm.id, mv.id, str(art.id), wanted, False, name)
@@ -451,18 +450,7 @@ def register_version(
             if _status_of(exc) == 409:  # a racing writer took the name: decide again
                 continue
             raise
-        art = call(
-            lambda mv=mv: api.upsert_model_version_artifact(
-                ModelArtifact(
-                    name=name,
-                    uri=uri,
-                    model_format_name=model_format_name,
-                    model_format_version=model_format_version,
-                    **(lineage.as_fields() if lineage else {}),
-                ),
-                mv.id,
-            )
-        )
+        art = add_artifact(mv.id)
         return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
     raise VersionConflict(name, wanted, "?", None)
 

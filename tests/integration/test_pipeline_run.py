@@ -47,3 +47,28 @@ def test_failed_run_raises_with_its_reason(stack):
     assert run.state == "FAILED"
     with pytest.raises(RunFailed, match="register-model"):
         run.wait()
+
+
+def test_token_reaches_the_task_environment_only_during_the_run(stack, monkeypatch):
+    import hashlib
+    import os
+
+    from kfp import dsl
+
+    from mrhelpers import ensure_secret
+    from mrhelpers.runs import run_component
+    from mrhelpers.settings import TOKEN_ENV, Settings
+
+    @dsl.component(base_image="python:3.11", install_kfp_package=False)
+    def token_digest() -> str:
+        import hashlib
+        import os
+
+        return hashlib.sha256(os.environ.get("MODEL_REGISTRY_TOKEN", "").encode()).hexdigest()
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    ensure_secret(stack, stack.secret_name, {"token": "tok-for-the-task-0123456789"})
+    settings = Settings.from_env(state_dir=stack.state_dir, bin_dir=stack.bin_dir)
+    out = run_component(token_digest, {}, settings)
+    assert out["Output"] == hashlib.sha256(b"tok-for-the-task-0123456789").hexdigest()
+    assert TOKEN_ENV not in os.environ  # put there for the run only
