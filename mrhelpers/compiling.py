@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mrhelpers.errors import LineageWarning
 
 # Placeholders that do not exist in KFP or crash kfp.local (see the design's verified facts).
 BAD_PLACEHOLDERS = {
@@ -14,6 +18,9 @@ BAD_PLACEHOLDERS = {
     "{{$.pipeline_job_create_time_utc}}": "crashes kfp.local (IndexError)",
     "{{$.pipeline_job_schedule_time_utc}}": "crashes kfp.local (IndexError)",
 }
+PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
+LINEAGE_INPUTS = {"run_id": "{{$.pipeline_job_uuid}}", "run_name": "{{$.pipeline_job_name}}"}
+"""Inputs of the registering component that must come from these placeholders."""
 LINEAGE_PLACEHOLDERS = {
     "{{$.pipeline_job_uuid}}": "dsl.PIPELINE_JOB_ID_PLACEHOLDER (run id)",
     "{{$.pipeline_job_name}}": "dsl.PIPELINE_JOB_NAME_PLACEHOLDER (run name)",
@@ -23,7 +30,9 @@ LINEAGE_PLACEHOLDERS = {
 def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
     """Compile a ``@dsl.pipeline`` function to a YAML package at ``path``.
 
-    Folders are created as needed; an existing file is replaced.
+    Folders are created as needed; an existing file is replaced. Then the
+    package is checked: each problem :func:`describe_package` lists under
+    ``warnings`` is emitted as a :class:`mrhelpers.errors.LineageWarning`.
 
     Returns:
         The package's path.
@@ -33,19 +42,30 @@ def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(func, str(path))
+    for problem in describe_package(path)["warnings"]:
+        warnings.warn(problem, LineageWarning, stacklevel=2)
     return path
 
 
-def describe_package(path: str | Path) -> dict[str, Any]:
+def describe_package(path: str | Path, known_placeholders: set[str] | None = None) -> dict[str, Any]:
     """Summarise a compiled pipeline package.
+
+    Args:
+        path: The YAML package.
+        known_placeholders: The ``{{$...}}`` placeholders that exist; default: kfp's own.
 
     Returns:
         A dict with ``name``, ``inputs`` (name, type, default), ``tasks`` (task,
         component, image), ``secrets_as_env`` (task, secret, key, env),
         ``field_path_env`` (task, env, field path), ``lineage_placeholders`` (task,
-        input, placeholder, meaning) and ``warnings`` (placeholders that do not
-        exist or crash the local runner).
+        input, placeholder, meaning) and ``warnings``: placeholders that do not
+        exist or crash the local runner, and ``run_id``/``run_name`` inputs not fed
+        by the run's placeholders (the lineage would not name the run).
     """
+    if known_placeholders is None:
+        from kfp import dsl
+
+        known_placeholders = {v for k, v in vars(dsl).items() if k.endswith("_PLACEHOLDER")}
     docs = list(yaml.safe_load_all(Path(path).read_text()))
     spec, platform = docs[0], (docs[1] if len(docs) > 1 and docs[1] else {})
     root = spec["root"]
@@ -60,10 +80,23 @@ def describe_package(path: str | Path) -> dict[str, Any]:
         executor = spec["components"][component].get("executorLabel")
         image = executors.get(executor, {}).get("container", {}).get("image")
         tasks.append({"task": task_name, "component": component, "image": image})
-        for input_name, value in task.get("inputs", {}).get("parameters", {}).items():
+        params = task.get("inputs", {}).get("parameters", {})
+        component_inputs = spec["components"][component].get("inputDefinitions", {}).get("parameters", {})
+        for input_name, expected in LINEAGE_INPUTS.items():
+            if input_name in component_inputs:
+                given = params.get(input_name, {}).get("runtimeValue", {}).get("constant")
+                if given != expected:
+                    warnings.append(
+                        f"task {task_name!r} input {input_name!r} is not fed by {expected} "
+                        f"({LINEAGE_PLACEHOLDERS[expected]}): the lineage would not name the run"
+                    )
+        for input_name, value in params.items():
             constant = value.get("runtimeValue", {}).get("constant")
             if not isinstance(constant, str):
                 continue
+            for ph in PLACEHOLDER.findall(constant):
+                if ph not in known_placeholders:
+                    warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: no such placeholder in KFP")
             for ph, meaning in LINEAGE_PLACEHOLDERS.items():
                 if ph in constant:
                     placeholders.append({"task": task_name, "input": input_name, "placeholder": ph, "meaning": meaning})

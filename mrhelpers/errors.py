@@ -74,3 +74,7 @@ class StackError(MRHelpersError):
 
 class RunFailed(MRHelpersError):
     """A pipeline run ended in a state other than success."""
+
+
+class LineageWarning(UserWarning):
+    """A compiled pipeline feeds lineage from a placeholder that is missing, unknown or crashes kfp.local."""

@@ -1,30 +1,36 @@
-"""Notebook 05: look at what the registry holds, as pandas DataFrames."""
+"""Notebook 05: look at what the registry holds, as pandas DataFrames and a figure.
+
+Listing is paged (1,000 entities a page) and a version's artifact is fetched
+for many versions at once over one HTTP session (16 requests in flight), so
+frames of thousands of versions stay quick.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.registry import _all_versions, _caller
+from mrhelpers.registry import RESERVED_PREFIX, SOURCE_ID_KEY, STAGE_KEY, _caller
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
     from model_registry import ModelRegistry
 
+    from mrhelpers.settings import Settings
+
+PAGE = 1000
+IN_FLIGHT = 16
 LINEAGE_COLUMNS = ["source_kind", "source_class", "source_group", "source_id", "source_name"]
 VERSION_COLUMNS = [
-    "model",
-    "version",
-    "version_id",
-    "state",
-    "author",
-    "created",
-    "uri",
-    "format",
-    "format_version",
-    *LINEAGE_COLUMNS,
-    "metadata",
-]
-MODEL_COLUMNS = ["model", "model_id", "state", "owner", "created", "updated", "description"]
+    "model", "version", "version_id", "state", "stage", "author", "created", "uri",
+    "format", "format_version", *LINEAGE_COLUMNS, "metadata",
+]  # fmt: skip
+MODEL_COLUMNS = ["model", "model_id", "state", "owner", "created", "updated", "versions", "description"]
+ARTIFACT_COLUMNS = [
+    "model", "version", "artifact_id", "artifact", "uri", "format", "format_version", "state", *LINEAGE_COLUMNS,
+]  # fmt: skip
 
 
 def _ts(ms: Any) -> Any:
@@ -33,83 +39,139 @@ def _ts(ms: Any) -> Any:
     return pd.to_datetime(int(ms), unit="ms", utc=True) if ms not in (None, "") else pd.NaT
 
 
-def _all_models(registry: ModelRegistry) -> list[Any]:
-    from model_registry.types import ListOptions
+def _state(value: Any) -> Any:
+    return getattr(value, "value", value)
 
-    call = _caller(registry)
-    out: list[Any] = []
-    options = ListOptions(limit=100)
+
+async def _pages(fetch: Any) -> list[Any]:
+    items: list[Any] = []
+    token = None
     while True:
-        page = call(lambda: registry._api.get_registered_models(options))
-        out.extend(page)
-        if not options.next_page_token or not page:
-            return out
+        page = await fetch(page_size=str(PAGE), next_page_token=token) if token else await fetch(page_size=str(PAGE))
+        items.extend(page.items or [])
+        token = page.next_page_token
+        if not token or not page.items:
+            return items
+
+
+async def _artifacts_of(client: Any, version_ids: Iterable[str]) -> dict[str, Any]:
+    """The first model artifact of each version, fetched concurrently."""
+    from model_registry.types import Artifact, ModelArtifact
+
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(vid: str) -> tuple[str, Any]:
+        async with gate:
+            page = await client.get_model_version_artifacts(vid, page_size=str(PAGE))
+        arts = [Artifact.validate_artifact(a) for a in page.items or []]
+        models = [a for a in arts if isinstance(a, ModelArtifact)]
+        return vid, (models[0] if models else None)
+
+    return dict(await asyncio.gather(*(one(v) for v in version_ids)))
+
+
+def _run(registry: ModelRegistry, work: Any) -> Any:
+    """Run ``work(client)`` on one HTTP session, with the usual retries and error mapping."""
+
+    async def go() -> Any:
+        async with registry._api.get_client() as client:
+            return await work(client)
+
+    return _caller(registry)(go)
+
+
+def _version_row(model_name: str, v: Any, art: Any) -> dict[str, Any]:
+    props = dict(v.custom_properties or {})
+    return {
+        "model": model_name, "version": v.name, "version_id": v.id, "state": _state(v.state),
+        "stage": props.get(STAGE_KEY), "author": v.author, "created": _ts(v.create_time_since_epoch),
+        "uri": getattr(art, "uri", None),
+        "format": getattr(art, "model_format_name", None),
+        "format_version": getattr(art, "model_format_version", None),
+        "source_kind": getattr(art, "model_source_kind", None),
+        "source_class": getattr(art, "model_source_class", None),
+        "source_group": getattr(art, "model_source_group", None),
+        "source_id": getattr(art, "model_source_id", None) or props.get(SOURCE_ID_KEY),
+        "source_name": getattr(art, "model_source_name", None),
+        "metadata": {k: val for k, val in props.items() if not k.startswith(RESERVED_PREFIX)},
+    }  # fmt: skip
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns).sort_values(sort, ignore_index=True)
+
+
+def _models(registry: ModelRegistry) -> list[Any]:
+    from model_registry.types import RegisteredModel
+
+    async def work(client: Any) -> list[Any]:
+        return [RegisteredModel.from_basemodel(m) for m in await _pages(client.get_registered_models)]
+
+    return _run(registry, work)
+
+
+def _versions(registry: ModelRegistry, model_id: str | None) -> list[tuple[Any, Any]]:
+    """(version, artifact) pairs of one model, or of every model when ``model_id`` is None."""
+    from model_registry.types import ModelVersion
+
+    async def work(client: Any) -> list[tuple[Any, Any]]:
+        if model_id is None:
+            raw = await _pages(client.get_model_versions)
+        else:
+            raw = await _pages(lambda **kw: client.get_registered_model_versions(model_id, **kw))
+        versions = [ModelVersion.from_basemodel(v) for v in raw]
+        arts = await _artifacts_of(client, [v.id for v in versions])
+        return [(v, arts[v.id]) for v in versions]
+
+    return _run(registry, work)
 
 
 def models_frame(registry: ModelRegistry) -> pd.DataFrame:
     """One row per RegisteredModel, sorted by name.
 
-    Columns: ``model, model_id, state, owner, created, updated, description``.
+    Columns: ``model, model_id, state, owner, created, updated, versions, description``
+    (``versions`` counts the model's versions).
     """
-    import pandas as pd
+    from model_registry.types import ModelVersion
 
+    async def counts(client: Any) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in await _pages(client.get_model_versions):
+            mid = ModelVersion.from_basemodel(v).registered_model_id
+            out[mid] = out.get(mid, 0) + 1
+        return out
+
+    per_model = _run(registry, counts)
     rows = [
         {
             "model": m.name,
             "model_id": m.id,
-            "state": getattr(m.state, "value", m.state),
+            "state": _state(m.state),
             "owner": m.owner,
             "created": _ts(m.create_time_since_epoch),
             "updated": _ts(m.last_update_time_since_epoch),
+            "versions": per_model.get(m.id, 0),
             "description": m.description,
-        }
-        for m in _all_models(registry)
+        }  # fmt: skip
+        for m in _models(registry)
     ]
-    return pd.DataFrame(rows, columns=MODEL_COLUMNS).sort_values("model", ignore_index=True)
-
-
-def _version_rows(registry: ModelRegistry, model: Any) -> list[dict[str, Any]]:
-    call = _caller(registry)
-    rows = []
-    for v in _all_versions(registry, model.id):
-        arts = call(lambda v=v: registry._api.get_model_artifacts(v.id))
-        a = arts[0] if arts else None
-        rows.append(
-            {
-                "model": model.name,
-                "version": v.name,
-                "version_id": v.id,
-                "state": getattr(v.state, "value", v.state),
-                "author": v.author,
-                "created": _ts(v.create_time_since_epoch),
-                "uri": getattr(a, "uri", None),
-                "format": getattr(a, "model_format_name", None),
-                "format_version": getattr(a, "model_format_version", None),
-                "source_kind": getattr(a, "model_source_kind", None),
-                "source_class": getattr(a, "model_source_class", None),
-                "source_group": getattr(a, "model_source_group", None),
-                "source_id": getattr(a, "model_source_id", None),
-                "source_name": getattr(a, "model_source_name", None),
-                "metadata": dict(v.custom_properties or {}),
-            }
-        )
-    return rows
+    return _frame(rows, MODEL_COLUMNS, ["model"])
 
 
 def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
     """One row per version of model ``name``, oldest first.
 
-    Columns: ``model, version, version_id, state, author, created, uri, format,
-    format_version, source_kind, source_class, source_group, source_id,
-    source_name, metadata`` (``source_*`` is the lineage; ``metadata`` a dict).
-    An unknown model gives an empty frame.
+    Columns: ``model, version, version_id, state, stage, author, created, uri,
+    format, format_version, source_kind, source_class, source_group, source_id,
+    source_name, metadata``: ``source_*`` is the lineage, ``stage`` the stage set
+    by :func:`mrhelpers.lifecycle.set_stage`, ``metadata`` a dict of the user's
+    properties. An unknown model gives an empty frame.
     """
-    import pandas as pd
-
     model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
-    rows = _version_rows(registry, model) if model is not None else []
-    frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
-    return frame.sort_values(["created", "version_id"], ignore_index=True)
+    rows = [_version_row(name, v, a) for v, a in _versions(registry, model.id)] if model is not None else []
+    return _frame(rows, VERSION_COLUMNS, ["created", "version_id"])
 
 
 def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
@@ -118,10 +180,140 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.
     """
-    import pandas as pd
-
+    names = {m.id: m.name for m in _models(registry)}
     rows = [
-        row for model in _all_models(registry) for row in _version_rows(registry, model) if row["source_id"] == run_id
+        _version_row(names.get(v.registered_model_id, "?"), v, a)
+        for v, a in _versions(registry, None)
+        if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
     ]
-    frame = pd.DataFrame(rows, columns=VERSION_COLUMNS)
-    return frame.sort_values(["model", "version"], ignore_index=True)
+    return _frame(rows, VERSION_COLUMNS, ["model", "version"])
+
+
+def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.DataFrame:
+    """One row per model artifact (of model ``name``, or of every model), sorted by model and version.
+
+    Columns: ``model, version, artifact_id, artifact, uri, format, format_version,
+    state`` and the lineage columns ``source_*``.
+    """
+    names = {m.id: m.name for m in _models(registry)}
+    model_id = None
+    if name is not None:
+        model_id = next((mid for mid, n in names.items() if n == name), None)
+        if model_id is None:
+            return _frame([], ARTIFACT_COLUMNS, ["model", "version"])
+    rows = [
+        {
+            "model": names.get(v.registered_model_id, "?"),
+            "version": v.name,
+            "artifact_id": a.id,
+            "artifact": a.name,
+            "uri": a.uri,
+            "format": a.model_format_name,
+            "format_version": a.model_format_version,
+            "state": _state(a.state),
+            "source_kind": a.model_source_kind,
+            "source_class": a.model_source_class,
+            "source_group": a.model_source_group,
+            "source_id": a.model_source_id,
+            "source_name": a.model_source_name,
+        }  # fmt: skip
+        for v, a in _versions(registry, model_id)
+        if a is not None
+    ]
+    return _frame(rows, ARTIFACT_COLUMNS, ["model", "version"])
+
+
+def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Which run made version ``version`` of model ``name``, with a link to that run.
+
+    Args:
+        registry: A client from :func:`mrhelpers.connect`.
+        name: The model's name.
+        version: The version's name.
+        settings: Used for the link: on a cluster the KFP UI (``kfp_ui_url``); locally
+            the run folder that :func:`mrhelpers.submit` recorded. Default: ``Settings.from_env()``.
+
+    Returns:
+        A dict with ``model, version, version_id``, the lineage fields ``kind, class,
+        group, run_id, run_name`` and ``link`` (None when unknown).
+
+    Raises:
+        InvalidInput: When the model or version does not exist.
+    """
+    from mrhelpers.errors import InvalidInput
+    from mrhelpers.settings import Settings
+
+    frame = versions_frame(registry, name)
+    match = frame[frame.version == version]
+    if match.empty:
+        known = ", ".join(frame.version) or "none"
+        raise InvalidInput("version", f"{name}/{version}", f"an existing version of {name!r} (known: {known})")
+    row = match.iloc[0]
+    settings = settings or Settings.from_env()
+    link = None
+    if row.source_kind == "kfp" and row.source_id:
+        if settings.backend == "cluster":
+            link = f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{row.source_id}"
+        else:
+            from mrhelpers.runs import run_history
+
+            link = next((r["url"] for r in run_history(settings) if r.get("run_id") == row.source_id), None)
+    return {
+        "model": name, "version": version, "version_id": row.version_id, "kind": row.source_kind,
+        "class": row.source_class, "group": row.source_group, "run_id": row.source_id,
+        "run_name": row.source_name, "link": link,
+    }  # fmt: skip
+
+
+def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30) -> Figure:
+    """Draw model ``name`` -> its versions -> the runs that made them.
+
+    The newest ``max_versions`` versions are drawn (default 30). Returns a
+    matplotlib Figure: it renders inline in a notebook; save it with
+    ``fig.savefig("lineage.png")`` or ``.svg``.
+    """
+    from matplotlib.figure import Figure
+
+    frame = versions_frame(registry, name).tail(max_versions)
+    runs = list(dict.fromkeys(r or "(no lineage)" for r in frame.source_id))
+    n = max(len(frame), len(runs), 1)
+    fig = Figure(figsize=(10, 1.2 + 0.45 * n), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_xlim(-0.45, 2.55)
+    ax.set_ylim(-0.8, n - 0.2)
+
+    def ypos(i: int, count: int) -> float:
+        return (n - 1) / 2 + ((count - 1) / 2 - i) if count else 0
+
+    box = {"boxstyle": "round,pad=0.35", "linewidth": 1}
+    arrow = {"arrowstyle": "->", "color": "#777", "shrinkA": 2, "shrinkB": 2}
+    model_box = ax.text(0, ypos(0, 1), name, ha="center", va="center", bbox={**box, "facecolor": "#dbe9f6"})
+    names = dict(zip(frame.source_id, frame.source_name, strict=False))
+    run_boxes = {}
+    for i, r in enumerate(runs):
+        label = f"run {r}\n{names.get(r) or ''}".strip() if r != "(no lineage)" else r
+        run_boxes[r] = ax.text(
+            2.1, ypos(i, len(runs)), label, ha="center", va="center", fontsize=8, bbox={**box, "facecolor": "#fdf0d5"}
+        )
+    for i, row in enumerate(frame.itertuples()):
+        label = (
+            row.version
+            + (f"  [{row.stage}]" if row.stage else "")
+            + ("  (archived)" if row.state == "ARCHIVED" else "")
+        )
+        color = "#c9ecc9" if row.stage == "production" else "#f3f3f3"
+        version_box = ax.text(
+            1.05, ypos(i, len(frame)), label, ha="center", va="center", fontsize=9, bbox={**box, "facecolor": color}
+        )
+        ax.annotate("", xy=(0, 0.5), xycoords=version_box, xytext=(1, 0.5), textcoords=model_box, arrowprops=arrow)
+        ax.annotate(
+            "",
+            xy=(1, 0.5),
+            xycoords=version_box,
+            xytext=(0, 0.5),
+            textcoords=run_boxes[row.source_id or "(no lineage)"],
+            arrowprops=arrow,
+        )
+    ax.set_title(f"{name}: versions, and the pipeline runs that produced them", fontsize=11)
+    return fig

@@ -113,7 +113,13 @@ def _alive(pid: int | None, binary: str) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:``port`` now.
+
+    SO_REUSEADDR, as the servers themselves set it, so connections of a stopped
+    server lingering in TIME_WAIT do not make its port look busy.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

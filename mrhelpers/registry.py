@@ -21,13 +21,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from mrhelpers.errors import AuthError, InvalidInput, RegistryUnavailable, VersionConflict
-from mrhelpers.settings import Settings
+from mrhelpers.settings import DEFAULT_SECRET_NAME, Settings
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
 
 T = TypeVar("T")
 ON_CONFLICT = ("error", "bump")
+RESERVED_PREFIX = "mrh_"
+"""Custom-property keys mrhelpers keeps for itself; user metadata may not use them."""
+SOURCE_ID_KEY = "mrh_source_id"
+"""Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
+STAGE_KEY = "mrh_stage"
+"""A version's stage (see :mod:`mrhelpers.lifecycle`)."""
 MAX_NAME = 255
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -168,7 +174,10 @@ def _caller(registry: ModelRegistry) -> _Caller:
     found = getattr(registry, "_mrh_caller", None)
     if isinstance(found, _Caller):
         return found
-    return _Caller(registry, url="the Model Registry", backend="local", secret_name="model-registry-auth")  # noqa: S106
+    url = getattr(getattr(getattr(registry, "_api", None), "config", None), "host", None) or "the Model Registry"
+    caller = _Caller(registry, url=url, backend="local", secret_name=DEFAULT_SECRET_NAME)
+    registry._mrh_caller = caller  # type: ignore[attr-defined]
+    return caller
 
 
 # --------------------------------------------------------------------------- connect
@@ -277,7 +286,8 @@ def normalize_uri(uri: object) -> str:
 def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | int | float | str]:
     """Check metadata and convert it to what the registry stores.
 
-    Rules: keys are non-empty strings without surrounding whitespace; bool, int,
+    Rules: keys are non-empty strings without surrounding whitespace and do not
+    start with ``mrh_`` (reserved for mrhelpers' own properties); bool, int,
     float and str values are stored as they are; dict and list values are stored
     as JSON strings (keys sorted); None, NaN, infinities, integers outside int64
     and other types are refused.
@@ -293,6 +303,10 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     for key, value in metadata.items():
         if not isinstance(key, str) or not key.strip() or key != key.strip() or _CONTROL.search(key):
             raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
+        if key.startswith(RESERVED_PREFIX):
+            raise InvalidInput(
+                "metadata key", key, f"a key not starting with {RESERVED_PREFIX!r} (reserved for mrhelpers)"
+            )
         field = f"metadata[{key!r}]"
         if isinstance(value, (bool, str)):
             out[key] = value
@@ -354,8 +368,14 @@ def register_version(
     """Register ``uri`` as version ``version`` of model ``name``: validated, retry-safe.
 
     Every input is checked before the first write, so a bad input creates
-    nothing. Writes are: the RegisteredModel (when new), the ModelVersion, its
-    ModelArtifact (carrying ``lineage`` as ``model_source_*``).
+    nothing. Writes are: the RegisteredModel (when new), the ModelVersion
+    (carrying ``lineage.id`` as custom property ``mrh_source_id``), and its
+    ModelArtifact (carrying ``lineage`` as ``model_source_*``). When another
+    writer creates the same model or version at the same moment (HTTP 409),
+    it reads theirs and decides again. When a registration stopped between its
+    writes (server gone, network error), running it again with the same
+    ``lineage.id`` finishes it; with another id it is a conflict, so two racing
+    runs never share a version.
 
     Args:
         registry: A client from :func:`connect`.
@@ -375,7 +395,8 @@ def register_version(
 
     Returns:
         A :class:`RegistrationResult`. ``created`` is False when the same
-        version already existed from the same run (same ``lineage.id``).
+        version already existed, complete, from the same run (same ``lineage.id``);
+        nothing is written then.
 
     Raises:
         InvalidInput: A bad argument; nothing was written.
@@ -423,20 +444,22 @@ def register_version(
         )
         return call(lambda: api.upsert_model_version_artifact(artifact, version_id))
 
+    if lineage is not None:
+        props = {**props, SOURCE_ID_KEY: lineage.id}
     wanted = version
-    for _ in range(5):
+    for _ in range(10):
         mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
         if mv is not None:
             arts = call(lambda mv=mv: api.get_model_artifacts(mv.id))
             art = arts[0] if arts else None
-            if art is None:
-                # A registration stopped between its writes: finish it.
-                art = add_artifact(mv.id)
-                return RegistrationResult(rm.id, mv.id, str(art.id), wanted, True, name)
-            if lineage is not None and art.model_source_id == lineage.id:
-                return RegistrationResult(rm.id, mv.id, str(art.id), wanted, False, name)
+            owner = art.model_source_id if art else (mv.custom_properties or {}).get(SOURCE_ID_KEY)
+            if lineage is not None and owner == lineage.id:
+                if art is None:  # our own registration stopped between its writes: finish it
+                    art = add_artifact(mv.id)
+                    return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
+                return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, False, name)
             if on_conflict == "error":
-                raise VersionConflict(name, wanted, str(mv.id), art.model_source_id)
+                raise VersionConflict(name, wanted, str(mv.id), owner)
             taken = {v.name for v in _all_versions(registry, rm.id)}
             wanted = _next_free_name(version, taken)
             continue
@@ -460,7 +483,7 @@ def _all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:
 
     call = _caller(registry)
     out: list[Any] = []
-    options = ListOptions(limit=100)
+    options = ListOptions(limit=1000)
     while True:
         page = call(lambda: registry._api.get_model_versions(model_id, options))
         out.extend(page)

@@ -123,17 +123,28 @@ def test_bad_input_creates_nothing(registry, bad):
     assert registry.get_registered_model(name) is None
 
 
-def test_half_made_registration_is_finished_by_a_rerun(registry):
+def test_half_made_registration_is_finished_only_by_its_own_run(registry):
     from model_registry.types import ModelVersion, RegisteredModel
+
+    from mrhelpers.registry import SOURCE_ID_KEY
 
     name = fresh("half")
     # What a crash between the second and third write leaves: a model and a version, no artifact.
     rm = registry.async_runner(registry._api.upsert_registered_model(RegisteredModel(name=name)))
-    registry.async_runner(registry._api.upsert_model_version(ModelVersion(name="v1", author="x"), rm.id))
+    registry.async_runner(
+        registry._api.upsert_model_version(
+            ModelVersion(name="v1", author="x", custom_properties={SOURCE_ID_KEY: "r9"}), rm.id
+        )
+    )
+    registry.async_runner(registry._api.upsert_model_version(ModelVersion(name="v2", author="x"), rm.id))
     assert versions_frame(registry, name).iloc[0].uri is None
+    with pytest.raises(VersionConflict, match="'r9'"):
+        register_version(registry, name, "v1", "s3://b/m", lineage=run("someone-else"), **FMT)
     res = register_version(registry, name, "v1", "s3://b/m", lineage=run("r9"), **FMT)
     row = versions_frame(registry, name).iloc[0]
     assert res.created and row.uri == "s3://b/m" and row.source_id == "r9"
+    with pytest.raises(VersionConflict, match="without lineage"):  # owner unknown: nobody takes it over
+        register_version(registry, name, "v2", "s3://b/m", lineage=run("r9"), **FMT)
 
 
 def test_find_versions_by_run(registry):

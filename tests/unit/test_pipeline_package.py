@@ -39,7 +39,9 @@ def test_lineage_placeholders(package):
     assert package["warnings"] == []
 
 
-def test_bad_placeholder_is_warned(tmp_path):
+def test_bad_lineage_wiring_is_warned(tmp_path):
+    from mrhelpers.errors import LineageWarning
+
     @dsl.pipeline(name="bad-lineage")
     def bad(registry_url: str):
         register_model(
@@ -49,11 +51,23 @@ def test_bad_placeholder_is_warned(tmp_path):
             author="a",
             registry_url=registry_url,
             run_id=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER,
-            run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            run_name="{{$.pipeline_name}}",
         )
 
-    info = describe_package(compile_pipeline(bad, tmp_path / "bad.yaml"))
-    assert len(info["warnings"]) == 1 and "run_id" in info["warnings"][0] and "IndexError" in info["warnings"][0]
+    with pytest.warns(LineageWarning) as caught:
+        info = describe_package(compile_pipeline(bad, tmp_path / "bad.yaml"))
+    assert len(caught) == len(info["warnings"]) == 4
+    text = "\n".join(info["warnings"])
+    assert "'run_id' uses {{$.pipeline_job_resource_name}}: crashes kfp.local (IndexError)" in text
+    assert "'run_name' uses {{$.pipeline_name}}: no such placeholder in KFP" in text
+    assert "'run_id' is not fed by {{$.pipeline_job_uuid}}" in text and "'run_name' is not fed by" in text
+
+
+def test_good_pipeline_compiles_without_warnings(tmp_path, recwarn):
+    from mrhelpers.errors import LineageWarning
+
+    compile_pipeline(model_registration_pipeline, tmp_path / "ok.yaml")
+    assert not [w for w in recwarn if issubclass(w.category, LineageWarning)]
 
 
 def test_component_installs_nothing_per_run():
