@@ -265,12 +265,34 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     }  # fmt: skip
 
 
-def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30) -> Figure:
+class LineageFigure:
+    """A lineage drawing: shows itself inline in a notebook, saves like a matplotlib figure.
+
+    Attributes:
+        figure: The matplotlib ``Figure``, for any further styling.
+    """
+
+    def __init__(self, figure: Figure) -> None:
+        self.figure = figure
+
+    def savefig(self, path: Any, **kwargs: Any) -> None:
+        """Save to ``path``; the format follows its suffix (``.png``, ``.svg``, ``.pdf``)."""
+        self.figure.savefig(path, **kwargs)
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
+def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30) -> LineageFigure:
     """Draw model ``name`` -> its versions -> the runs that made them.
 
-    The newest ``max_versions`` versions are drawn (default 30). Returns a
-    matplotlib Figure: it renders inline in a notebook; save it with
-    ``fig.savefig("lineage.png")`` or ``.svg``.
+    The newest ``max_versions`` versions are drawn (default 30). The result
+    renders inline in a notebook (as PNG); save it with ``.savefig("lineage.png")``
+    or ``.svg``; its ``.figure`` is the matplotlib Figure.
     """
     from matplotlib.figure import Figure
 
@@ -316,4 +338,4 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
             arrowprops=arrow,
         )
     ax.set_title(f"{name}: versions, and the pipeline runs that produced them", fontsize=11)
-    return fig
+    return LineageFigure(fig)

@@ -60,7 +60,8 @@ def test_lineage_of_links_to_the_run(model, stack):
 def test_lineage_graph_draws_every_version_and_run(model, tmp_path):
     registry, name = model
     fig = inspection.lineage_graph(registry, name)
-    texts = {t.get_text() for t in fig.axes[0].texts}
+    texts = {t.get_text() for t in fig.figure.axes[0].texts}
+    assert fig._repr_png_().startswith(b"\x89PNG")
     assert {f"v{i}" for i in range(7)} <= texts
     assert {"run r0\nrun-0", "run r1\nrun-1", "run r2\nrun-2"} <= texts
     for ext in ("png", "svg"):

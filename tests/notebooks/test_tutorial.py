@@ -86,3 +86,24 @@ def test_no_notebook_shows_the_token(tutorial):
     assert len(token) >= 16
     for name in TUTORIAL:
         assert token not in (OUT / f"{name}.ipynb").read_text(), f"{name} shows the token"
+
+
+def test_notebook_04_shows_a_rerun_is_safe(tutorial):
+    assert read_records(OUT / "04_submit_run.ipynb")["rerun_created"] is False
+
+
+def test_notebook_05_follows_a_version_back_to_its_run(tutorial):
+    rec04 = read_records(OUT / "04_submit_run.ipynb")
+    origin = read_records(OUT / "05_inspect_registry.ipynb")["lineage_of_newest"]
+    assert (origin["version"], origin["run_id"], origin["run_name"]) == (
+        rec04["version_name"],
+        rec04["run_id"],
+        rec04["run_name"],
+    )
+    assert origin["link"].startswith("file://") and origin["link"].endswith(rec04["run_name"])
+
+
+def test_notebook_05_shows_the_lineage_figure(tutorial):
+    nb = json.loads((OUT / "05_inspect_registry.ipynb").read_text())
+    images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and len(images[0]["data"]["image/png"]) > 5000
