@@ -3,6 +3,10 @@
 Listing is paged (1,000 entities a page) and a version's artifact is fetched
 for many versions at once over one HTTP session (16 requests in flight), so
 frames of thousands of versions stay quick.
+
+Every function here retries a registry that does not answer, then raises
+:class:`~mrhelpers.errors.RegistryUnavailable`; a refused token raises
+:class:`~mrhelpers.errors.AuthError`, as :func:`mrhelpers.connect` does.
 """
 
 from __future__ import annotations

@@ -34,10 +34,17 @@ SOURCE_ID_KEY = "mrh_source_id"
 """Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
 STAGE_KEY = "mrh_stage"
 """A version's stage (see :mod:`mrhelpers.lifecycle`)."""
-MAX_NAME = 255
+MAX_NAME = 200
+"""Longest model, version or lineage name. The server keeps names in 255-character
+columns with an id prefix (``"<parent id>:<name>"``), so 200 leaves room for ids."""
+MAX_KEY = 255
+"""Longest metadata key (the server's property-name column)."""
+MAX_VALUE_BYTES = 4 * 1024 * 1024
+"""Largest metadata string (UTF-8 bytes) or description; larger ones are refused."""
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_INT64 = 2**63
+MAX_INT = 999_999_999
+"""Largest integer metadata value (in size): the pinned client's wire format takes at most 9 digits."""
 
 
 # --------------------------------------------------------------------------- lineage
@@ -120,6 +127,24 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError))
 
 
+_DATASTORE_DOWN = (
+    "dial tcp",
+    "connection refused",
+    "bad connection",
+    "invalid connection",
+    "Datastore service is down",
+)
+
+
+def _datastore_down(exc: BaseException) -> bool:
+    """An HTTP 500 whose body says the server lost its database (it answers, the database does not)."""
+    return _status_of(exc) == 500 and any(s in str(exc) for s in _DATASTORE_DOWN)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return _is_connection_error(exc) or _status_of(exc) in (502, 503, 504) or _datastore_down(exc)
+
+
 def _unavailable(url: str, settings_backend: str, reason: str) -> RegistryUnavailable:
     if settings_backend == "cluster":
         hint = (
@@ -161,10 +186,15 @@ class _Caller:
                 status = _status_of(exc)
                 if status in (401, 403):
                     raise _auth_error(self.url, status, self.secret_name) from None
-                if not _is_connection_error(exc) and status not in (502, 503, 504):
+                if not _retryable(exc):
                     raise
                 if attempt == self.retries:
-                    raise _unavailable(self.url, self.backend, f"{type(exc).__name__}: {exc}") from None
+                    reason = (
+                        "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
+                        if _datastore_down(exc)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                    raise _unavailable(self.url, self.backend, reason) from None
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -230,7 +260,7 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
             status = _status_of(exc)
             if status in (401, 403):
                 raise _auth_error(url, status, settings.secret_name) from None
-            if not _is_connection_error(exc) and status not in (502, 503, 504):
+            if not _retryable(exc):
                 raise
             if attempt == retries:
                 raise _unavailable(url, settings.backend, f"{type(exc).__name__}: {exc}") from None
@@ -289,8 +319,9 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     Rules: keys are non-empty strings without surrounding whitespace and do not
     start with ``mrh_`` (reserved for mrhelpers' own properties); bool, int,
     float and str values are stored as they are; dict and list values are stored
-    as JSON strings (keys sorted); None, NaN, infinities, integers outside int64
-    and other types are refused.
+    as JSON strings (keys sorted). Refused: None, NaN, infinities, integers of
+    more than 9 digits (the pinned client cannot send them), strings over
+    ``MAX_VALUE_BYTES``, keys over ``MAX_KEY`` characters, and other types.
 
     Raises:
         InvalidInput: Naming the first bad key or value.
@@ -303,6 +334,8 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     for key, value in metadata.items():
         if not isinstance(key, str) or not key.strip() or key != key.strip() or _CONTROL.search(key):
             raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
+        if len(key) > MAX_KEY:
+            raise InvalidInput("metadata key", key, f"at most {MAX_KEY} characters (got {len(key)})")
         if key.startswith(RESERVED_PREFIX):
             raise InvalidInput(
                 "metadata key", key, f"a key not starting with {RESERVED_PREFIX!r} (reserved for mrhelpers)"
@@ -311,8 +344,12 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
         if isinstance(value, (bool, str)):
             out[key] = value
         elif isinstance(value, int):
-            if not -_INT64 <= value < _INT64:
-                raise InvalidInput(field, value, "an integer within 64 bits")
+            if abs(value) > MAX_INT:
+                raise InvalidInput(
+                    field,
+                    value,
+                    f"an integer between -{MAX_INT:_} and {MAX_INT:_} (the client's limit); store a float or a str",
+                )
             out[key] = value
         elif isinstance(value, float):
             if math.isnan(value) or math.isinf(value):
@@ -327,6 +364,13 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
             raise InvalidInput(field, value, "bool, int, float, str, dict or list; drop the key instead of None")
         else:
             raise InvalidInput(field, value, "bool, int, float, str, dict or list")
+    for key, value in out.items():
+        if isinstance(value, str) and len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidInput(
+                f"metadata[{key!r}]",
+                f"<{len(value.encode())} bytes>",
+                f"at most {MAX_VALUE_BYTES} bytes; store large data as an artifact",
+            )
     return out
 
 
@@ -413,8 +457,8 @@ def register_version(
     _check_name("model_format_version", model_format_version)
     lineage = _check_lineage(lineage)
     props = normalize_metadata(metadata)
-    if description is not None and not isinstance(description, str):
-        raise InvalidInput("description", description, "a string or None")
+    if description is not None and (not isinstance(description, str) or len(description.encode()) > MAX_VALUE_BYTES):
+        raise InvalidInput("description", description, f"a string of at most {MAX_VALUE_BYTES} bytes, or None")
     if author is not None:
         _check_name("author", author)
     if on_conflict not in ON_CONFLICT:
