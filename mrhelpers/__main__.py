@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--registry-port", type=int, help="default: MRH_REGISTRY_PORT, the last port, or a free one")
     p_up.add_argument("--db-port", type=int, help="default: MRH_DB_PORT, the last port, or a free one")
     p_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each server (default 120)")
+    p_up.add_argument(
+        "--auth",
+        action="store_true",
+        default=None,
+        help="put a token-checking proxy (nginx) in front, as on a secured cluster (default: MRH_AUTH)",
+    )
     sub.add_parser("down", help="stop the local stack's processes (data is kept)")
     sub.add_parser("status", help="what runs, where, and whether it answers")
     sub.add_parser("doctor", help="check the backend end to end and say what to fix")
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "up":
             result = localstack.up(
-                settings, registry_port=args.registry_port, db_port=args.db_port, timeout=args.timeout
+                settings, registry_port=args.registry_port, db_port=args.db_port, auth=args.auth, timeout=args.timeout
             )
             return 0 if result.ok else 1
         if args.command == "down":

@@ -21,6 +21,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,8 +41,9 @@ from mrhelpers.settings import Settings, project_root, versions
 
 DATABASE = "model_registry"
 DB_USER = "mrhelpers"
-COMPONENTS = ("mariadb", "registry")
-_BINARIES = {"mariadb": "mariadbd", "registry": "model-registry"}
+COMPONENTS = ("mariadb", "registry", "proxy")
+_BINARIES = {"mariadb": "mariadbd", "registry": "model-registry", "proxy": "nginx"}
+_BEARER = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 
 
 def _say(message: str, quiet: bool = False) -> None:
@@ -430,12 +432,19 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
     return binary
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
+def _http_status(url: str, token: str | None = None, timeout: float = 2.0) -> int | None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
-            return resp.status == 200
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+
+
+def _http_ok(url: str, token: str | None = None, timeout: float = 2.0) -> bool:
+    return _http_status(url, token, timeout) == 200
 
 
 def _api_path() -> str:
@@ -484,6 +493,142 @@ def _start_registry(settings: Settings, state: dict[str, Any], port: int | None,
         log,
         quiet,
     )
+
+
+# --------------------------------------------------------------------------- token-checking proxy (nginx)
+
+_NGINX_CONF = """# Written by mrhelpers.localstack; holds the token, so mode 0600.
+worker_processes 1;
+error_log {logs}/nginx-error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log {logs}/nginx-access.log;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    map_hash_bucket_size {bucket};
+    map $http_authorization $mrh_authorized {{
+        default 0;
+        "Bearer {token}" 1;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 32m;
+        location / {{
+            if ($mrh_authorized = 0) {{
+                add_header WWW-Authenticate 'Bearer realm="model-registry"' always;
+                return 401 '{{"code":"Unauthorized","message":"missing or wrong bearer token"}}';
+            }}
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+    }}
+}}
+"""
+
+
+def _proxy_token(settings: Settings) -> str:
+    from mrhelpers.secrets import choose_token, ensure_secret, read_local_secret
+    from mrhelpers.settings import SECRET_TOKEN_KEY
+
+    token = read_local_secret(settings.state_dir, settings.secret_name, SECRET_TOKEN_KEY)
+    if token is None:
+        token = choose_token(settings)
+        ensure_secret(settings, settings.secret_name, {SECRET_TOKEN_KEY: token}, _refresh=False)
+    if not _BEARER.match(token):
+        raise StackError(
+            f"The token in the Secret {settings.secret_name!r} has characters a bearer token cannot carry. "
+            "Store one made of letters, digits and -._~+/ (notebook 01 or ensure_secret)."
+        )
+    return token
+
+
+def _write_proxy_conf(settings: Settings, state: dict[str, Any]) -> Path:
+    prefix = settings.state_dir / "nginx"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    token = _proxy_token(settings)
+    text = _NGINX_CONF.format(
+        logs=settings.state_dir / "logs", prefix=prefix, token=token, port=state["proxy"]["port"],
+        upstream=state["registry"]["port"], bucket=1 << max(7, (len(token) + 48).bit_length()),
+    )  # fmt: skip
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return conf
+
+
+def ensure_nginx_installed(quiet: bool = False) -> str:
+    """Return the path of ``nginx``, installing Debian's ``nginx-light`` when missing (as root).
+
+    Raises:
+        StackError: When it is missing and cannot be installed here.
+    """
+    found = _find("nginx")
+    if found:
+        return found
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        raise StackError(
+            "The token-checking proxy needs nginx: `sudo apt-get install -y nginx-light` "
+            "(or run `make install`), then `python -m mrhelpers up --auth` again."
+        )
+    _say("Installing nginx-light from Debian's packages (apt-get) ...", quiet)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light"], env=env, capture_output=True, text=True)
+    found = _find("nginx")
+    if proc.returncode != 0 or not found:
+        raise StackError(f"`apt-get install nginx-light` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return found
+
+
+def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
+    nginx = ensure_nginx_installed(quiet)
+    old = state.get("proxy", {})
+    port = _choose_port("token-checking proxy", port, old.get("port"), "MRH_PROXY_PORT")
+    log = settings.state_dir / "logs" / "nginx-error.log"
+    url = f"http://127.0.0.1:{port}"
+    state["proxy"] = {"pid": None, "port": port, "url": url, "log": str(log)}
+    conf = _write_proxy_conf(settings, state)
+    _say(f"Starting the token-checking proxy (nginx) on 127.0.0.1:{port} ...", quiet)
+    pid = _spawn([nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"], log)
+    state["proxy"]["pid"] = pid
+    state["registry_url"] = url
+    _save(settings, state)
+    probe = f"{url}{_api_path()}/registered_models?pageSize=1"
+    token = _proxy_token(settings)
+    _wait("token-checking proxy", lambda: _http_ok(probe, token), timeout, pid, "nginx", log, quiet)
+    if _http_status(probe) != 401:
+        raise StackError(f"The proxy at {url} let a request without a token through; check {conf}.")
+
+
+def refresh_proxy(settings: Settings) -> bool:
+    """Make a running proxy accept the token now in the local secret store (after a change).
+
+    Waits until the new token is accepted and the old one refused: after a reload,
+    nginx's old worker keeps accepting connections for a moment.
+
+    Returns:
+        True when a proxy was running and reloaded its configuration.
+    """
+    state = _load(settings)
+    proxy = state.get("proxy", {})
+    if not _alive(proxy.get("pid"), "nginx"):
+        return False
+    conf = settings.state_dir / "nginx" / "nginx.conf"
+    before = re.search(r'"Bearer (.*)" 1;', conf.read_text()) if conf.exists() else None
+    _write_proxy_conf(settings, state)
+    os.kill(proxy["pid"], signal.SIGHUP)
+    probe = f"{proxy['url']}{_api_path()}/registered_models?pageSize=1"
+    token = _proxy_token(settings)
+    old = before.group(1) if before and before.group(1) != token else None
+    deadline = time.monotonic() + 15
+    settled = 0
+    while settled < 3:
+        ok = _http_ok(probe, token) and (old is None or _http_status(probe, old) == 401)
+        settled = settled + 1 if ok else 0
+        if time.monotonic() > deadline:
+            raise StackError(f"The proxy at {proxy['url']} did not take the new token; see {proxy['log']}.")
+        time.sleep(0.05)
+    return True
 
 
 # --------------------------------------------------------------------------- public API
@@ -553,6 +698,13 @@ def status(settings: Settings | None = None) -> StackStatus:
     reg_running = _alive(reg.get("pid"), "model-registry")
     reg_answers = reg_running and _http_ok(f"{reg.get('url')}{_api_path()}/registered_models?pageSize=1")
     parts.append(ComponentStatus("registry", reg.get("pid"), reg_running, reg.get("url"), reg_answers, reg.get("log")))
+    if state.get("auth"):
+        proxy = state.get("proxy", {})
+        proxy_running = _alive(proxy.get("pid"), "nginx")
+        proxy_answers = proxy_running and _http_status(f"{proxy.get('url')}{_api_path()}/registered_models") == 401
+        parts.append(
+            ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
+        )
     return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts))
 
 
@@ -561,6 +713,7 @@ def up(
     *,
     registry_port: int | None = None,
     db_port: int | None = None,
+    auth: bool | None = None,
     timeout: float = 120.0,
     quiet: bool = False,
 ) -> StackStatus:
@@ -571,6 +724,11 @@ def up(
         registry_port: Port for the Model Registry server; default ``MRH_REGISTRY_PORT``,
             else the port used last time if free, else a free one.
         db_port: Port for MariaDB; default ``MRH_DB_PORT``, likewise.
+        auth: Put a token-checking proxy (nginx) in front of the server, as a secured
+            cluster has: requests without ``Authorization: Bearer <token>`` (the token in
+            the local Secret, created when missing) get HTTP 401, and ``registry_url``
+            becomes the proxy's. Default: ``MRH_AUTH`` (``1``/``true``), else what the
+            stack had last time, else off. Once on, it stays on for this state folder.
         timeout: Seconds to wait for each server to become ready (default 120).
         quiet: Print no progress lines.
 
@@ -583,8 +741,11 @@ def up(
     settings = settings or Settings.from_env()
     registry_port = registry_port or _env_int("MRH_REGISTRY_PORT")
     db_port = db_port or _env_int("MRH_DB_PORT")
+    if auth is None:
+        auth = os.environ.get("MRH_AUTH", "").lower() in ("1", "true", "yes")
     with _locked(settings):
         state = _load(settings)
+        state["auth"] = bool(auth or state.get("auth"))
         for name in COMPONENTS:
             pid = state.get(name, {}).get("pid")
             if pid and not _alive(pid, _BINARIES[name]):
@@ -598,6 +759,13 @@ def up(
             _say(f"The Model Registry server already runs at {state['registry']['url']}.", quiet)
         else:
             _start_registry(settings, state, registry_port, timeout, quiet)
+        if state["auth"]:
+            if _alive(state.get("proxy", {}).get("pid"), "nginx"):
+                _write_proxy_conf(settings, state)  # the registry may have a new port
+                os.kill(state["proxy"]["pid"], signal.SIGHUP)
+                state["registry_url"] = state["proxy"]["url"]
+            else:
+                _start_proxy(settings, state, _env_int("MRH_PROXY_PORT"), timeout, quiet)
         _save(settings, state)
     result = status(settings)
     _say(str(result), quiet)

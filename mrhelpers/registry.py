@@ -158,9 +158,10 @@ def _unavailable(url: str, settings_backend: str, reason: str) -> RegistryUnavai
 
 def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
     return AuthError(
-        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from the "
-        f"Secret {secret_name!r} (cluster: `kubectl get secret {secret_name} -n <namespace>`; "
-        "local: `python -m mrhelpers status`) or from MRH_TOKEN; set the right one and retry."
+        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from MRH_TOKEN if set, "
+        f"else from the Secret {secret_name!r}: locally the file <state dir>/secrets/{secret_name}/token "
+        f"(notebook 01 or mrhelpers.ensure_secret writes it); on a cluster `kubectl get secret {secret_name} "
+        "-n <namespace>`. Store the token the registry expects and retry."
     )
 
 

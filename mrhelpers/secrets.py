@@ -78,7 +78,7 @@ def choose_token(settings: Settings, given: str = "") -> str:
     return existing or _secrets.token_urlsafe(32)
 
 
-def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
+def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, _refresh: bool = True) -> SecretInfo:
     """Create the Secret ``name`` holding ``data``, or update it; idempotent.
 
     Args:
@@ -89,6 +89,8 @@ def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> Sec
 
     Returns:
         A :class:`SecretInfo` with key names and value lengths, never values.
+        Locally, a running token-checking proxy (``up(auth=True)``) is made to
+        accept the new token at once.
 
     Raises:
         InvalidInput: For a bad name, key or empty value.
@@ -120,4 +122,8 @@ def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> Sec
         keys = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
     except OSError as exc:
         raise MRHelpersError(f"Cannot write the local secret store at {folder}: {exc.strerror}.") from exc
+    if changed and _refresh and name == settings.secret_name:
+        from mrhelpers.localstack import refresh_proxy
+
+        refresh_proxy(settings)
     return SecretInfo(name=name, where=str(folder), keys=keys, changed=changed)

@@ -9,6 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 need_apt=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=("$MARIADB_DEBIAN_PACKAGE")
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
+# nginx: only for `mrhelpers up --auth`, the token-checking proxy the reliability tests use.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
