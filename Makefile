@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 BUILD := build
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint clean
+.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint bench clean
 
 help:
-	@echo "make tutorial  - install, then run notebooks 00-05 headless on the local backend"
+	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
 	@echo "make test      - install, then run every test tier (unit, integration, notebooks)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
+	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
 
 install: system python server
 
@@ -61,7 +62,10 @@ status:
 	@$(PY) -m mrhelpers status
 
 lint: python
-	@$(VENV)/bin/ruff check mrhelpers tests
+	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
+
+bench: install
+	@$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(BUILD)

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="what runs, where, and whether it answers")
     sub.add_parser("doctor", help="check the backend end to end and say what to fix")
     sub.add_parser("install-server", help="build the pinned Model Registry server with go install (once)")
-    p_nb = sub.add_parser("run-notebooks", help="run notebooks 00-05 headless (papermill) and show what got registered")
+    p_nb = sub.add_parser(
+        "run-notebooks", help="run the notebooks (00-07) headless with papermill and show what got registered"
+    )
     p_nb.add_argument(
         "--output", default="build/notebooks", help="folder for executed notebooks (default build/notebooks)"
     )

@@ -66,3 +66,96 @@ def register_model(
         metadata=metadata,
         on_conflict=on_conflict,
     )
+
+
+# --------------------------------------------------------------------------- notebook 06: train ... promote
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def train_model(dataset: str, c: float, max_iter: int, seed: int, model: dsl.Output[dsl.Model]):
+    """Fit a scaled logistic regression on the training split of a dataset scikit-learn ships."""
+    from mrhelpers.training import train_to
+
+    info = train_to(model.path, dataset=dataset, c=c, max_iter=max_iter, seed=seed)
+    model.metadata.update({"framework": "sklearn", "dataset": dataset, "c": c, "max_iter": max_iter, **info})
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def evaluate_model(dataset: str, seed: int, model: dsl.Input[dsl.Model], metrics: dsl.Output[dsl.Metrics]) -> float:
+    """Score the model on the held-out split; log the scores as KFP Metrics; return the accuracy."""
+    from mrhelpers.training import evaluate_file
+
+    scores = evaluate_file(model.path, dataset, seed)
+    for name, value in scores.items():
+        metrics.log_metric(name, value)
+    return scores["accuracy"]
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def production_accuracy(model_name: str, registry_url: str, author: str) -> float:
+    """The accuracy recorded on the current production version, or -1.0 when there is none."""
+    from mrhelpers.training import production_metric
+
+    return production_metric(registry_url, model_name, "accuracy", author)
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def passes_gate(accuracy: float, production: float, threshold: float) -> bool:
+    """True when the new model reaches ``threshold`` and beats production."""
+    verdict = accuracy >= threshold and accuracy > production
+    print(
+        f"accuracy {accuracy:.4f}, production {production:.4f}, threshold {threshold:.4f}: "
+        f"{'register' if verdict else 'do not register'}"
+    )
+    return verdict
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def register_trained_model(
+    model: dsl.Input[dsl.Model],
+    metrics: dsl.Input[dsl.Metrics],
+    model_name: str,
+    version_name: str,
+    author: str,
+    registry_url: str,
+    dataset: str,
+    c: float,
+    max_iter: int,
+    run_id: str = "",
+    run_name: str = "",
+    namespace: str = "",
+    s3_endpoint: str = "http://minio-service.kubeflow:9000",
+) -> NamedTuple("Registered", [("version_name", str), ("version_id", str)]):
+    """Register the model file the run wrote, with its metrics, parameters and dataset as metadata."""
+    from mrhelpers.components_runtime import register_trained
+
+    return register_trained(
+        model,
+        metrics,
+        model_name=model_name,
+        version_name=version_name,
+        author=author,
+        registry_url=registry_url,
+        dataset=dataset,
+        c=c,
+        max_iter=max_iter,
+        run_id=run_id,
+        run_name=run_name,
+        namespace=namespace,
+        s3_endpoint=s3_endpoint,
+    )
+
+
+@dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)
+def promote_version(
+    model_name: str, version_name: str, registry_url: str, author: str, demote_to: str = "candidate"
+) -> str:
+    """Make the version the model's production version; the previous one goes to ``demote_to``."""
+    from mrhelpers.lifecycle import set_stage
+    from mrhelpers.training import component_registry
+
+    change = set_stage(
+        component_registry(registry_url, author), model_name, version_name, "production", demote_to=demote_to
+    )
+    print(f"{model_name} {version_name} is in production; demoted: {', '.join(change.demoted) or 'none'}")
+    return ",".join(change.demoted)

@@ -43,3 +43,25 @@ def run_register_component(output_model: Any, **args: Any) -> Outputs:
     return Outputs(
         result.model_id, result.version_id, result.version_name, result.created, args["run_id"], args["run_name"]
     )
+
+
+def register_trained(model: Any, metrics: Any, **args: Any) -> Any:
+    """Register a model artifact a run wrote, with its metrics and parameters as metadata."""
+    from collections import namedtuple
+
+    from mrhelpers import __version__
+    from mrhelpers.serving import serving_uri
+
+    where = serving_uri(model.uri, s3_endpoint=args.pop("s3_endpoint"))
+    scores = {k: v for k, v in dict(metrics.metadata).items() if isinstance(v, (int, float))}
+    metadata = {
+        **scores, "dataset": args.pop("dataset"), "c": float(args.pop("c")), "max_iter": int(args.pop("max_iter")),
+        "code_version": f"mrhelpers {__version__}",
+        **({"s3_endpoint": where["s3_endpoint"]} if "s3_endpoint" in where else {}),
+    }  # fmt: skip
+    result = register_for_run(
+        model_uri=where["uri"], model_format_name="sklearn", model_format_version="1", metadata=metadata,
+        on_conflict="bump", **args,
+    )  # fmt: skip
+    print(f"Registered {result.model_name} {result.version_name} (id {result.version_id}) from {where['uri']}")
+    return namedtuple("Registered", ["version_name", "version_id"])(result.version_name, result.version_id)

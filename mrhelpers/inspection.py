@@ -269,8 +269,8 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     }  # fmt: skip
 
 
-class LineageFigure:
-    """A lineage drawing: shows itself inline in a notebook, saves like a matplotlib figure.
+class InlineFigure:
+    """A drawing that shows itself inline in any notebook kernel and saves like a matplotlib figure.
 
     Attributes:
         figure: The matplotlib ``Figure``, for any further styling.
@@ -291,7 +291,7 @@ class LineageFigure:
         return buffer.getvalue()
 
 
-def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30) -> LineageFigure:
+def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30) -> InlineFigure:
     """Draw model ``name`` -> its versions -> the runs that made them.
 
     The newest ``max_versions`` versions are drawn (default 30). The result
@@ -342,4 +342,30 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
             arrowprops=arrow,
         )
     ax.set_title(f"{name}: versions, and the pipeline runs that produced them", fontsize=11)
-    return LineageFigure(fig)
+    return InlineFigure(fig)
+
+
+def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") -> InlineFigure:
+    """A bar chart of ``metric`` (from each version's metadata) per version; production in green.
+
+    Raises:
+        InvalidInput: When no version of ``name`` records ``metric``.
+    """
+    from matplotlib.figure import Figure
+
+    from mrhelpers.errors import InvalidInput
+
+    frame = versions_frame(registry, name)
+    frame = frame[[isinstance(m.get(metric), (int, float)) for m in frame.metadata]]
+    if frame.empty:
+        raise InvalidInput("metric", metric, f"a metadata key that versions of {name!r} record")
+    values = [m[metric] for m in frame.metadata]
+    fig = Figure(figsize=(max(5, 1.2 * len(frame)), 3), layout="constrained")
+    ax = fig.add_subplot()
+    colors = ["#2e7d32" if s == "production" else "#9e9e9e" for s in frame.stage]
+    ax.bar(list(frame.version), values, color=colors)
+    low, high = min(values), max(values)
+    ax.set_ylim(low - max(0.02, (high - low) * 0.5), high + max(0.01, (high - low) * 0.2))
+    ax.set_ylabel(metric)
+    ax.set_title(f"{name}: {metric} per version (green: production)")
+    return InlineFigure(fig)

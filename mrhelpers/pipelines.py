@@ -2,11 +2,19 @@
 
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import dsl, kubernetes
 
-from mrhelpers.components import register_model
+from mrhelpers.components import (
+    evaluate_model,
+    passes_gate,
+    production_accuracy,
+    promote_version,
+    register_model,
+    register_trained_model,
+    train_model,
+)
 from mrhelpers.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV, Settings
 
 
@@ -97,3 +105,47 @@ def example_model(settings: Settings, name: str = "example-regressor") -> str:
         )
     )
     return path.resolve().as_uri()
+
+
+def _with_token(task: Any) -> Any:
+    """Give a registry-touching task the token (Secret as env) and its namespace; never cache it."""
+    task.set_caching_options(False)
+    kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
+    kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
+    return task
+
+
+@dsl.pipeline(
+    name="train-evaluate-register",
+    description="Train, evaluate, and register the model only when it passes a threshold and beats production; "
+    "then promote it.",
+)
+def train_and_register_pipeline(
+    model_name: str,
+    version_name: str,
+    author: str,
+    registry_url: str,
+    dataset: str = "breast_cancer",
+    c: float = 1.0,
+    max_iter: int = 500,
+    seed: int = 7,
+    threshold: float = 0.9,
+    demote_to: str = "candidate",
+):
+    """Train -> evaluate -> read production's accuracy -> gate -> (register -> promote)."""
+    trained = train_model(dataset=dataset, c=c, max_iter=max_iter, seed=seed)
+    scored = evaluate_model(dataset=dataset, seed=seed, model=trained.outputs["model"])
+    current = _with_token(production_accuracy(model_name=model_name, registry_url=registry_url, author=author))
+    gate = passes_gate(accuracy=scored.outputs["Output"], production=current.output, threshold=threshold)
+    with dsl.If(gate.output == True, name="better-than-production"):  # noqa: E712 - a KFP condition, not Python
+        registered = _with_token(
+            register_trained_model(
+                model=trained.outputs["model"], metrics=scored.outputs["metrics"], model_name=model_name,
+                version_name=version_name, author=author, registry_url=registry_url, dataset=dataset, c=c,
+                max_iter=max_iter, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            )
+        )  # fmt: skip
+        _with_token(
+            promote_version(model_name=model_name, version_name=registered.outputs["version_name"],
+                            registry_url=registry_url, author=author, demote_to=demote_to)
+        )  # fmt: skip

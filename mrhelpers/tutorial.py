@@ -23,7 +23,27 @@ TUTORIAL = (
     "03_compile_pipeline",
     "04_submit_run",
     "05_inspect_registry",
+    "06_train_gate_promote",
+    "07_registry_to_serving",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # The kernel manager class is built on first use, so importing this module stays light.
+    if name == "LocalKernelManager":
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import default
+
+        class LocalKernelManager(AsyncKernelManager):
+            """Talks to the kernel over unix sockets (ipc), not TCP: nothing listens on the network."""
+
+            @default("transport")
+            def _default_transport(self) -> str:
+                return "ipc"
+
+        globals()["LocalKernelManager"] = LocalKernelManager
+        return LocalKernelManager
+    raise AttributeError(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +86,7 @@ def run_notebooks(
         output_dir: Where the executed copies go (created; kept even on failure).
         parameters: Values for the ``parameters`` cells. Each notebook gets the
             ones it declares; a name no notebook declares raises InvalidInput.
-        names: Which notebooks, in order (default: 00 to 05).
+        names: Which notebooks, in order (default: all, 00 to 07).
         stop_on_error: Stop at the first failing notebook (default True).
         quiet: Print no progress.
 
@@ -108,6 +128,7 @@ def run_notebooks(
                 str(target),
                 parameters=own,
                 kernel_name="python3",
+                kernel_manager_class="mrhelpers.tutorial.LocalKernelManager",
                 cwd=str(folder),
                 progress_bar=False,
                 log_output=False,

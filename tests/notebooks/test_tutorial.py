@@ -105,7 +105,7 @@ def test_two_runs_leave_the_expected_registry(tutorial):
     _, _, settings = tutorial
     registry = connect(settings)
     models = models_frame(registry).set_index("model")["versions"].to_dict()
-    assert models == {"tutorial-component-check": 2, "tutorial-regressor": 2}
+    assert models == {"tutorial-component-check": 2, "tutorial-regressor": 2, "tutorial-classifier": 2}
     assert list(versions_frame(registry, "tutorial-regressor").version) == ["v1.0.0", "v1.0.0-2"]
 
 
@@ -126,5 +126,37 @@ def test_notebook_05_follows_a_version_back_to_its_run(tutorial):
 
 def test_notebook_05_shows_the_lineage_figure(tutorial):
     nb = json.loads((OUT / "05_inspect_registry.ipynb").read_text())
+    images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and len(images[0]["data"]["image/png"]) > 5000
+
+
+def test_notebook_06_keeps_one_production_version_and_gates(tutorial):
+    _, _, settings = tutorial
+    rec = read_records(OUT / "06_train_gate_promote.ipynb")
+    assert rec["gated_version_registered"] is False
+    registry = connect(settings)
+    frame = versions_frame(registry, "tutorial-classifier")
+    production = frame[frame.stage == "production"]
+    assert len(production) == 1 and list(production.version) == rec["production_versions"]
+    # first run: weak (first model, passes the threshold), then strong (beats it); the second run
+    # of the notebook registers nothing: neither model beats production any more
+    assert sorted(frame.version) == ["lr-strong", "lr-weak"]
+    assert frame.set_index("version").loc["lr-weak", "stage"] == "candidate"
+    assert not any(v.startswith("lr-gated") for v in frame.version)
+    best = production.iloc[0]
+    assert best.metadata["accuracy"] == max(m["accuracy"] for m in frame.metadata)
+    assert best.metadata["dataset"] == "breast_cancer" and best.metadata["c"] == 1.0
+    assert best.uri.startswith("file://") and best.source_kind == "kfp"
+
+
+def test_notebook_07_served_model_matches_its_recorded_evaluation(tutorial):
+    rec = read_records(OUT / "07_registry_to_serving.ipynb")
+    assert rec["served_accuracy"] == rec["registered_accuracy"] > 0.9
+    labels = rec["manifest_labels"]
+    assert set(labels) == {"modelregistry/registered-model-id", "modelregistry/model-version-id"}
+
+
+def test_notebook_06_shows_the_metric_figure(tutorial):
+    nb = json.loads((OUT / "06_train_gate_promote.ipynb").read_text())
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1 and len(images[0]["data"]["image/png"]) > 5000

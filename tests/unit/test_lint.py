@@ -12,5 +12,5 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     if not Path(ruff).exists():
         pytest.fail("ruff is not installed: run `make install` (it comes with the dev extra)")
-    out = subprocess.run([ruff, "check", "mrhelpers", "tests"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([ruff, "check", "mrhelpers", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
