@@ -248,9 +248,29 @@ def main() -> int:
         (20, 300, 1, 50) if args.quick else (200, 5000, 2, None if args.full_naive else 500)
     )
 
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    rows: list[dict] = []
+
+    def write() -> str:  # after every benchmark, so a failure later keeps what was measured
+        lines = [
+            f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB; "
+            f"Python {info['python']}, server {info['server']}, client {info['client']}, kfp {info['kfp']}.",
+            "",
+            "| benchmark | baseline | mrhelpers | ratio (mrhelpers / baseline) |",
+            "|---|---|---|---|",
+        ]
+        for r in rows:
+            ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+            lines.append(f"| {r['name']} | {r.get('baseline', '-')} | {r['ours']} | {ratio} |")
+        table = "\n".join(lines)
+        (out / "results.md").write_text(table + "\n")
+        (out / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+        return table
+
     state = Path(tempfile.mkdtemp(prefix="mrh-bench-"))
     settings = Settings(state_dir=state, bin_dir=default_bin_dir())
-    rows = []
     try:
         localstack.up(settings, quiet=True)
         settings = Settings.from_env(state_dir=state, bin_dir=default_bin_dir())
@@ -261,28 +281,13 @@ def main() -> int:
         ):
             print(f"running: {label} ...", flush=True)
             rows.append(work())
+            write()
     finally:
         localstack.down(settings, quiet=True)
     print("running: tutorial ...", flush=True)
     rows.append(bench_tutorial(args.skip_clone or args.quick))
-
-    info = machine()
-    lines = [
-        f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB; "
-        f"Python {info['python']}, server {info['server']}, client {info['client']}, kfp {info['kfp']}.",
-        "",
-        "| benchmark | baseline | mrhelpers | ratio (mrhelpers / baseline) |",
-        "|---|---|---|---|",
-    ]
-    for r in rows:
-        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
-        lines.append(f"| {r['name']} | {r.get('baseline', '-')} | {r['ours']} | {ratio} |")
-    table = "\n".join(lines)
+    table = write()
     print("\n" + table)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     print(f"\nwritten: {out / 'results.md'}, {out / 'results.json'}")
     return 0
 
