@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 BUILD := build
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint bench clean
+.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
 	@echo "make test      - install, then run every test tier (unit, integration, notebooks)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
+	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
+	@echo "make cleanup   - archive the tutorial's models and stop the local stack"
 	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
 
 install: system python server
@@ -63,6 +65,16 @@ status:
 
 lint: python
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
+	@$(VENV)/bin/nbqa ruff notebooks
+
+report: python
+	@$(PY) -m mrhelpers report --input $(BUILD)/notebooks --output $(BUILD)/report
+
+notebook-outputs: install
+	@$(PY) -m tests.refresh_notebook_outputs
+
+cleanup: python
+	@$(PY) -m mrhelpers cleanup
 
 bench: install
 	@$(PY) -m benchmarks.run

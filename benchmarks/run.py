@@ -197,7 +197,11 @@ def bench_tutorial(skip_clone: bool) -> dict:
             os.environ.pop("MRH_STATE_DIR", None)
         else:
             os.environ["MRH_STATE_DIR"] = env_before
-    out = {"name": "the tutorial, notebooks 00-05 headless", "ours": f"warm stack: {warm:.1f} s", "warm_s": warm}
+    out = {
+        "name": f"the tutorial, {len(results)} notebooks headless",
+        "ours": f"warm stack: {warm:.1f} s",
+        "warm_s": warm,
+    }
     if not skip_clone:
         clone = Path(tempfile.mkdtemp(prefix="mrh-bench-clone-")) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)

@@ -36,6 +36,7 @@ _LAZY = {
     "set_stage": "mrhelpers.lifecycle",
     "production_version": "mrhelpers.lifecycle",
     "lifecycle": "mrhelpers.lifecycle",
+    "archive_model": "mrhelpers.lifecycle",
     "inspection": "mrhelpers.inspection",
     "serving": "mrhelpers.serving",
     "training": "mrhelpers.training",

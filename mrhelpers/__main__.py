@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="what runs, where, and whether it answers")
     sub.add_parser("doctor", help="check the backend end to end and say what to fix")
     sub.add_parser("install-server", help="build the pinned Model Registry server with go install (once)")
+    p_rep = sub.add_parser("report", help="render executed notebooks into a static HTML site")
+    p_rep.add_argument("--input", default="build/notebooks", help="executed notebooks (default build/notebooks)")
+    p_rep.add_argument("--output", default="build/report", help="site folder (default build/report)")
+    p_clean = sub.add_parser("cleanup", help="archive the tutorial's models, then stop the local stack")
+    p_clean.add_argument("--keep-stack", action="store_true", help="archive only; leave the stack running")
     p_nb = sub.add_parser(
         "run-notebooks", help="run the notebooks (00-07) headless with papermill and show what got registered"
     )
@@ -78,14 +83,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "install-server":
             print(f"Model Registry server: {localstack.install_server(settings)}")
             return 0
+        if args.command == "report":
+            from mrhelpers.report import build_report
+
+            print(f"Report: {build_report(args.input, args.output).resolve()}")
+            return 0
+        if args.command == "cleanup":
+            from mrhelpers.tutorial import cleanup
+
+            done = cleanup(settings, stop_stack=not args.keep_stack)
+            print(done.to_string(index=False) if len(done) else "No tutorial models to archive.")
+            return 0
         if args.command == "doctor":
             return _doctor(settings)
         if args.command == "run-notebooks":
+            from mrhelpers.report import build_report
             from mrhelpers.tutorial import run_notebooks
 
             results = run_notebooks(args.output, dict(args.parameter))
             failed = [r for r in results if r.status != "ok"]
             print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
+            print(f"Report: {build_report(args.output, Path(args.output).parent / 'report').resolve()}")
             if failed:
                 print(
                     f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell."

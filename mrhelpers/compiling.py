@@ -55,7 +55,8 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
         known_placeholders: The ``{{$...}}`` placeholders that exist; default: kfp's own.
 
     Returns:
-        A dict with ``name``, ``inputs`` (name, type, default), ``tasks`` (task,
+        A dict with ``name``, ``inputs`` (name, type, default), ``task_env`` (task,
+        env, from: what each task's environment variables are filled from), ``tasks`` (task,
         component, image), ``secrets_as_env`` (task, secret, key, env),
         ``field_path_env`` (task, env, field path), ``lineage_placeholders`` (task,
         input, placeholder, meaning) and ``warnings``: placeholders that do not
@@ -114,8 +115,11 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
                 secrets.append({"task": task_name, "secret": name, "key": kv["secretKey"], "env": kv["envVar"]})
         for f in config.get("fieldPathAsEnv", []):
             fields.append({"task": task_name, "env": f["name"], "field_path": f["fieldPath"]})
+    task_env = [{"task": x["task"], "env": x["env"], "from": f"Secret {x['secret']}, key {x['key']}"} for x in secrets]
+    task_env += [{"task": x["task"], "env": x["env"], "from": f"the pod's {x['field_path']}"} for x in fields]
     return {
         "name": spec.get("pipelineInfo", {}).get("name"),
+        "task_env": task_env,
         "inputs": inputs,
         "tasks": tasks,
         "secrets_as_env": secrets,

@@ -148,3 +148,27 @@ def production_version(registry: ModelRegistry, name: str) -> str | None:
         v.name for v in _all_versions(registry, model.id) if (v.custom_properties or {}).get(STAGE_KEY) == "production"
     ]
     return found[0] if found else None
+
+
+def archive_model(registry: ModelRegistry, name: str) -> list[str]:
+    """Archive every live version of model ``name``, then the model itself; idempotent.
+
+    Returns:
+        The names of the versions this call archived (empty when all already were).
+
+    Raises:
+        InvalidInput: When the model does not exist.
+    """
+    from model_registry.types import RegisteredModelState
+
+    call = _caller(registry)
+    model = call(lambda: registry._api.get_registered_model_by_params(name))
+    if model is None:
+        raise InvalidInput("model", name, "the name of a registered model")
+    archived = [v.name for v in _all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
+    for version in archived:
+        archive_version(registry, name, version)
+    if getattr(model.state, "value", model.state) != "ARCHIVED":
+        model.state = RegisteredModelState.ARCHIVED
+        call(lambda: registry._api.upsert_registered_model(model))
+    return archived

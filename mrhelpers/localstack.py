@@ -193,26 +193,26 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
 
 
 def _wait(what: str, check: Any, timeout: float, pid: int, binary: str, log: Path, quiet: bool) -> None:
-    """Poll ``check()`` until true; print a progress line every 5 s; fail with the log's tail."""
-    start = time.monotonic()
-    next_note = start + 5
-    while True:
-        if check():
-            return
-        if not _alive(pid, binary):
-            raise StackError(f"The {what} (pid {pid}) exited during start-up. Its log, {log}, ends with:\n{_tail(log)}")
-        now = time.monotonic()
-        if now - start > timeout:
-            _stop_pid(pid, binary)  # do not leave a half-started server behind
-            raise StackError(
-                f"The {what} did not become ready within {timeout:.0f} s. Its log, {log}, ends with:\n"
-                f"{_tail(log)}\nStop the stack with `python -m mrhelpers down` and try again, "
-                "or raise the timeout with --timeout."
-            )
-        if now >= next_note:
-            _say(f"  ... still waiting for the {what} ({now - start:.0f} s of {timeout:.0f} s)", quiet)
-            next_note = now + 5
-        time.sleep(0.25)
+    """Poll ``check()`` until true, showing progress; fail naming ``what`` with the log's tail."""
+    from mrhelpers.progress import Progress
+
+    with Progress(f"Waiting for the {what} (pid {pid})", quiet=quiet) as progress:
+        start = time.monotonic()
+        while not check():
+            if not _alive(pid, binary):
+                raise StackError(
+                    f"The {what} (pid {pid}) exited during start-up. Its log, {log}, ends with:\n{_tail(log)}"
+                )
+            if time.monotonic() - start > timeout:
+                _stop_pid(pid, binary)  # do not leave a half-started server behind
+                raise StackError(
+                    f"The {what} did not become ready within {timeout:.0f} s. Its log, {log}, ends with:\n"
+                    f"{_tail(log)}\nStop the stack with `python -m mrhelpers down` and try again, "
+                    "or raise the timeout with --timeout."
+                )
+            progress.update(f"of at most {timeout:.0f} s")
+            time.sleep(0.25)
+        progress.done("ready")
 
 
 # --------------------------------------------------------------------------- MariaDB
@@ -408,21 +408,19 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
         )
     settings.bin_dir.mkdir(parents=True, exist_ok=True)
     log = settings.bin_dir / "go-install.log"
-    _say(f"Building the Model Registry server {wanted} with `go install` (first time only; about a minute) ...", quiet)
+    from mrhelpers.progress import Progress
+
     env = dict(os.environ, GOBIN=str(settings.bin_dir), GOFLAGS="-buildvcs=false")
-    with open(log, "wb") as fh:
+    what = f"Building the Model Registry server {wanted} with `go install` (first time only; about a minute)"
+    with Progress(what, quiet=quiet) as progress, open(log, "wb") as fh:
         proc = subprocess.Popen(
             [go, "install", "github.com/kubeflow/model-registry"],
-            cwd=root / "setup" / "registry-server",
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        start = time.monotonic()
+            cwd=root / "setup" / "registry-server", stdout=fh, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
         while proc.poll() is None:
             time.sleep(1)
-            if int(time.monotonic() - start) % 15 == 0:
-                _say(f"  ... go install running ({time.monotonic() - start:.0f} s)", quiet)
+            progress.update("")
+        progress.done("built" if proc.returncode == 0 else f"failed (exit {proc.returncode})")
     if proc.returncode != 0 or not binary.is_file():
         raise StackError(
             f"`go install github.com/kubeflow/model-registry` (in setup/registry-server) failed with exit "

@@ -160,12 +160,15 @@ def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], setti
     before = {p.name for p in root.iterdir()}
     start = time.monotonic()
     state, error, outputs = SUCCEEDED, None, {}
-    with _token_in_env(settings):
+    from mrhelpers.progress import Progress
+
+    with _token_in_env(settings), Progress(f"Running pipeline {name!r} with kfp.local") as progress:
         try:
             task = pipeline(**arguments)
             outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
         except RuntimeError as exc:
             state, error = FAILED, _ANSI.sub("", str(exc))
+        progress.done(state)
     seconds = time.monotonic() - start
     new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name))
     run_dir = new[-1] if new else None

@@ -46,6 +46,44 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+CLEANUP = "99_cleanup"
+"""Run on its own, when you are done: it archives what the tutorial registered and stops the stack."""
+TUTORIAL_MODELS = ("tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
+
+
+def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> Any:
+    """Archive the tutorial's models (versions, then the model), then stop the local stack.
+
+    Args:
+        settings: The tutorial's settings.
+        stop_stack: Also stop the local stack (default True; data is kept).
+        quiet: Print nothing.
+
+    Returns:
+        A DataFrame: one row per tutorial model with the versions this call archived.
+    """
+    import pandas as pd
+
+    from mrhelpers.lifecycle import archive_model
+    from mrhelpers.registry import connect
+
+    rows = []
+    if settings.backend == "cluster":
+        raise MRHelpersError(
+            "cleanup for backend='cluster' is not built yet: archive with archive_model(), then `kind delete cluster`."
+        )
+    from mrhelpers import localstack
+
+    if localstack.status(settings).ok:
+        registry = connect(settings)
+        for name in TUTORIAL_MODELS:
+            if registry.get_registered_model(name) is not None:
+                rows.append({"model": name, "archived_versions": archive_model(registry, name)})
+    if stop_stack:
+        localstack.down(settings, quiet=quiet)
+    return pd.DataFrame(rows, columns=["model", "archived_versions"])
+
+
 @dataclasses.dataclass(frozen=True)
 class NotebookResult:
     """One executed notebook."""
@@ -104,7 +142,7 @@ def run_notebooks(
     for name in names:
         path = folder / f"{name}.ipynb"
         if not path.is_file():
-            raise InvalidInput("notebook", name, f"one of {', '.join(TUTORIAL)}")
+            raise InvalidInput("notebook", name, f"one of {', '.join((*TUTORIAL, CLEANUP))}")
         paths.append(path)
     declared = {p.stem: notebook_parameters(p) for p in paths}
     unknown = set(parameters) - set().union(*declared.values())

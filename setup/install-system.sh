@@ -11,6 +11,9 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=("
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
 # nginx: only for `mrhelpers up --auth`, the token-checking proxy the reliability tests use.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+# Chromium and its driver: only for the test that opens the report site in a real browser.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then

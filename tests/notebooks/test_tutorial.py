@@ -1,49 +1,11 @@
-"""Run notebooks 00-05 headless on the local backend, then check the registry and the records."""
+"""Notebooks 00-07 run headless (twice) on the local backend: check the registry and the records."""
 
 import json
 from pathlib import Path
 
-import pytest
-
-from mrhelpers import connect, ensure_secret, find_versions, localstack, models_frame, read_records, versions_frame
-from mrhelpers.settings import Settings, default_bin_dir
-from mrhelpers.tutorial import TUTORIAL, run_notebooks
-
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "build" / "test-notebooks"
-
-
-TOKEN = "tutorial-known-token-5f0c9e8a1b2d"
-
-
-@pytest.fixture(scope="module")
-def tutorial(tmp_path_factory):
-    """The tutorial run twice, with a token-checking proxy in front of the registry and a known token.
-
-    Returns the second run's results and the settings of the stack notebook 00 started.
-    """
-    import os
-
-    state = tmp_path_factory.mktemp("tutorial-state")
-    keys = ("MRH_STATE_DIR", "MRH_AUTH", "MRH_REGISTRY_PORT", "MRH_DB_PORT", "MRH_REGISTRY_URL", "MRH_TOKEN")
-    saved = {k: os.environ.get(k) for k in keys}
-    for key in keys:
-        os.environ.pop(key, None)
-    os.environ["MRH_STATE_DIR"] = str(state)
-    os.environ["MRH_AUTH"] = "1"
-    settings = Settings(state_dir=state, bin_dir=default_bin_dir())
-    ensure_secret(settings, settings.secret_name, {"token": TOKEN})
-    try:
-        first = run_notebooks(OUT / "first-run", {"backend": "local"}, quiet=True)
-        second = run_notebooks(OUT, {"backend": "local"}, quiet=True)
-        yield first, second, Settings.from_env(state_dir=state)
-    finally:
-        localstack.down(settings, quiet=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+from mrhelpers import connect, find_versions, localstack, models_frame, read_records, versions_frame
+from mrhelpers.tutorial import CLEANUP, TUTORIAL, run_notebooks
+from tests.notebooks.conftest import OUT, ROOT, TOKEN
 
 
 def test_all_notebooks_ran_twice(tutorial):
@@ -160,3 +122,23 @@ def test_notebook_06_shows_the_metric_figure(tutorial):
     nb = json.loads((OUT / "06_train_gate_promote.ipynb").read_text())
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1 and len(images[0]["data"]["image/png"]) > 5000
+
+
+def test_cleanup_notebook_archives_the_tutorial_and_stops_the_stack(tutorial):
+    """Last in this module: it stops the stack the other tests use."""
+    _, _, settings = tutorial
+    results = run_notebooks(OUT, {"backend": "local"}, names=[CLEANUP], quiet=True)
+    assert results[0].status == "ok", results[0].error
+    rec = read_records(OUT / f"{CLEANUP}.ipynb")
+    assert rec["stack_ok_after_cleanup"] is False and not localstack.status(settings).ok
+    archived = {r["model"]: sorted(r["archived_versions"]) for r in rec["archived"]}
+    assert archived == {
+        "tutorial-component-check": ["v0.1.0", "v0.1.0-2"],
+        "tutorial-regressor": ["v1.0.0", "v1.0.0-2"],
+        "tutorial-classifier": ["lr-strong", "lr-weak"],
+    }
+    localstack.up(settings, quiet=True)  # the data survived; everything is archived now
+    registry = connect(settings)
+    for name in archived:
+        assert set(versions_frame(registry, name).state) == {"ARCHIVED"}
+        assert models_frame(registry).set_index("model").loc[name, "state"] == "ARCHIVED"

@@ -14,3 +14,11 @@ def test_ruff_is_clean():
         pytest.fail("ruff is not installed: run `make install` (it comes with the dev extra)")
     out = subprocess.run([ruff, "check", "mrhelpers", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_notebooks_are_ruff_clean():
+    nbqa = Path(sys.executable).with_name("nbqa")
+    if not nbqa.exists():
+        pytest.fail("nbqa is not installed: run `make install` (it comes with the dev extra)")
+    out = subprocess.run([str(nbqa), "ruff", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

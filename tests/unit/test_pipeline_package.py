@@ -85,3 +85,10 @@ def test_submit_refuses_unknown_arguments(tmp_path):
 def test_submit_refuses_a_non_pipeline(tmp_path):
     with pytest.raises(InvalidInput, match="dsl.pipeline"):
         submit(print, {}, Settings(state_dir=tmp_path))
+
+
+def test_task_env_says_where_each_variable_comes_from(package):
+    assert package["task_env"] == [
+        {"task": "register-model", "env": "MODEL_REGISTRY_TOKEN", "from": "Secret model-registry-auth, key token"},
+        {"task": "register-model", "env": "POD_NAMESPACE", "from": "the pod's metadata.namespace"},
+    ]

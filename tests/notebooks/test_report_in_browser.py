@@ -1,0 +1,64 @@
+"""The report site of the executed tutorial, opened in headless Chromium (Debian's chromium + chromium-driver)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mrhelpers.report import build_report
+from mrhelpers.tutorial import TUTORIAL
+
+ROOT = Path(__file__).resolve().parents[2]
+EXECUTED = ROOT / "build" / "test-notebooks"
+SITE = ROOT / "build" / "test-report"
+# Tables each page must show (pandas DataFrames render as table.dataframe), and pages with figures.
+MIN_TABLES = {"00_cluster_setup": 1, "02_component_authoring": 2, "03_compile_pipeline": 3, "04_submit_run": 1,
+              "05_inspect_registry": 4, "06_train_gate_promote": 1, "07_registry_to_serving": 1}  # fmt: skip
+FIGURES = {"05_inspect_registry": 1, "06_train_gate_promote": 1}
+
+
+@pytest.fixture(scope="module")
+def browser(tutorial):  # the tutorial must have run (tests/notebooks/conftest.py)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.fail("Debian's chromium and chromium-driver are not installed: run `make install`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1600"):  # fmt: skip
+        options.add_argument(flag)
+    build_report(EXECUTED, SITE)
+    (SITE / "screenshots").mkdir(exist_ok=True)
+    drv = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def test_index_lists_every_step_as_ok(browser):
+    browser.get((SITE / "index.html").as_uri())
+    rows = browser.find_elements("css selector", "tbody tr")
+    assert [r.find_element("css selector", "td a").text for r in rows] == list(TUTORIAL)
+    assert [r.find_elements("css selector", "td")[1].text for r in rows] == ["ok"] * len(TUTORIAL)
+    browser.save_screenshot(str(SITE / "screenshots" / "index.png"))
+
+
+@pytest.mark.parametrize("name", TUTORIAL)
+def test_page_renders_tables_and_figures(browser, name):
+    browser.get((SITE / f"{name}.html").as_uri())
+    assert browser.find_element("css selector", "h1").text.startswith(name[:2])
+    tables = browser.find_elements("css selector", "table.dataframe")
+    assert len(tables) >= MIN_TABLES.get(name, 0), f"{name}: {len(tables)} tables"
+    images = browser.find_elements("css selector", ".jp-OutputArea img")
+    assert len(images) >= FIGURES.get(name, 0)
+    broken = browser.execute_script(
+        "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length"
+    )
+    assert broken == 0
+    assert "Traceback" not in browser.find_element("css selector", "body").text
+    browser.save_screenshot(str(SITE / "screenshots" / f"{name}.png"))
