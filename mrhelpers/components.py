@@ -152,10 +152,10 @@ def promote_version(
 ) -> str:
     """Make the version the model's production version; the previous one goes to ``demote_to``."""
     from mrhelpers.lifecycle import set_stage
-    from mrhelpers.training import component_registry
+    from mrhelpers.registry import connect_in_task
 
     change = set_stage(
-        component_registry(registry_url, author), model_name, version_name, "production", demote_to=demote_to
+        connect_in_task(registry_url, author), model_name, version_name, "production", demote_to=demote_to
     )
     print(f"{model_name} {version_name} is in production; demoted: {', '.join(change.demoted) or 'none'}")
     return ",".join(change.demoted)

@@ -558,6 +558,21 @@ def resolve_namespace(given: str = "") -> str:
         return "local"
 
 
+def connect_in_task(registry_url: str, author: str) -> ModelRegistry:
+    """Connect from inside a pipeline task: the token comes from ``MODEL_REGISTRY_TOKEN``.
+
+    That variable is the Secret mounted as env on a cluster, and the local secret store's
+    token (put into the environment by :func:`mrhelpers.submit`) locally.
+    """
+    from mrhelpers.settings import TOKEN_ENV, Secret
+
+    settings = Settings(
+        registry_url=registry_url.rstrip("/"), author=author, token=Secret(os.environ.get(TOKEN_ENV, "")),
+        state_dir=Path("."), bin_dir=Path("."), pipeline_root=".",
+    )  # fmt: skip
+    return connect(settings)
+
+
 def register_for_run(
     *,
     model_name: str,
@@ -579,19 +594,8 @@ def register_for_run(
     The token comes from the ``MODEL_REGISTRY_TOKEN`` environment variable (the
     Secret mounted as env on a cluster; the local secret store locally).
     """
-    from mrhelpers.settings import TOKEN_ENV, Secret
-
-    settings = Settings(
-        backend="local",
-        registry_url=registry_url.rstrip("/"),
-        author=author,
-        namespace=resolve_namespace(namespace),
-        token=Secret(os.environ.get(TOKEN_ENV, "")),
-        state_dir=Path(os.environ.get("MRH_STATE_DIR", ".")),
-        bin_dir=Path("."),
-        pipeline_root=".",
-    )
-    registry = connect(settings)
+    registry = connect_in_task(registry_url, author)
+    namespace = resolve_namespace(namespace)
     return register_version(
         registry,
         model_name,
@@ -599,7 +603,7 @@ def register_for_run(
         model_uri,
         model_format_name=model_format_name,
         model_format_version=model_format_version,
-        lineage=Lineage.for_kfp_run(run_id, run_name, settings.namespace),
+        lineage=Lineage.for_kfp_run(run_id, run_name, namespace),
         metadata=metadata,
         description=description or None,
         author=author,

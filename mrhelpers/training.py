@@ -7,7 +7,6 @@ training step held out.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -69,23 +68,12 @@ def evaluate_file(path: str, dataset: str, seed: int) -> dict[str, float]:
     return evaluate(joblib.load(path), dataset, seed)
 
 
-def component_registry(registry_url: str, author: str) -> Any:
-    """A registry client inside a component: the token comes from ``MODEL_REGISTRY_TOKEN``."""
-    from mrhelpers.registry import connect
-    from mrhelpers.settings import TOKEN_ENV, Secret, Settings
-
-    settings = Settings(
-        registry_url=registry_url.rstrip("/"), author=author, token=Secret(os.environ.get(TOKEN_ENV, "")),
-        state_dir=Path("."), bin_dir=Path("."), pipeline_root=".",
-    )  # fmt: skip
-    return connect(settings)
-
-
 def production_metric(registry_url: str, model_name: str, metric: str, author: str) -> float:
     """The ``metric`` recorded on model ``model_name``'s production version; -1.0 when there is none."""
     from mrhelpers.lifecycle import production_version
+    from mrhelpers.registry import connect_in_task
 
-    registry = component_registry(registry_url, author)
+    registry = connect_in_task(registry_url, author)
     if registry.get_registered_model(model_name) is None:
         return -1.0
     version = production_version(registry, model_name)

@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,17 +7,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ruff_is_clean():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
-    if not Path(ruff).exists():
-        pytest.fail("ruff is not installed: run `make install` (it comes with the dev extra)")
-    out = subprocess.run([ruff, "check", "mrhelpers", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
-def test_notebooks_are_ruff_clean():
-    nbqa = Path(sys.executable).with_name("nbqa")
-    if not nbqa.exists():
-        pytest.fail("nbqa is not installed: run `make install` (it comes with the dev extra)")
-    out = subprocess.run([str(nbqa), "ruff", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+def test_make_lint_is_clean():
+    """`make lint`: ruff on the package, tests and benchmarks, and nbqa ruff on the notebooks."""
+    for tool in ("ruff", "nbqa"):
+        if not Path(sys.executable).with_name(tool).exists():
+            pytest.fail(f"{tool} is not installed: run `make install` (it comes with the dev extra)")
+    out = subprocess.run(["make", "-s", "lint"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
