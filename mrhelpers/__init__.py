@@ -50,6 +50,7 @@ _LAZY = {
     "read_records": "mrhelpers.records",
     "localstack": "mrhelpers.localstack",
     "backends": "mrhelpers.backends",
+    "doctor": "mrhelpers.doctor",
     "secrets": "mrhelpers.secrets",
     "runs": "mrhelpers.runs",
     "tutorial": "mrhelpers.tutorial",

@@ -120,19 +120,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _doctor(settings) -> int:  # noqa: ANN001
-    from mrhelpers import localstack
+    from mrhelpers.doctor import doctor
     from mrhelpers.registry import connect
 
-    if settings.backend != "local":
-        print("doctor for backend='cluster' is not built yet.")
-        return 2
-    result = localstack.status(settings)
-    print(result)
-    if not result.ok:
-        print("Fix: run `python -m mrhelpers up` (it prints the log of any part that fails to start).")
+    findings = doctor(settings)
+    for f in findings:
+        print(f"PROBLEM: {f.check}\n  cause: {f.cause}\n  fix:   {f.fix}")
+    if findings:
         return 1
-    connect(settings, retries=2)
-    print(f"ok: the Model Registry at {settings.registry_url} answers the Python client.")
+    if settings.backend == "local":
+        connect(settings, retries=2)
+        print(f"ok: the local stack runs and the Model Registry at {settings.registry_url} answers the client.")
+    else:
+        print("ok: no known failure found on the cluster.")
     return 0
 
 
