@@ -8,6 +8,7 @@ objects with the Kubernetes client and feeds them to :func:`diagnose`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -235,7 +236,7 @@ def doctor(settings: Settings) -> list[Finding]:
     try:
         from kubernetes import client, config
 
-        config.load_kube_config()
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
         core, storage = client.CoreV1Api(), client.StorageV1Api()
         as_dict = client.ApiClient().sanitize_for_serialization
         pods = [as_dict(p) for p in core.list_pod_for_all_namespaces(timeout_seconds=20).items]

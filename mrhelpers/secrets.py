@@ -2,8 +2,10 @@
 
 Local backend: a file store under ``<state dir>/secrets/<name>/<key>``, folders
 mode 0700 and files mode 0600, the same shape as a Kubernetes Secret mounted as
-files. Cluster backend: a Kubernetes Secret (issue: the cluster backend).
-Values are never printed; results report only key names and lengths.
+files. Cluster backend: an Opaque Kubernetes Secret in ``settings.namespace``, created or
+patched through your kubeconfig (what ``kfp.kubernetes.use_secret_as_env`` mounts).
+Values are never printed; results report only key names and lengths. Both backends are
+idempotent: storing the same values again reports ``changed=False``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,71 @@ def choose_token(settings: Settings, given: str = "") -> str:
     return existing or _secrets.token_urlsafe(32)
 
 
+def _ensure_kubernetes_secret(namespace: str, name: str, data: Mapping[str, str]) -> SecretInfo:
+    """Create or update an Opaque Secret through the kubeconfig's cluster; values never leave this function."""
+    import base64
+
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    try:
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
+    except Exception as exc:
+        raise MRHelpersError(
+            f"No cluster to create the Secret {name!r} in: the kubeconfig did not load "
+            f"({type(exc).__name__}). Check `kubectl cluster-info`, or set KUBECONFIG."
+        ) from None
+    api = client.CoreV1Api()
+    where = f"{namespace}/{name}"
+
+    def refused(exc: ApiException, action: str) -> MRHelpersError:
+        if exc.status == 403:
+            return MRHelpersError(
+                f"Not allowed to {action} Secret {where} (HTTP 403, RBAC). Check "
+                f"`kubectl auth can-i {action} secrets -n {namespace}` and ask for that permission."
+            )
+        if exc.status == 404:
+            return MRHelpersError(
+                f"Namespace {namespace!r} does not exist, so Secret {name!r} cannot be created there. "
+                f"Create it (`kubectl create namespace {namespace}`) or set MRH_NAMESPACE."
+            )
+        return MRHelpersError(f"The cluster refused to {action} Secret {where} (HTTP {exc.status}: {exc.reason}).")
+
+    try:
+        current = api.read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise refused(exc, "get") from None
+        current = None
+    except Exception as exc:  # connection refused, DNS, TLS
+        raise MRHelpersError(
+            f"The cluster did not answer ({type(exc).__name__}). Check `kubectl cluster-info`."
+        ) from None
+    if current is None:
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, labels={"app.kubernetes.io/managed-by": "mrhelpers"}
+            ),
+            type="Opaque",
+            string_data=dict(data),
+        )
+        try:
+            api.create_namespaced_secret(namespace, body)
+        except ApiException as exc:
+            raise refused(exc, "create") from None
+        keys, changed = dict(data), True
+    else:
+        stored = {k: base64.b64decode(v).decode() for k, v in (current.data or {}).items()}
+        changed = any(stored.get(k) != v for k, v in data.items())
+        if changed:
+            try:
+                api.patch_namespaced_secret(name, namespace, {"stringData": dict(data)})
+            except ApiException as exc:
+                raise refused(exc, "patch") from None
+        keys = {**stored, **data}
+    return SecretInfo(name=name, where=where, keys={k: len(v) for k, v in sorted(keys.items())}, changed=changed)
+
+
 def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, _refresh: bool = True) -> SecretInfo:
     """Create the Secret ``name`` holding ``data``, or update it; idempotent.
 
@@ -98,10 +165,7 @@ def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, _re
     """
     _check(name, data)
     if settings.backend == "cluster":
-        raise MRHelpersError(
-            "ensure_secret for backend='cluster' is not built yet. Create the Secret with "
-            f"`kubectl create secret generic {name} --from-literal=token=... -n {settings.namespace}`."
-        )
+        return _ensure_kubernetes_secret(settings.namespace, name, data)
     folder = local_secret_dir(settings.state_dir, name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
