@@ -27,7 +27,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -759,9 +758,9 @@ def up(
             _start_registry(settings, state, registry_port, timeout, quiet)
         if state["auth"]:
             if _alive(state.get("proxy", {}).get("pid"), "nginx"):
-                _write_proxy_conf(settings, state)  # the registry may have a new port
-                os.kill(state["proxy"]["pid"], signal.SIGHUP)
                 state["registry_url"] = state["proxy"]["url"]
+                _save(settings, state)
+                refresh_proxy(settings)  # the registry may have a new port
             else:
                 _start_proxy(settings, state, _env_int("MRH_PROXY_PORT"), timeout, quiet)
         _save(settings, state)
@@ -802,7 +801,3 @@ def _env_int(name: str) -> int | None:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise StackError(f"{name}={value!r} is not a port number (1-65535).")
     return int(value)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("Use `python -m mrhelpers up|down|status`.")

@@ -165,8 +165,36 @@ def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
     )
 
 
+def _with_retries(make: Callable[[], T], url: str, backend: str, secret_name: str, retries: int, backoff: float) -> T:
+    """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
+
+    A refused token raises :class:`AuthError` at once; after ``retries`` attempts a
+    server or database that does not answer raises :class:`RegistryUnavailable`.
+    """
+    delay = backoff
+    for attempt in range(1, retries + 1):
+        try:
+            return make()
+        except Exception as exc:
+            status = _status_of(exc)
+            if status in (401, 403):
+                raise _auth_error(url, status, secret_name) from None
+            if not _retryable(exc):
+                raise
+            if attempt == retries:
+                reason = (
+                    "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
+                    if _datastore_down(exc)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                raise _unavailable(url, backend, reason) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class _Caller:
-    """Runs one client call with bounded retries on connection errors."""
+    """Runs one client call (a coroutine factory) through :func:`_with_retries`."""
 
     def __init__(
         self, registry: ModelRegistry, url: str, backend: str, secret_name: str, retries: int = 3, backoff: float = 0.5
@@ -179,26 +207,10 @@ class _Caller:
         self.backoff = backoff
 
     def __call__(self, make: Callable[[], Awaitable[T]]) -> T:
-        delay = self.backoff
-        for attempt in range(1, self.retries + 1):
-            try:
-                return self.registry.async_runner(make())  # type: ignore[arg-type]
-            except Exception as exc:
-                status = _status_of(exc)
-                if status in (401, 403):
-                    raise _auth_error(self.url, status, self.secret_name) from None
-                if not _retryable(exc):
-                    raise
-                if attempt == self.retries:
-                    reason = (
-                        "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
-                        if _datastore_down(exc)
-                        else f"{type(exc).__name__}: {exc}"
-                    )
-                    raise _unavailable(self.url, self.backend, reason) from None
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _with_retries(
+            lambda: self.registry.async_runner(make()),  # type: ignore[arg-type]
+            self.url, self.backend, self.secret_name, self.retries, self.backoff,
+        )  # fmt: skip
 
 
 def _caller(registry: ModelRegistry) -> _Caller:
@@ -240,34 +252,22 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
         )
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     token = settings.token.reveal() or None
-    delay = backoff
-    for attempt in range(1, retries + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="User access token is missing")
-                registry = ModelRegistry(
-                    f"{parsed.scheme}://{parsed.hostname}",
-                    port=port,
-                    author=settings.author,
-                    is_secure=parsed.scheme == "https",
-                    user_token=token,
-                    log_level=logging.ERROR,
-                )
-            registry._mrh_caller = _Caller(  # type: ignore[attr-defined]
-                registry, url, settings.backend, settings.secret_name
+
+    def make() -> ModelRegistry:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="User access token is missing")
+            registry = ModelRegistry(
+                f"{parsed.scheme}://{parsed.hostname}",
+                port=port,
+                author=settings.author,
+                is_secure=parsed.scheme == "https",
+                user_token=token,
+                log_level=logging.ERROR,
             )
-            return registry
-        except Exception as exc:
-            status = _status_of(exc)
-            if status in (401, 403):
-                raise _auth_error(url, status, settings.secret_name) from None
-            if not _retryable(exc):
-                raise
-            if attempt == retries:
-                raise _unavailable(url, settings.backend, f"{type(exc).__name__}: {exc}") from None
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+        registry._mrh_caller = _Caller(registry, url, settings.backend, settings.secret_name)  # type: ignore[attr-defined]
+        return registry
+
+    return _with_retries(make, url, settings.backend, settings.secret_name, retries, backoff)
 
 
 # --------------------------------------------------------------------------- validation
