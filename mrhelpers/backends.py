@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from mrhelpers.errors import MRHelpersError
 from mrhelpers.settings import Settings
 
 
 def start(settings: Settings, **kwargs: Any) -> Any:
-    """Start (or keep) the backend and return its status.
+    """Start (or keep) the backend and return its status (``.to_frame()`` for a table).
 
     Local: :func:`mrhelpers.localstack.up` (MariaDB + the Model Registry server).
-    Cluster: not built yet; follow the README's "On a real cluster" section.
+    Cluster: :func:`mrhelpers.cluster.up` (``setup/cluster.sh up``: kind, KFP, the Model
+    Registry and its UI; then the port-forwards). Both are safe to run again.
     """
     if settings.backend == "local":
         from mrhelpers import localstack
 
         return localstack.up(settings, **kwargs)
-    raise MRHelpersError(
-        "backend='cluster' set-up is not built yet. Bring up kind + KFP + Model Registry as the README's "
-        "'On a real cluster' section says, then run the notebooks from 01 with backend='cluster'."
-    )
+    from mrhelpers import cluster
+
+    return cluster.up(settings, **kwargs)

@@ -124,7 +124,7 @@ def register_trained_model(
     run_id: str = "",
     run_name: str = "",
     namespace: str = "",
-    s3_endpoint: str = "http://minio-service.kubeflow:9000",
+    s3_endpoint: str = "http://seaweedfs.kubeflow:9000",
 ) -> NamedTuple("Registered", [("version_name", str), ("version_id", str)]):
     """Register the model file the run wrote, with its metrics, parameters and dataset as metadata."""
     from mrhelpers.components_runtime import register_trained

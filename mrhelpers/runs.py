@@ -4,6 +4,10 @@ Local backend: kfp.local with ``SubprocessRunner(use_venv=False)``; the run is
 finished when :func:`submit` returns. The registry token is put into the
 environment the tasks inherit (``MODEL_REGISTRY_TOKEN``) for the duration of
 the run only, since kfp.local ignores ``use_secret_as_env``.
+
+Cluster backend: :func:`mrhelpers.cluster.submit` uploads the pipeline to the KFP API
+server and starts the run; ``wait()`` follows it and reads its outputs back from the
+registry. The task gets its token from the Secret through ``use_secret_as_env``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mrhelpers.settings import TOKEN_ENV, Settings
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
+_TERMINAL = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
 
 
 @dataclasses.dataclass
@@ -34,11 +39,13 @@ class RunHandle:
     Attributes:
         backend: ``local`` or ``cluster``.
         pipeline: The pipeline's name.
-        state: ``SUCCEEDED`` or ``FAILED`` (local runs are finished on return).
+        state: ``SUCCEEDED`` or ``FAILED`` (local runs are finished on return); on a cluster
+            the run's state as KFP reports it (``PENDING``, ``RUNNING``, ...) until it ends.
         outputs: The pipeline's outputs by name (empty when it failed).
         run_id: The run id the tasks saw (``dsl.PIPELINE_JOB_ID_PLACEHOLDER``).
         run_name: The run name the tasks saw (``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``).
-        url: Where to look at the run: the local run folder as a ``file://`` URL.
+        url: Where to look at the run: the local run folder as a ``file://`` URL, or the run's
+            page in the KFP UI on a cluster.
         seconds: Wall time of the run.
         error: Why it failed, if it did.
     """
@@ -52,14 +59,18 @@ class RunHandle:
     url: str | None
     seconds: float
     error: str | None = None
+    _follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
         """Wait until the run ends; raise :class:`RunFailed` when it did not succeed.
 
         Args:
-            timeout: Seconds to wait at most (default 3600). Local runs have ended already.
+            timeout: Seconds to wait at most (default 3600). Local runs have ended already;
+                a cluster run is polled, with one progress line, until it ends.
             progress: Show progress while waiting (default True).
         """
+        if self._follow is not None and self.state not in _TERMINAL:
+            self._follow(timeout, progress)
         if self.state != SUCCEEDED:
             where = f" Task logs are above; run folder: {self.url}." if self.url else ""
             raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
@@ -124,23 +135,29 @@ def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Se
     if unknown:
         raise InvalidInput("pipeline argument", sorted(unknown)[0], f"one of {', '.join(sorted(known))}")
     if settings.backend == "cluster":
-        raise MRHelpersError("submit with backend='cluster' is not built yet; use backend='local'.")
+        from mrhelpers import cluster
+
+        return cluster.submit(pipeline, arguments, settings)
     return _submit_local(pipeline, arguments, settings)
 
 
 def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Run one ``@dsl.component`` on its own with kfp.local (local backend), as a quick check.
+    """Run one ``@dsl.component`` on its own, as a quick check.
+
+    Local: kfp.local runs the task here. Cluster: the task becomes a one-task pipeline (with the
+    token from the Secret and its namespace, like the real pipelines) run on the KFP API server;
+    its outputs are read back from the registry, so this fits components that register.
 
     Returns:
         The task's outputs by name (artifacts as ``{"uri", "metadata"}``).
 
     Raises:
-        RunFailed: When the task fails (its log is printed above).
+        RunFailed: When the task fails (its log is printed above, or in the KFP UI).
     """
     from kfp import local
 
-    if settings.backend != "local":
-        raise MRHelpersError("run_component runs tasks on this machine: use backend='local'.")
+    if settings.backend == "cluster":
+        return _run_component_on_cluster(component, arguments, settings)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root, raise_on_error=True)
     with _token_in_env(settings):
         try:
@@ -148,6 +165,24 @@ def run_component(component: Callable[..., Any], arguments: dict[str, Any], sett
         except RuntimeError as exc:
             raise RunFailed(_ANSI.sub("", str(exc)) + " Its log is printed above.") from None
     return {k: _plain(v) for k, v in (task.outputs or {}).items()}
+
+
+def _run_component_on_cluster(
+    component: Callable[..., Any], arguments: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
+    from kfp import dsl
+
+    from mrhelpers import cluster
+    from mrhelpers.pipelines import _with_token
+
+    @dsl.pipeline(name=f"{component.component_spec.name}-check")
+    def one_task():  # no annotation: KFP would read the string "None"
+        _with_token(component(**arguments))
+
+    outputs = dict(cluster.submit(one_task, {}, settings).wait().outputs)
+    if "model" in outputs:
+        outputs["output_model"] = outputs.pop("model")
+    return outputs
 
 
 def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:

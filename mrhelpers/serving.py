@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # KServe's model format names for the formats this project registers.
 KSERVE_FORMATS = {"sklearn": "sklearn", "xgboost": "xgboost", "onnx": "onnx", "tensorflow": "tensorflow",
                   "pytorch": "pytorch", "lightgbm": "lightgbm", "huggingface": "huggingface"}  # fmt: skip
-DEFAULT_MINIO_ENDPOINT = "http://minio-service.kubeflow:9000"
+DEFAULT_MINIO_ENDPOINT = "http://seaweedfs.kubeflow:9000"
 
 
 def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, str]:

@@ -1,0 +1,355 @@
+"""Notebooks 00 and 04, cluster backend: stand the cluster up, and run pipelines on its KFP API server.
+
+* :func:`up`, :func:`down`, :func:`port_forward` call ``setup/cluster.sh`` (kind + Kubeflow
+  Pipelines + Model Registry + its UI, at the versions in ``setup/versions.env``) and stream
+  its output; :func:`status` says which forwards answer.
+* :func:`submit` compiles the pipeline, uploads it once per content (a pipeline version named
+  after its hash, reused when the same YAML is submitted again), creates a run in the
+  ``mrhelpers`` experiment and returns a :class:`~mrhelpers.runs.RunHandle` whose ``wait()``
+  polls the run with a progress line. When the run succeeded, its outputs are read back from
+  the Model Registry (what the run registered, found by its run id): the registry, not the
+  pipeline's object store, is the record a reader needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
+from mrhelpers.settings import Settings, project_root
+
+EXPERIMENT = "mrhelpers"
+"""The KFP experiment every run that :func:`submit` creates goes into."""
+TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
+_FORWARD_HINT = "Start the port-forwards with `setup/cluster.sh port-forward start` (or `make cluster-forward`)."
+
+
+# --------------------------------------------------------------------------- setup/cluster.sh
+
+
+def script() -> Path:
+    """The path of ``setup/cluster.sh`` in this clone."""
+    root = project_root()
+    if root is None:
+        raise MRHelpersError(
+            "setup/cluster.sh is part of the project's clone, and mrhelpers is not imported from one. "
+            "Clone the project and run `setup/cluster.sh up` there."
+        )
+    return root / "setup" / "cluster.sh"
+
+
+def _run_script(*args: str, dry_run: bool = False, check: bool = True) -> int:
+    command = ["bash", str(script()), *(["--dry-run"] if dry_run else []), *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+    if check and proc.returncode != 0:
+        raise MRHelpersError(
+            f"`setup/cluster.sh {' '.join(args)}` failed (exit {proc.returncode}); its messages are above. "
+            "Re-running it is safe; `python -m mrhelpers doctor` (MRH_BACKEND=cluster) names common causes."
+        )
+    return proc.returncode
+
+
+def up(
+    settings: Settings | None = None, *, multi_user: bool = False, with_kserve: bool = False, dry_run: bool = False
+) -> ClusterStatus:
+    """Create (or keep) the kind cluster with KFP, the Model Registry and its UI; start the port-forwards.
+
+    Args:
+        settings: Where the forwards are expected (cluster defaults when None).
+        multi_user: The full Kubeflow install (kubeflow/manifests) instead of standalone KFP.
+        with_kserve: Also install KServe (RawDeployment), for notebook 07 on a cluster.
+        dry_run: Print every command without running any.
+    """
+    settings = settings or Settings.from_env(backend="cluster")
+    flags = [*(["--multi-user"] if multi_user else []), *(["--with-kserve"] if with_kserve else [])]
+    _run_script("up", *flags, dry_run=dry_run)
+    _run_script("port-forward", "start", dry_run=dry_run)
+    return status(settings)
+
+
+def down(*, dry_run: bool = False) -> None:
+    """Stop the port-forwards and delete the kind cluster."""
+    _run_script("down", dry_run=dry_run)
+
+
+def port_forward(action: str = "status", *, dry_run: bool = False) -> int:
+    """``start``, ``stop`` or ``status`` of the background port-forwards (stopped by pid)."""
+    if action not in ("start", "stop", "status"):
+        raise InvalidInput("port-forward action", action, "start, stop or status")
+    return _run_script("port-forward", action, dry_run=dry_run, check=action != "status")
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One address the notebooks use on a cluster and whether it answers."""
+
+    name: str
+    url: str
+    answers: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterStatus:
+    """The cluster's forwarded endpoints; ``ok`` when all answer."""
+
+    endpoints: tuple[Endpoint, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(e.answers for e in self.endpoints)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(e) for e in self.endpoints])
+
+    def __str__(self) -> str:
+        lines = [f"Cluster endpoints: {'all answer' if self.ok else 'NOT all answer. ' + _FORWARD_HINT}"]
+        lines += [f"  {e.name:<12} {e.url:<28} {'answers' if e.answers else 'does not answer'}" for e in self.endpoints]
+        return "\n".join(lines)
+
+
+def _answers(url: str, timeout: float = 2.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def status(settings: Settings | None = None) -> ClusterStatus:
+    """Which of the KFP UI, KFP API, Model Registry API and UI answer at the URLs ``settings`` name."""
+    settings = settings or Settings.from_env(backend="cluster")
+    named = {
+        "kfp-ui": settings.kfp_ui_url,
+        "kfp-api": settings.kfp_host,
+        "registry": settings.registry_url,
+        "registry-ui": settings.registry_ui_url,
+    }
+    return ClusterStatus(tuple(Endpoint(name, url, _answers(url)) for name, url in named.items()))
+
+
+# --------------------------------------------------------------------------- submit to a KFP API server
+
+
+def kfp_client(settings: Settings) -> Any:
+    """A ``kfp.Client`` for ``settings.kfp_host`` (UI links point at ``settings.kfp_ui_url``).
+
+    A bearer token for a KFP behind authentication is read from ``MRH_KFP_TOKEN`` (never shown).
+    """
+    import warnings
+
+    import kfp
+
+    def make() -> Any:  # it asks the server's healthz (single- or multi-user) at once
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2 and later"
+            return kfp.Client(
+                host=settings.kfp_host,
+                namespace=settings.namespace,
+                ui_host=settings.kfp_ui_url,
+                existing_token=os.environ.get("MRH_KFP_TOKEN") or None,
+            )
+
+    return _api_call("connecting", settings, make)
+
+
+def _api_call(what: str, settings: Settings, call: Callable[[], Any]) -> Any:
+    """Run one KFP API call; turn connection and HTTP errors into messages that name the fix."""
+    import kfp_server_api
+    import urllib3
+
+    try:
+        return call()
+    except TimeoutError:  # kfp.Client gives up on /apis/v2beta1/healthz after 5 tries
+        raise MRHelpersError(
+            f"{settings.kfp_host} answers, but not as a KFP API server ({what}: no healthz). Point MRH_KFP_HOST "
+            f"at the KFP API (the ml-pipeline Service, port 8888). {_FORWARD_HINT}"
+        ) from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise MRHelpersError(
+            f"The KFP API server at {settings.kfp_host} does not answer ({what}: {type(exc).__name__}). "
+            f"{_FORWARD_HINT} Then check `kubectl -n kubeflow get pods` or `python -m mrhelpers doctor`."
+        ) from None
+    except kfp_server_api.ApiException as exc:
+        hint = {
+            401: "it wants authentication: set MRH_KFP_TOKEN, or use the port-forward to ml-pipeline directly",
+            403: "your identity may not do this in this namespace (RBAC): check the namespace and your profile",
+            404: "the object is gone or the URL is not a KFP API server (is MRH_KFP_HOST the API, not the UI?)",
+        }.get(exc.status, "see the message from the server")
+        body = (exc.body or "").strip().splitlines()
+        raise MRHelpersError(
+            f"KFP refused {what} (HTTP {exc.status} {exc.reason}): {body[0][:300] if body else ''}. Hint: {hint}."
+        ) from None
+
+
+def _package(pipeline: Any, settings: Settings) -> tuple[Path, str]:
+    from mrhelpers.compiling import compile_pipeline
+
+    name = pipeline.pipeline_spec.pipeline_info.name
+    path = compile_pipeline(pipeline, settings.state_dir / "packages" / f"{name}.yaml")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _ensure_pipeline_version(client: Any, settings: Settings, name: str, path: Path, digest: str) -> tuple[str, str]:
+    """Upload the pipeline and this content as a version, or reuse what is there; return both ids."""
+    version_name = f"{name}@{digest}"
+    pipeline_id = _api_call("looking up the pipeline", settings, lambda: client.get_pipeline_id(name))
+    if pipeline_id is None:
+        created = _api_call(
+            "uploading the pipeline", settings, lambda: client.upload_pipeline(str(path), pipeline_name=name)
+        )
+        pipeline_id = created.pipeline_id
+    wanted = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": version_name}]})
+    found = _api_call(
+        "listing pipeline versions",
+        settings,
+        lambda: client.list_pipeline_versions(pipeline_id, page_size=5, filter=wanted),
+    )
+    for version in found.pipeline_versions or []:
+        if version.display_name == version_name:
+            return pipeline_id, version.pipeline_version_id
+    created = _api_call(
+        "uploading the pipeline version",
+        settings,
+        lambda: client.upload_pipeline_version(str(path), version_name, pipeline_id=pipeline_id),
+    )
+    return pipeline_id, created.pipeline_version_id
+
+
+def submit(
+    pipeline: Any, arguments: dict[str, Any], settings: Settings, *, client: Any = None, run_name: str | None = None
+) -> Any:
+    """Compile, upload (or reuse) and run ``pipeline`` on the KFP API server; return a RunHandle.
+
+    The handle's ``state`` is the run's state at creation; call ``.wait()`` to follow it.
+    """
+    from mrhelpers.runs import RunHandle
+
+    client = client or kfp_client(settings)
+    name = pipeline.pipeline_spec.pipeline_info.name
+    path, digest = _package(pipeline, settings)
+    pipeline_id, version_id = _ensure_pipeline_version(client, settings, name, path, digest)
+    experiment = _api_call("creating the experiment", settings, lambda: client.create_experiment(EXPERIMENT))
+    display = run_name or f"{name} {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}"
+    run = _api_call(
+        "creating the run",
+        settings,
+        lambda: client.run_pipeline(
+            experiment.experiment_id, display, params=arguments, pipeline_id=pipeline_id, version_id=version_id
+        ),
+    )
+    url = f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{run.run_id}"
+    handle = RunHandle(
+        backend="cluster",
+        pipeline=name,
+        state=str(run.state or "PENDING"),
+        outputs={},
+        run_id=run.run_id,
+        run_name=display,
+        url=url,
+        seconds=0.0,
+    )
+    handle._follow = lambda timeout, progress: _follow(client, settings, handle, arguments, timeout, progress)
+    return handle
+
+
+def _task_summary(run: Any) -> tuple[int, int, list[str]]:
+    tasks = list(getattr(getattr(run, "run_details", None), "task_details", None) or [])
+    done = sum(1 for t in tasks if str(t.state) in TERMINAL_STATES)
+    failed = [f"{t.display_name}: {t.error.message if t.error else t.state}" for t in tasks if str(t.state) == "FAILED"]
+    return done, len(tasks), failed
+
+
+def _follow(
+    client: Any, settings: Settings, handle: Any, arguments: dict[str, Any], timeout: float, show: bool
+) -> None:
+    """Poll the run until it ends or ``timeout`` passes; fill the handle."""
+    from mrhelpers.progress import Progress
+    from mrhelpers.runs import _remember
+
+    start = time.monotonic()
+    poll = float(os.environ.get("MRH_POLL_SECONDS", "5"))
+    with Progress(f"Run {handle.run_name!r} on {settings.kfp_host}", quiet=not show) as progress:
+        while True:
+            run = _api_call("reading the run", settings, lambda: client.get_run(handle.run_id))
+            state = str(run.state or "PENDING")
+            done, total, failed = _task_summary(run)
+            handle.state, handle.seconds = state, time.monotonic() - start
+            progress.update(f"{state}, {done} of {total} tasks finished")
+            if state in TERMINAL_STATES:
+                break
+            if handle.seconds > timeout:
+                progress.done(f"still {state}")
+                raise RunFailed(
+                    f"Run {handle.run_id} is still {state} after {timeout:.0f} s. Follow it at {handle.url}; "
+                    "call .wait() again to keep waiting."
+                )
+            time.sleep(poll)
+        progress.done(state)
+    if state != "SUCCEEDED":
+        detail = "; ".join(failed) or (run.error.message if getattr(run, "error", None) else "no error message")
+        handle.error = detail
+    else:
+        handle.outputs = outputs_from_registry(settings, handle.run_id)
+        handle.run_name = handle.outputs.get("run_name") or handle.run_name
+    _remember(settings, handle, arguments)
+
+
+def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
+    """What run ``run_id`` registered, read back from the Model Registry, in the shape of the local outputs.
+
+    Keys: ``run_id``, ``run_name`` (as the tasks saw it) and, when the run registered exactly one
+    version, ``model_id``, ``version_id``, ``version_name``, ``created`` and ``model`` (``uri`` and
+    ``metadata``, the fields the component writes into its output Model). A run that registered
+    several versions lists them under ``versions``.
+    """
+    from mrhelpers.inspection import find_versions
+    from mrhelpers.registry import connect
+
+    registry = connect(settings)
+    found = find_versions(registry, run_id=run_id)
+    out: dict[str, Any] = {"run_id": run_id}
+    if found.empty:
+        return out
+    out["run_name"] = found.iloc[-1]["source_name"]
+    if len(found) > 1:
+        out["versions"] = found[["model", "version", "version_id"]].to_dict("records")
+        return out
+    row = found.iloc[0]
+    model = registry.get_registered_model(row["model"])
+    artifact = registry.get_model_artifact(row["model"], row["version"])
+    out.update(
+        model_id=model.id,
+        version_id=row["version_id"],
+        version_name=row["version"],
+        created=True,
+        model={
+            "uri": row["uri"],
+            "metadata": {
+                "model_name": row["model"],
+                "version_name": row["version"],
+                "registered_model_id": model.id,
+                "model_version_id": row["version_id"],
+                "model_artifact_id": artifact.id if artifact else None,
+                "model_uri": row["uri"],
+                "registry_url": settings.component_registry_url,
+            },
+        },
+    )
+    return out
