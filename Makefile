@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build
+BIN := .mrh/bin
 export PATH := $(PATH):/usr/local/go/bin
+include setup/versions.env
 
-.PHONY: help install system python server tutorial test test-unit test-integration test-notebooks lab up down status lint bench report cleanup notebook-outputs clean
+.PHONY: help install system python server tools cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks lab up down status lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
@@ -17,8 +19,9 @@ help:
 	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
 	@echo "make cleanup   - archive the tutorial's models and stop the local stack"
 	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
+	@echo "make cluster-up|cluster-down|cluster-forward|cluster-status - the kind cluster (needs Docker)"
 
-install: system python server
+install: system python server tools
 
 system:
 	@PYTHON=$(PYTHON) bash setup/install-system.sh
@@ -35,6 +38,28 @@ $(VENV)/.installed: pyproject.toml
 
 server: python
 	@$(PY) -m mrhelpers install-server
+
+# actionlint checks the hosted-CI workflow; built once from the Go module proxy.
+tools: $(BIN)/actionlint
+
+$(BIN)/actionlint: setup/versions.env
+	@mkdir -p $(BIN)
+	@echo "Building actionlint $(ACTIONLINT_VERSION) with go install ..."
+	@GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# The cluster backend (Docker, kind, kubectl and kustomize on this machine; see README).
+cluster-up: python
+	@bash setup/cluster.sh up
+	@bash setup/cluster.sh port-forward start
+
+cluster-down:
+	@bash setup/cluster.sh down
+
+cluster-forward:
+	@bash setup/cluster.sh port-forward start
+
+cluster-status:
+	@bash setup/cluster.sh port-forward status
 
 tutorial: install
 	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks

@@ -1,4 +1,4 @@
-"""The command line: ``python -m mrhelpers up|down|status|doctor|install-server|run-notebooks``."""
+"""The command line: ``python -m mrhelpers COMMAND`` (up, down, status, doctor, run-notebooks, cluster, ...)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("NAME", "VALUE"),
         help="a notebook parameter (repeatable), for example -p backend local",
     )
+    p_nb.add_argument(
+        "--only",
+        default="",
+        help="comma-separated notebook numbers or names, in order, for example 00,01,02,03,04,05 (default: 00-07)",
+    )
+    p_cl = sub.add_parser("cluster", help="the kind cluster: setup/cluster.sh up|down|port-forward, and its status")
+    p_cl.add_argument("action", choices=["up", "down", "status", "forward", "unforward"])
+    p_cl.add_argument("--multi-user", action="store_true", help="up: the full Kubeflow install")
+    p_cl.add_argument("--with-kserve", action="store_true", help="up: also install KServe (notebook 07)")
+    p_cl.add_argument("--dry-run", action="store_true", help="print every command, run none")
     args = parser.parse_args(argv)
 
     from mrhelpers import localstack
@@ -96,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "doctor":
             return _doctor(settings)
+        if args.command == "cluster":
+            return _cluster(args)
         if args.command == "run-notebooks":
             from mrhelpers.report import build_report
-            from mrhelpers.tutorial import run_notebooks
+            from mrhelpers.tutorial import pick_notebooks, run_notebooks
 
-            results = run_notebooks(args.output, dict(args.parameter))
+            results = run_notebooks(args.output, dict(args.parameter), pick_notebooks(args.only))
             failed = [r for r in results if r.status != "ok"]
             print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
             print(f"Report: {build_report(args.output, Path(args.output).parent / 'report').resolve()}")
@@ -109,14 +121,35 @@ def main(argv: list[str] | None = None) -> int:
                     f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell."
                 )
                 return 1
+            after = Settings.from_env(backend=dict(args.parameter).get("backend"))
             print("\nWhat the registry holds now:")
-            print(_registered_table(Settings.from_env()))
-            print("\nThe local stack keeps running for JupyterLab (`make lab`); stop it with `make down`.")
+            print(_registered_table(after))
+            if after.backend == "local":
+                print("\nThe local stack keeps running for JupyterLab (`make lab`); stop it with `make down`.")
             return 0
     except MRHelpersError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from mrhelpers import cluster
+    from mrhelpers.settings import Settings
+
+    settings = Settings.from_env(backend="cluster")
+    if args.action == "up":
+        status = cluster.up(settings, multi_user=args.multi_user, with_kserve=args.with_kserve, dry_run=args.dry_run)
+        print(status)
+        return 0 if status.ok or args.dry_run else 1
+    if args.action == "down":
+        cluster.down(dry_run=args.dry_run)
+        return 0
+    if args.action in ("forward", "unforward"):
+        return cluster.port_forward("start" if args.action == "forward" else "stop", dry_run=args.dry_run)
+    status = cluster.status(settings)
+    print(status)
+    return 0 if status.ok else 3
 
 
 def _doctor(settings) -> int:  # noqa: ANN001

@@ -21,3 +21,14 @@ def start(settings: Settings, **kwargs: Any) -> Any:
     from mrhelpers import cluster
 
     return cluster.up(settings, **kwargs)
+
+
+def status(settings: Settings) -> Any:
+    """What runs and answers for ``settings.backend`` (``.ok``, ``.to_frame()``); changes nothing."""
+    if settings.backend == "local":
+        from mrhelpers import localstack
+
+        return localstack.status(settings)
+    from mrhelpers import cluster
+
+    return cluster.status(settings)

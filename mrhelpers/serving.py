@@ -142,7 +142,7 @@ def serving_manifest(
 
 
 def load_model(uri: str) -> Any:
-    """Load a model that a local run saved with joblib, from its ``file://`` URI or path.
+    """Load a model that a local run saved with joblib, from its ``file://`` URI or path (a model folder or file).
 
     Raises:
         InvalidInput: The URI is not local (on a cluster, serve it instead).
@@ -154,4 +154,6 @@ def load_model(uri: str) -> Any:
         raise InvalidInput("uri", uri, "a file:// URI or an absolute path (load_model reads local files)")
     from urllib.parse import unquote
 
-    return joblib.load(unquote(urlparse(where).path))
+    from mrhelpers.training import model_file
+
+    return joblib.load(model_file(unquote(urlparse(where).path)))

@@ -31,8 +31,22 @@ def load_split(dataset: str, seed: int) -> tuple[Any, Any, Any, Any]:
     return train_test_split(x, y, test_size=TEST_SIZE, random_state=seed, stratify=y)
 
 
+MODEL_FILE = "model.joblib"
+"""The file name inside a model folder: what KServe's sklearn runtime looks for (.joblib/.pkl)."""
+
+
+def model_file(path: str | Path) -> Path:
+    """The joblib file of a model saved by :func:`train_to`: ``path/model.joblib``, or ``path`` itself."""
+    path = Path(path)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
 def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> dict[str, Any]:
-    """Fit a scaled logistic regression on the training split and save it with joblib at ``path``."""
+    """Fit a scaled logistic regression on the training split; save it with joblib as ``path/model.joblib``.
+
+    The artifact is a folder holding one ``.joblib`` file, the layout KServe's sklearn runtime
+    serves from a storage URI.
+    """
     import joblib
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -43,8 +57,8 @@ def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> 
     x_train, _, y_train, _ = load_split(dataset, seed)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
     model.fit(x_train, y_train)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
+    Path(path).mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, Path(path) / MODEL_FILE)
     return {"rows": len(x_train), "features": x_train.shape[1]}
 
 
@@ -65,7 +79,7 @@ def evaluate_file(path: str, dataset: str, seed: int) -> dict[str, float]:
     """:func:`evaluate` for a model saved by :func:`train_to`."""
     import joblib
 
-    return evaluate(joblib.load(path), dataset, seed)
+    return evaluate(joblib.load(model_file(path)), dataset, seed)
 
 
 def production_metric(registry_url: str, model_name: str, metric: str, author: str) -> float:

@@ -54,9 +54,11 @@ TUTORIAL_MODELS = ("tutorial-component-check", "tutorial-regressor", "tutorial-c
 def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> Any:
     """Archive the tutorial's models (versions, then the model), then stop the local stack.
 
+    On a cluster it stops the port-forwards instead; ``setup/cluster.sh down`` deletes the cluster.
+
     Args:
         settings: The tutorial's settings.
-        stop_stack: Also stop the local stack (default True; data is kept).
+        stop_stack: Also stop the local stack, or the cluster's port-forwards (default True; data is kept).
         quiet: Print nothing.
 
     Returns:
@@ -69,18 +71,19 @@ def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> A
 
     rows = []
     if settings.backend == "cluster":
-        raise MRHelpersError(
-            "cleanup for backend='cluster' is not built yet: archive with archive_model(), then `kind delete cluster`."
-        )
-    from mrhelpers import localstack
-
-    if localstack.status(settings).ok:
+        from mrhelpers import cluster as backend
+    else:
+        from mrhelpers import localstack as backend
+    if backend.status(settings).ok:
         registry = connect(settings)
         for name in TUTORIAL_MODELS:
             if registry.get_registered_model(name) is not None:
                 rows.append({"model": name, "archived_versions": archive_model(registry, name)})
-    if stop_stack:
-        localstack.down(settings, quiet=quiet)
+    if stop_stack and settings.backend == "cluster":
+        # The port-forwards only: deleting the cluster is a separate, deliberate step (setup/cluster.sh down).
+        backend.port_forward("stop")
+    elif stop_stack:
+        backend.down(settings, quiet=quiet)
     return pd.DataFrame(rows, columns=["model", "archived_versions"])
 
 
@@ -108,6 +111,25 @@ def notebook_parameters(path: Path) -> set[str]:
     import papermill
 
     return set(papermill.inspect_notebook(str(path)))
+
+
+def pick_notebooks(only: str | Sequence[str] = "") -> tuple[str, ...]:
+    """The tutorial notebooks named by number or name (``"00,01,05"``), in the order given; all when empty.
+
+    Raises:
+        InvalidInput: For a name that matches no notebook, or more than one.
+    """
+    wanted = [w.strip() for w in (only.split(",") if isinstance(only, str) else only) if w.strip()]
+    if not wanted:
+        return TUTORIAL
+    everything = (*TUTORIAL, CLEANUP)
+    picked = []
+    for w in wanted:
+        matches = [n for n in everything if n == w or n.startswith(f"{w}_")]
+        if len(matches) != 1:
+            raise InvalidInput("notebook", w, f"a number or name from {', '.join(everything)}")
+        picked.append(matches[0])
+    return tuple(picked)
 
 
 def run_notebooks(

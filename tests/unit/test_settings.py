@@ -97,6 +97,27 @@ def test_versions_file_agrees_with_pyproject_and_go_mod():
     assert f"pkg/openapi {v['MODEL_REGISTRY_OPENAPI_VERSION']}" in go_mod
 
 
+def test_cluster_pins_agree_with_the_code_that_uses_them():
+    from mrhelpers import components, serving
+
+    v = versions()
+    assert v["COMPONENT_IMAGE"] == components.COMPONENT_IMAGE and "python" in v["COMPONENT_IMAGE"]  # kfp.local
+    assert v["KFP_OBJECT_STORE_ENDPOINT"] == serving.DEFAULT_MINIO_ENDPOINT
+    register_defaults = components.register_trained_model.component_spec.inputs
+    assert register_defaults["s3_endpoint"].default == v["KFP_OBJECT_STORE_ENDPOINT"]
+    cluster = Settings.from_env(backend="cluster")
+    assert cluster.kfp_ui_url.endswith(f":{v['KFP_UI_LOCAL_PORT']}")
+    assert cluster.kfp_host.endswith(f":{v['KFP_API_LOCAL_PORT']}")
+    assert cluster.registry_url.endswith(f":{v['REGISTRY_LOCAL_PORT']}")
+    assert cluster.registry_ui_url.endswith(f":{v['REGISTRY_UI_LOCAL_PORT']}")
+    assert v["KIND_NODE_IMAGE"].startswith("kindest/node:v") and "@sha256:" in v["KIND_NODE_IMAGE"]  # by digest
+    assert v["KUBECTL_VERSION"] == v["KIND_NODE_IMAGE"].split(":")[1].split("@")[0]  # kubectl = node version
+    assert v["KFP_BACKEND_VERSION"].split(".")[:2] == v["KFP_VERSION"].split(".")[:2]  # backend minor = SDK minor
+    assert v["MODEL_REGISTRY_MANIFESTS_REF"] == v["MODEL_REGISTRY_SERVER_VERSION"]  # same server as locally
+    dockerfile = (ROOT / "setup" / "component-image" / "Dockerfile").read_text()
+    assert f"ARG SKLEARN_VERSION={v['SKLEARN_SERVING_VERSION']}" in dockerfile
+
+
 def test_versions_file_rejects_malformed_lines(tmp_path):
     bad = tmp_path / "versions.env"
     bad.write_text("GOOD=1\nthis is not a pair\n")
