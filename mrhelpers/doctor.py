@@ -165,6 +165,23 @@ def check_storage(
     ]
 
 
+MAX_LOGS = 20
+"""At most this many failed pipeline pods get their logs read (the newest first)."""
+
+
+def failed_pipeline_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """KFP task pods (label ``pipelines.kubeflow.org/v2_component``) that failed, newest first."""
+    failed = [
+        p
+        for p in pods
+        if (p.get("metadata", {}).get("labels") or {}).get("pipelines.kubeflow.org/v2_component") == "true"
+        and (p.get("status", {}).get("phase") == "Failed" or any(
+            (s.get("state", {}).get("terminated") or {}).get("exitCode", 0) != 0 for s in _statuses(p)
+        ))
+    ]  # fmt: skip
+    return sorted(failed, key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "", reverse=True)
+
+
 def check_pipeline_logs(logs: Mapping[str, str]) -> list[Finding]:
     """Istio refusing a pipeline pod's calls to the registry."""
     return [
@@ -203,8 +220,9 @@ def diagnose(
             Finding(
                 f"Model Registry UI not reachable at {ui_url}",
                 "no port-forward, or the UI is not deployed",
-                f"`kubectl -n {namespace} port-forward svc/model-registry-ui-service 8084:80`; "
-                f"`kubectl -n {namespace} get svc model-registry-ui-service`",
+                "`setup/cluster.sh port-forward start` (it forwards the UI's proxy, "
+                f"`kubectl -n {namespace} port-forward deploy/model-registry-ui 8084:8000`); "
+                f"`kubectl -n {namespace} get deploy model-registry-ui`",
             )
         )
     return out
@@ -248,6 +266,15 @@ def doctor(settings: Settings) -> list[Finding]:
             "Check `kubectl cluster-info` and `kubectl auth can-i list pods -A`."
         ) from None
     provisioners = [p for p in pods if p.get("metadata", {}).get("namespace") == "local-path-storage"]
+    logs = {}
+    for pod in failed_pipeline_pods(pods)[:MAX_LOGS]:
+        meta = pod["metadata"]
+        try:
+            logs[meta["name"]] = core.read_namespaced_pod_log(
+                meta["name"], meta["namespace"], container="main", tail_lines=200, _request_timeout=20
+            )
+        except Exception:  # noqa: S112 - a pod gone since the listing has no log to check
+            continue
     from mrhelpers.localstack import _http_status
 
     reachable = _http_status(settings.registry_ui_url) is not None
@@ -259,4 +286,5 @@ def doctor(settings: Settings) -> list[Finding]:
         provisioner_pods=provisioners,
         ui_reachable=reachable,
         ui_url=settings.registry_ui_url,
+        pipeline_logs=logs,
     )

@@ -200,6 +200,7 @@ create_cluster() {
 
 load_component_image() {
   run docker build -t "$COMPONENT_IMAGE" --build-arg "SKLEARN_VERSION=$SKLEARN_SERVING_VERSION" \
+    --build-arg "NUMPY_VERSION=$NUMPY_SERVING_VERSION" --build-arg "JOBLIB_VERSION=$JOBLIB_SERVING_VERSION" \
     -f "$here/component-image/Dockerfile" "$repo"
   run kind load docker-image "$COMPONENT_IMAGE" --name "$CLUSTER_NAME"
 }

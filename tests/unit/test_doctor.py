@@ -152,3 +152,52 @@ def test_local_doctor_reports_a_stopped_stack(tmp_path):
     found = doctor(Settings(state_dir=tmp_path))
     assert checks(found) == ["mariadb is stopped", "registry is stopped"]
     assert all("mrhelpers up" in f.fix for f in found)
+
+
+def pipeline_pod(name, exit_code, created):
+    p = pod(name, waiting=None)
+    p["metadata"]["labels"]["pipelines.kubeflow.org/v2_component"] = "true"
+    p["metadata"]["creationTimestamp"] = created
+    p["status"]["phase"] = "Failed" if exit_code else "Succeeded"
+    p["status"]["containerStatuses"][0].update(
+        state={"terminated": {"exitCode": exit_code}}, image="img", imageID="id", ready=False, restartCount=0
+    )
+    return p
+
+
+def test_failed_pipeline_pods_newest_first():
+    from mrhelpers.doctor import failed_pipeline_pods
+
+    pods = [pipeline_pod("a", 1, "2026-01-01T00:00:00Z"), pipeline_pod("b", 0, "2026-01-02T00:00:00Z"),
+            pipeline_pod("c", 2, "2026-01-03T00:00:00Z"), *HEALTHY]  # fmt: skip
+    assert [p["metadata"]["name"] for p in failed_pipeline_pods(pods)] == ["c", "a"]
+
+
+def test_cluster_doctor_reads_objects_and_failed_pipeline_logs(tmp_path, monkeypatch):
+    """doctor(settings) on a cluster, at its boundary: the Kubernetes API answered by a stub on 127.0.0.1."""
+    from tests.k8s_api_stub import KubeApi
+
+    def full(p):  # the client wants the fields a real API server always sends
+        for s in p["status"]["containerStatuses"]:
+            s.setdefault("image", "img"), s.setdefault("imageID", "id"), s.setdefault("ready", True)
+            s.setdefault("restartCount", 0)
+        return p
+
+    failed = pipeline_pod("register-model-driver-x", 1, "2026-01-01T00:00:00Z")
+    crashing = full(pod("metadata-grpc-deployment-1-2", app="metadata-grpc-deployment", waiting="CrashLoopBackOff",
+                        exit_code=139, conditions=NOT_READY))  # fmt: skip
+    with KubeApi() as api:
+        for p in [full(REGISTRY), full(pod("ml-pipeline-5f6-xyz12", app="ml-pipeline")), crashing, failed]:
+            api.put(f"/api/v1/namespaces/kubeflow/pods/{p['metadata']['name']}", p)
+        api.static["/api/v1/pods"] = (200, {"items": [o for o in api.objects.values()]})
+        api.static["/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log"] = (
+            200, "Registering ...\nHTTP 403: RBAC: access denied\n")  # fmt: skip
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "kubeconfig")))
+        settings = Settings(backend="cluster", namespace="kubeflow", state_dir=tmp_path,
+                            registry_ui_url="http://127.0.0.1:9")  # fmt: skip
+        found = doctor(settings)
+    names = checks(found)
+    assert any("exit code 139" in n for n in names), names
+    assert "register-model-driver-x: RBAC: access denied" in names
+    assert "Model Registry UI not reachable at http://127.0.0.1:9" in names
+    assert ("GET", "/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log") in api.calls

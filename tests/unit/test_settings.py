@@ -115,7 +115,8 @@ def test_cluster_pins_agree_with_the_code_that_uses_them():
     assert v["KFP_BACKEND_VERSION"].split(".")[:2] == v["KFP_VERSION"].split(".")[:2]  # backend minor = SDK minor
     assert v["MODEL_REGISTRY_MANIFESTS_REF"] == v["MODEL_REGISTRY_SERVER_VERSION"]  # same server as locally
     dockerfile = (ROOT / "setup" / "component-image" / "Dockerfile").read_text()
-    assert f"ARG SKLEARN_VERSION={v['SKLEARN_SERVING_VERSION']}" in dockerfile
+    for lib in ("SKLEARN", "NUMPY", "JOBLIB"):
+        assert f"ARG {lib}_VERSION={v[f'{lib}_SERVING_VERSION']}" in dockerfile
 
 
 def test_versions_file_rejects_malformed_lines(tmp_path):
