@@ -57,6 +57,30 @@ def _count(state: dict, key: str) -> int:
     return state["counts"][key]
 
 
+def _serve_predictions(port: int, model_path: str) -> None:
+    """KServe's V1 protocol for one sklearn model: POST /v1/models/<name>:predict {"instances": [...]}."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import joblib
+
+    model = joblib.load(model_path)
+
+    class Predictor(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
+            ok = self.path.startswith("/v1/models/") and self.path.endswith(":predict")
+            body = json.dumps({"predictions": model.predict(rows).tolist()} if ok else {"error": "no such model"})
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    HTTPServer(("127.0.0.1", port), Predictor).serve_forever()
+
+
 def _serve(port: int) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -105,7 +129,10 @@ def main(tool: str, args: list[str]) -> int:
         if target in sc.get("port_forward_fails", []):
             print(f'error: services "{target}" not found', file=sys.stderr)
             return 1
-        _serve(int(words[-1].split(":")[0]))
+        port = int(words[-1].split(":")[0])
+        if target.endswith("-predictor") and sc.get("predictor_model"):
+            _serve_predictions(port, sc["predictor_model"])
+        _serve(port)
         return 0
     if "apply" in words:
         where = next((a for a in args if "://" in a or "github.com" in a), "stdin")

@@ -41,8 +41,7 @@ def test_manifest_links_back_and_points_at_s3():
     assert m["kind"] == "InferenceService" and m["apiVersion"] == "serving.kserve.io/v1beta1"
     assert m["metadata"]["name"] == "churn-model-v1-2" and m["metadata"]["namespace"] == "team-a"
     assert m["metadata"]["labels"] == {"modelregistry/registered-model-id": "3", "modelregistry/model-version-id": "9"}
-    assert m["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio.example:9000"
-    assert m["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "1"
+    assert m["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "RawDeployment"}
     predictor = m["spec"]["predictor"]
     assert predictor["model"] == {
         "modelFormat": {"name": "sklearn", "version": "1"},
