@@ -60,8 +60,8 @@ def becomes_ready_after(reads):
     def controller(obj):
         seen["n"] += 1
         ready = seen["n"] > reads
-        obj["status"] = {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                         "reason": "" if ready else "PredictorNotReady: storage-initializer"}]}  # fmt: skip
+        why = "" if ready else "PredictorNotReady: storage-initializer"
+        obj["status"] = {"conditions": [{"type": "Ready", "status": str(ready), "reason": why}]}
         return obj
 
     return controller
