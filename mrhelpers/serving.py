@@ -225,8 +225,9 @@ class Served:
     _predict: Any = dataclasses.field(repr=False, default=None)
 
     def predict(self, rows: Any) -> list[Any]:
-        """Predictions for ``rows`` (a 2-D array or list of lists)."""
-        return list(self._predict(rows))
+        """Predictions for ``rows`` (a 2-D array or list of lists), as plain Python values."""
+        out = self._predict(rows)
+        return out.tolist() if hasattr(out, "tolist") else list(out)
 
 
 def serve(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progress: bool = True) -> Served:
