@@ -307,7 +307,7 @@ up() {
     install_multi_user
   else
     install_kfp
-    install_model_registry "$KFP_NS"
+    install_model_registry
     wait_deployments "$KFP_NS"
   fi
   [ "$kserve" = 1 ] && install_kserve

@@ -300,3 +300,26 @@ def test_unknown_commands_and_options_print_usage(cluster):
     for args in (["bogus"], ["up", "--bogus"], ["port-forward", "restart"]):
         result = cluster.run(*args)
         assert result.returncode == 1 and "usage: setup/cluster.sh" in result.stderr, args
+
+
+def test_the_cli_runs_the_script_and_reports_the_endpoints(cluster):
+    """`python -m mrhelpers cluster up --dry-run` and `cluster status`, through mrhelpers.cluster."""
+    import sys
+
+    env = {**cluster.env, "PATH": f"{cluster.bin}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
+    dry = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "up", "--dry-run"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert "+ kind create cluster" in dry.stdout and "port-forward --address 127.0.0.1" in dry.stdout
+    assert cluster.changes() == []
+    urls = {"MRH_KFP_HOST": "KFP_API", "MRH_KFP_UI_URL": "KFP_UI", "MRH_REGISTRY_URL": "REGISTRY",
+            "MRH_REGISTRY_UI_URL": "REGISTRY_UI"}  # fmt: skip
+    env.update({var: f"http://127.0.0.1:{cluster.ports[key]}" for var, key in urls.items()})
+    down = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "status"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert down.returncode == 3 and down.stdout.count("does not answer") == 4
+    assert subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "forward"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60).returncode == 0  # fmt: skip
+    up = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "status"], env=env, cwd=ROOT,
+                        capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert up.returncode == 0 and up.stdout.count(" answers") == 4, up.stdout
