@@ -132,15 +132,38 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def state_dir() -> Path:
+    """Where ``setup/cluster.sh`` keeps its mode and the port-forwards' pid and log files."""
+    env = os.environ.get("MRH_CLUSTER_STATE")
+    if env:
+        return Path(env)
+    root = project_root()
+    return (root / ".mrh" / "cluster") if root else Path.home() / ".local" / "state" / "mrhelpers-cluster"
+
+
+def mode() -> str:
+    """``standalone`` or ``multi-user``: what the last ``setup/cluster.sh up`` installed (standalone if none)."""
+    try:
+        return (state_dir() / "mode").read_text().strip() or "standalone"
+    except FileNotFoundError:
+        return "standalone"
+
+
 def status(settings: Settings | None = None) -> ClusterStatus:
-    """Which of the KFP UI, KFP API, Model Registry API and UI answer at the URLs ``settings`` name."""
+    """Which of the KFP UI, KFP API, Model Registry API and UI answer at the URLs ``settings`` name.
+
+    After ``up --multi-user``: the Kubeflow dashboard (Istio gateway) and the registry.
+    """
     settings = settings or Settings.from_env(backend="cluster")
-    named = {
-        "kfp-ui": settings.kfp_ui_url,
-        "kfp-api": settings.kfp_host,
-        "registry": settings.registry_url,
-        "registry-ui": settings.registry_ui_url,
-    }
+    if mode() == "multi-user":  # the dashboard (Istio gateway, where you log in) and the registry
+        named = {"kubeflow": settings.kfp_ui_url, "registry": settings.registry_url}
+    else:
+        named = {
+            "kfp-ui": settings.kfp_ui_url,
+            "kfp-api": settings.kfp_host,
+            "registry": settings.registry_url,
+            "registry-ui": settings.registry_ui_url,
+        }
     return ClusterStatus(tuple(Endpoint(name, url, _answers(url)) for name, url in named.items()))
 
 

@@ -3,11 +3,14 @@ answered on 127.0.0.1 from an in-memory object store (no cluster runs on our mac
 
 GET of an object or a collection, POST (create; 409 when it exists), PATCH (JSON merge patch) and
 fixed answers for anything else (``static``), such as pod logs. ``on_get`` lets a test move an
-object's status along between reads, the way a controller would.
+object's status along between reads, the way a controller would. Like the real server it turns a
+Secret's ``stringData`` into base64 ``data``, answers 403 in ``forbidden`` namespaces, and 404 for a
+namespace not in ``namespaces`` (when that is set).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable
@@ -34,6 +37,8 @@ class KubeApi:
         self.static: dict[str, tuple[int, object]] = {}
         self.on_get: dict[str, Callable[[dict], dict]] = {}
         self.calls: list[tuple[str, str]] = []
+        self.forbidden: set[str] = set()
+        self.namespaces: set[str] | None = None
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,20 +57,19 @@ class KubeApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 return json.loads(self.rfile.read(length)) if length else {}
 
-            def do_GET(self):
+            def _handle(self, method, action):
                 path = urlparse(self.path).path
-                api.calls.append(("GET", path))
-                self._send(*api.get(path))
+                api.calls.append((method, path))
+                self._send(*(api.refuse(path) or action(path)))
+
+            def do_GET(self):
+                self._handle("GET", api.get)
 
             def do_POST(self):
-                path = urlparse(self.path).path
-                api.calls.append(("POST", path))
-                self._send(*api.create(path, self._body()))
+                self._handle("POST", lambda path: api.create(path, self._body()))
 
             def do_PATCH(self):
-                path = urlparse(self.path).path
-                api.calls.append(("PATCH", path))
-                self._send(*api.patch(path, self._body()))
+                self._handle("PATCH", lambda path: api.patch(path, self._body()))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -92,6 +96,23 @@ class KubeApi:
         return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
                      "message": f"{path} not found"}  # fmt: skip
 
+    def refuse(self, path):
+        """403 in a forbidden namespace; 404 in a namespace that does not exist."""
+        parts = path.strip("/").split("/")
+        ns = parts[parts.index("namespaces") + 1] if "namespaces" in parts[:-1] else None
+        if ns in self.forbidden:
+            return 403, {"kind": "Status", "code": 403, "reason": "Forbidden", "message": f"forbidden in {ns}"}
+        if ns is not None and self.namespaces is not None and ns not in self.namespaces:
+            return 404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": f'namespaces "{ns}" not found'}
+        return None
+
+    @staticmethod
+    def _secret_data(obj: dict) -> dict:
+        if obj.get("kind") == "Secret" or "stringData" in obj:
+            for key, value in (obj.pop("stringData", None) or {}).items():
+                obj.setdefault("data", {})[key] = base64.b64encode(value.encode()).decode()
+        return obj
+
     def put(self, path: str, obj: dict) -> None:
         self.objects[path.rstrip("/")] = obj
 
@@ -116,11 +137,11 @@ class KubeApi:
         if where in self.objects:
             return 409, {"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": f"{name} exists"}
         body.setdefault("metadata", {})["resourceVersion"] = "1"
-        self.objects[where] = body
+        self.objects[where] = self._secret_data(body)
         return 201, body
 
     def patch(self, path, body):
         path = path.rstrip("/")
         if path not in self.objects:
             return self._missing(path)
-        return 200, merge(self.objects[path], body)
+        return 200, self._secret_data(merge(self.objects[path], body))

@@ -323,3 +323,21 @@ def test_the_cli_runs_the_script_and_reports_the_endpoints(cluster):
     up = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "status"], env=env, cwd=ROOT,
                         capture_output=True, text=True, timeout=60)  # fmt: skip
     assert up.returncode == 0 and up.stdout.count(" answers") == 4, up.stdout
+
+
+def test_status_follows_the_installed_mode(cluster, monkeypatch):
+    from mrhelpers import Settings
+    from mrhelpers import cluster as backend
+
+    monkeypatch.setenv("MRH_CLUSTER_STATE", str(cluster.tmp / "cluster-state"))
+    settings = Settings.from_env(backend="cluster")
+    assert [e.name for e in backend.status(settings).endpoints] == ["kfp-ui", "kfp-api", "registry", "registry-ui"]
+    shutil.copy(cluster.bin / "kind", cluster.bin / "git")
+    shutil.copy(cluster.bin / "kind", cluster.bin / "jq")
+    (cluster.tmp / "cluster-state").mkdir(exist_ok=True)
+    (cluster.tmp / "cluster-state" / "mode").write_text("multi-user\n")  # what `up --multi-user` records
+    assert backend.mode() == "multi-user"
+    assert [e.name for e in backend.status(settings).endpoints] == ["kubeflow", "registry"]
+    dry = cluster.run("--dry-run", "port-forward", "start")
+    assert "istio-system port-forward --address 127.0.0.1 svc/istio-ingressgateway" in dry.stdout
+    assert f"-n {V['PROFILE_NAMESPACE']} port-forward" in dry.stdout and "ml-pipeline" not in dry.stdout

@@ -154,3 +154,14 @@ def test_import_has_no_side_effects(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pick_notebooks_by_number_or_name_in_the_order_given():
+    from mrhelpers.tutorial import pick_notebooks
+
+    assert pick_notebooks("") == TUTORIAL
+    assert pick_notebooks("05, 00,99") == ("05_inspect_registry", "00_cluster_setup", "99_cleanup")
+    assert pick_notebooks(["04_submit_run"]) == ("04_submit_run",)
+    for bad in ("0", "08", "submit"):
+        with pytest.raises(InvalidInput, match="a number or name from 00_cluster_setup"):
+            pick_notebooks(bad)

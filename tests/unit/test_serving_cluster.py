@@ -82,7 +82,8 @@ def test_deploy_applies_access_and_service_waits_and_predicts(kube, tmp_path, ca
     assert isvc["spec"]["predictor"]["model"]["storageUri"] == uri
     assert isvc["metadata"]["labels"]["modelregistry/model-version-id"] == "4"
     secret = kube.objects[f"/api/v1/namespaces/kubeflow/secrets/{S3_SECRET}"]
-    assert secret["stringData"] == {"AWS_ACCESS_KEY_ID": "minio-user", "AWS_SECRET_ACCESS_KEY": "minio-secret-123"}
+    stored = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert stored == {"AWS_ACCESS_KEY_ID": "minio-user", "AWS_SECRET_ACCESS_KEY": "minio-secret-123"}
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "seaweedfs.kubeflow:9000"
     account = kube.objects[f"/api/v1/namespaces/kubeflow/serviceaccounts/{SERVING_ACCOUNT}"]
     assert account["secrets"] == [{"name": S3_SECRET}]
