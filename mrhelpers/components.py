@@ -7,12 +7,18 @@ cluster it runs in the project's component image (``COMPONENT_IMAGE``), which ha
 mrhelpers and the pinned client installed. Nothing is pip-installed per run.
 """
 
+import os
 from typing import NamedTuple
 
 from kfp import dsl
 
-COMPONENT_IMAGE = "localhost/mrhelpers-python:0.1.0"
-"""The component image built from setup/ (the name contains "python" so kfp.local accepts it)."""
+DEFAULT_COMPONENT_IMAGE = "localhost/mrhelpers-python:0.1.0"
+COMPONENT_IMAGE = os.environ.get("MRH_COMPONENT_IMAGE") or DEFAULT_COMPONENT_IMAGE
+"""The component image built from setup/component-image (``setup/cluster.sh up`` loads it into kind).
+
+On another cluster, push the image to a registry it pulls from and set ``MRH_COMPONENT_IMAGE`` before
+importing mrhelpers: the components are defined, with their image, when this module is imported.
+Locally kfp.local needs "python" in the name to run it in this environment."""
 
 
 @dsl.component(base_image=COMPONENT_IMAGE, install_kfp_package=False)

@@ -92,3 +92,17 @@ def test_task_env_says_where_each_variable_comes_from(package):
         {"task": "register-model", "env": "MODEL_REGISTRY_TOKEN", "from": "Secret model-registry-auth, key token"},
         {"task": "register-model", "env": "POD_NAMESPACE", "from": "the pod's metadata.namespace"},
     ]
+
+
+def test_component_image_can_be_moved_for_another_cluster():
+    """MRH_COMPONENT_IMAGE, set before import, becomes every packaged component's image."""
+    import subprocess
+    import sys
+
+    code = ("from mrhelpers.components import register_model, train_model; "
+            "print(register_model.component_spec.implementation.container.image,"
+            " train_model.component_spec.implementation.container.image)")  # fmt: skip
+    env = {**__import__("os").environ, "MRH_COMPONENT_IMAGE": "registry.example/team/mrhelpers-python:0.1.0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["registry.example/team/mrhelpers-python:0.1.0"] * 2

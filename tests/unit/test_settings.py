@@ -101,7 +101,7 @@ def test_cluster_pins_agree_with_the_code_that_uses_them():
     from mrhelpers import components, serving
 
     v = versions()
-    assert v["COMPONENT_IMAGE"] == components.COMPONENT_IMAGE and "python" in v["COMPONENT_IMAGE"]  # kfp.local
+    assert v["COMPONENT_IMAGE"] == components.DEFAULT_COMPONENT_IMAGE and "python" in v["COMPONENT_IMAGE"]
     assert v["KFP_OBJECT_STORE_ENDPOINT"] == serving.DEFAULT_MINIO_ENDPOINT
     register_defaults = components.register_trained_model.component_spec.inputs
     assert register_defaults["s3_endpoint"].default == v["KFP_OBJECT_STORE_ENDPOINT"]
