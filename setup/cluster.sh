@@ -45,9 +45,18 @@ die() {
   exit 1
 }
 
+# quoted ARG...: the arguments as a line you can paste into a shell (single quotes where needed).
+quoted() {
+  local arg out=()
+  for arg in "$@"; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then out+=("$arg"); else out+=("'${arg//\'/\'\\\'\'}'"); fi
+  done
+  printf '%s' "${out[*]}"
+}
+
 # run CMD...: print it, then run it (or only print it with --dry-run).
 run() {
-  printf '+ %s\n' "$*"
+  printf '+ %s\n' "$(quoted "$@")"
   [ "$DRY_RUN" = 1 ] && return 0
   "$@"
 }
@@ -312,7 +321,11 @@ up() {
   fi
   [ "$kserve" = 1 ] && install_kserve
   say ""
-  say "The cluster '$CLUSTER_NAME' is up. Next:"
+  if [ "$DRY_RUN" = 1 ]; then
+    say "Dry run: the commands above were printed, none was run. Without --dry-run, the cluster '$CLUSTER_NAME' comes up; then:"
+  else
+    say "The cluster '$CLUSTER_NAME' is up. Next:"
+  fi
   say "  setup/cluster.sh port-forward start      # KFP UI/API and Model Registry API/UI on 127.0.0.1"
   if [ "$multi" = 1 ]; then
     say "  Kubeflow's dashboard: http://127.0.0.1:$KFP_UI_LOCAL_PORT (user@example.com / 12341234; change it before sharing)."
