@@ -72,7 +72,10 @@ class RunHandle:
         if self._follow is not None and self.state not in _TERMINAL:
             self._follow(timeout, progress)
         if self.state != SUCCEEDED:
-            where = f" Task logs are above; run folder: {self.url}." if self.url else ""
+            if self.backend == "cluster":
+                where = f" The run in the KFP UI, with each task's log: {self.url}."
+            else:
+                where = f" Task logs are above; run folder: {self.url}." if self.url else ""
             raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
         return self
 

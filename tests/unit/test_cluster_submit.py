@@ -68,7 +68,9 @@ def test_wait_follows_the_run_and_raises_with_the_failed_task(tmp_path, capsys):
     with KfpApi(states=["PENDING", "RUNNING", "RUNNING", "FAILED"], task_error="VersionConflict: v1 owned") as api:
         run = mh.submit(model_registration_pipeline, ARGS, settings(tmp_path, api.url))
         assert run.state == "PENDING"
-        with pytest.raises(RunFailed, match=r"ended FAILED: register-model: VersionConflict: v1 owned"):
+        with pytest.raises(
+            RunFailed, match=r"ended FAILED: register-model: VersionConflict: v1 owned\. The run in the KFP UI"
+        ):
             run.wait()
         assert api.polls[run.run_id] == 4  # polled until the terminal state, then stopped
     assert run.state == "FAILED"
