@@ -45,8 +45,12 @@ def _ready(pod: Mapping[str, Any]) -> bool:
 
 
 def _app(pod: Mapping[str, Any]) -> str:
+    """The component a pod belongs to: its ``app`` label, else its Deployment's name (the pod name
+    without the ReplicaSet and pod suffixes; KFP's metadata-grpc pods carry only ``component``)."""
     labels = pod.get("metadata", {}).get("labels", {}) or {}
-    return labels.get("app") or labels.get("app.kubernetes.io/name") or pod.get("metadata", {}).get("name", "")
+    name = pod.get("metadata", {}).get("name", "")
+    deployment = name.rsplit("-", 2)[0] if name.count("-") >= 2 else name
+    return labels.get("app") or labels.get("app.kubernetes.io/name") or deployment
 
 
 def check_pods(pods: Iterable[Mapping[str, Any]]) -> list[Finding]:

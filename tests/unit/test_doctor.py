@@ -201,3 +201,11 @@ def test_cluster_doctor_reads_objects_and_failed_pipeline_logs(tmp_path, monkeyp
     assert "register-model-driver-x: RBAC: access denied" in names
     assert "Model Registry UI not reachable at http://127.0.0.1:9" in names
     assert ("GET", "/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log") in api.calls
+
+
+def test_kfp_pods_are_recognised_by_their_real_labels():
+    """KFP's metadata-grpc pods have no `app` label (only `component: metadata-grpc-server`)."""
+    grpc = pod("metadata-grpc-deployment-7c9b8d6f5-x2v4k", conditions=NOT_READY)
+    grpc["metadata"]["labels"] = {"component": "metadata-grpc-server", "application-crd-id": "kubeflow-pipelines"}
+    found = diagnose([REGISTRY, grpc])
+    assert checks(found) == ["kubeflow/metadata-grpc-deployment-7c9b8d6f5-x2v4k (metadata-grpc-deployment) not Ready"]
