@@ -231,7 +231,7 @@ def _package(pipeline: Any, settings: Settings) -> tuple[Path, str]:
 
 def _ensure_pipeline_version(client: Any, settings: Settings, name: str, path: Path, digest: str) -> tuple[str, str]:
     """Upload the pipeline and this content as a version, or reuse what is there; return both ids."""
-    version_name = f"{name}@{digest}"
+    version_name = f"{name}-{digest}"  # DNS-1123 safe, like the pipeline name, in case the server checks
     pipeline_id = _api_call("looking up the pipeline", settings, lambda: client.get_pipeline_id(name))
     if pipeline_id is None:
         created = _api_call(

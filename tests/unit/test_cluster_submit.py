@@ -5,6 +5,7 @@ against the real registry server.
 """
 
 import json
+import re
 import socket
 
 import pytest
@@ -34,7 +35,7 @@ def test_uploads_once_then_reuses_the_same_content(tmp_path):
         second = mh.submit(model_registration_pipeline, ARGS, s)
     assert len(api.pipelines) == 1 and len(api.experiments) == 1
     pid = next(iter(api.pipelines))
-    hashed = [v for v in api.versions[pid] if v["display_name"].startswith("model-registration@")]
+    hashed = [v for v in api.versions[pid] if re.fullmatch(r"model-registration-[0-9a-f]{12}", v["display_name"])]
     assert len(hashed) == 1, api.versions[pid]  # same YAML: the version was reused
     assert len(api.uploads) == 2  # the pipeline, then its hashed version; nothing on the second submit
     runs = list(api.runs.values())
@@ -61,7 +62,9 @@ def test_changed_pipeline_gets_a_new_version(tmp_path):
 
         mh.submit(changed, ARGS, s)
     pid = next(iter(api.pipelines))
-    assert len([v for v in api.versions[pid] if "@" in v["display_name"]]) == 2
+    assert (
+        len([v for v in api.versions[pid] if re.fullmatch(r"model-registration-[0-9a-f]{12}", v["display_name"])]) == 2
+    )
 
 
 def test_wait_follows_the_run_and_raises_with_the_failed_task(tmp_path, capsys):
