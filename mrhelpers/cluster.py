@@ -306,7 +306,7 @@ def _follow(
     from mrhelpers.progress import Progress
     from mrhelpers.runs import _remember
 
-    start = time.monotonic()
+    start, last = time.monotonic(), None
     poll = float(os.environ.get("MRH_POLL_SECONDS", "5"))
     with Progress(f"Run {handle.run_name!r} on {settings.kfp_host}", quiet=not show) as progress:
         while True:
@@ -314,7 +314,9 @@ def _follow(
             state = str(run.state or "PENDING")
             done, total, failed = _task_summary(run)
             handle.state, handle.seconds = state, time.monotonic() - start
-            progress.update(f"{state}, {done} of {total} tasks finished")
+            show = progress.milestone if (state, done) != last else progress.update  # CI logs get the changes
+            show(f"{state}, {done} of {total} tasks finished")
+            last = (state, done)
             if state in TERMINAL_STATES:
                 break
             if handle.seconds > timeout:

@@ -54,6 +54,13 @@ class Progress:
         """Show ``detail`` after the elapsed seconds (only the terminal and notebooks show it)."""
         self._show(f"{self.what} ... {time.monotonic() - self.start:.0f} s {detail}".rstrip())
 
+    def milestone(self, detail: str) -> None:
+        """Like :meth:`update`, and in plain logs (CI) it is printed too: for changes worth a line."""
+        if self._mode == "log":
+            print(f"{self.what} ... {time.monotonic() - self.start:.0f} s {detail}".rstrip(), flush=True)
+        else:
+            self.update(detail)
+
     def done(self, result: str = "done") -> None:
         self._show(f"{self.what}: {result} ({time.monotonic() - self.start:.1f} s)", final=True)
         self._handle = "done"

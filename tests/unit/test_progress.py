@@ -21,3 +21,16 @@ def test_a_failure_is_reported_and_quiet_prints_nothing(capsys):
     with Progress("Silent", quiet=True) as progress:
         progress.update("x")
     assert capsys.readouterr().out == ""
+
+
+def test_milestones_reach_plain_logs_and_updates_do_not(capsys):
+    from mrhelpers.progress import Progress
+
+    with Progress("Run r") as p:  # pytest's stdout is not a terminal: the "log" mode of CI
+        p.update("RUNNING, 0 of 2 tasks finished")
+        p.milestone("RUNNING, 1 of 2 tasks finished")
+        p.update("RUNNING, 1 of 2 tasks finished")
+        p.done("SUCCEEDED")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Run r ..." and "1 of 2 tasks finished" in lines[1] and len(lines) == 3
+    assert lines[2].startswith("Run r: SUCCEEDED")
