@@ -2,7 +2,8 @@
 
 The cluster rules work on Kubernetes objects as plain dicts (the JSON ``kubectl get -o json``
 prints), so each rule is tested on objects built in the test; :func:`doctor` reads the live
-objects with the Kubernetes client and feeds them to :func:`diagnose`.
+objects (pods, events, PVCs, StorageClasses, failed pipeline pods' logs) with the Kubernetes
+client and feeds them to :func:`diagnose`.
 """
 
 from __future__ import annotations
@@ -53,13 +54,31 @@ def _app(pod: Mapping[str, Any]) -> str:
     return labels.get("app") or labels.get("app.kubernetes.io/name") or deployment
 
 
-def check_pods(pods: Iterable[Mapping[str, Any]]) -> list[Finding]:
-    """Crash loops with exit 139, missing config, image pulls, KFP core pods not Ready."""
+def _events_of(events: Iterable[Mapping[str, Any]], obj: Mapping[str, Any]) -> str:
+    """The messages of the events about ``obj`` (same kind of name and namespace), newest last."""
+    meta = obj.get("metadata", {})
+    return " ".join(
+        e.get("message") or ""
+        for e in events
+        if (e.get("involvedObject") or {}).get("name") == meta.get("name")
+        and (e.get("involvedObject") or {}).get("namespace") == meta.get("namespace")
+    )
+
+
+def check_pods(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]] = ()) -> list[Finding]:
+    """Crash loops with exit 139, missing config, image pulls, KFP core pods not Ready.
+
+    A pod's events add what its status leaves out: ``Back-off pulling image`` says nothing of
+    why; the event before it (``no such host``, ``toomanyrequests``) does.
+    """
     out = []
+    events = list(events)
     for pod in pods:
         for cs in _statuses(pod):
             waiting = (cs.get("state", {}) or {}).get("waiting", {}) or {}
             reason, message = waiting.get("reason", ""), waiting.get("message", "") or ""
+            if reason in ("ImagePullBackOff", "ErrImagePull"):
+                message = " ".join(filter(None, [message, _events_of(events, pod)]))
             last = ((cs.get("lastState", {}) or {}).get("terminated", {}) or {}).get("exitCode")
             if reason == "CrashLoopBackOff" and last == 139:
                 out.append(
@@ -101,6 +120,27 @@ def check_pods(pods: Iterable[Mapping[str, Any]]) -> list[Finding]:
                     "or 'Pipeline version creation failed'",
                     "wait for it: `kubectl -n kubeflow wait --for=condition=Ready pod --all --timeout=600s`; "
                     "`kubectl -n kubeflow describe pod` tells why it is not",
+                )
+            )
+    return out
+
+
+def check_scheduling(events: Iterable[Mapping[str, Any]]) -> list[Finding]:
+    """Pods the scheduler cannot place: too little memory or CPU in the kind node (Docker's limits)."""
+    out, seen = [], set()
+    for e in events:
+        message = e.get("message") or ""
+        obj = e.get("involvedObject") or {}
+        where = f"{obj.get('namespace', '')}/{obj.get('name', '')}".lstrip("/")
+        if e.get("reason") == "FailedScheduling" and "Insufficient" in message and where not in seen:
+            seen.add(where)
+            short = ", ".join(sorted(set(re.findall(r"Insufficient (\w+)", message))))
+            out.append(
+                Finding(
+                    f"{where} cannot be scheduled: Insufficient {short}",
+                    f"the node has too little {short} for the pods (kind's node gets what Docker allows)",
+                    "give Docker more memory and CPUs (Docker Desktop: Settings > Resources), close other "
+                    "workloads, or recreate the cluster; the README lists what the install needs",
                 )
             )
     return out
@@ -210,11 +250,13 @@ def diagnose(
     ui_reachable: bool | None = None,
     ui_url: str = "",
     pipeline_logs: Mapping[str, str] | None = None,
+    events: Iterable[Mapping[str, Any]] = (),
 ) -> list[Finding]:
     """Every cluster rule over the objects given; an empty list means nothing found."""
-    pods = list(pods)
+    pods, events = list(pods), list(events)
     out = [
-        *check_pods(pods),
+        *check_pods(pods, events),
+        *check_scheduling(events),
         *check_model_registry(pods, namespace),
         *check_storage(pvcs, storage_classes, provisioner_pods),
         *check_pipeline_logs(pipeline_logs or {}),
@@ -264,6 +306,7 @@ def doctor(settings: Settings) -> list[Finding]:
         pods = [as_dict(p) for p in core.list_pod_for_all_namespaces(timeout_seconds=20).items]
         pvcs = [as_dict(p) for p in core.list_persistent_volume_claim_for_all_namespaces(timeout_seconds=20).items]
         classes = [as_dict(c) for c in storage.list_storage_class(timeout_seconds=20).items]
+        events = [as_dict(e) for e in core.list_event_for_all_namespaces(timeout_seconds=20).items]
     except Exception as exc:  # kubeconfig missing, cluster down, no permission
         raise MRHelpersError(
             f"Cannot read the cluster with the current kubeconfig ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
@@ -291,4 +334,5 @@ def doctor(settings: Settings) -> list[Finding]:
         ui_reachable=reachable,
         ui_url=settings.registry_ui_url,
         pipeline_logs=logs,
+        events=events,
     )

@@ -190,6 +190,10 @@ def test_cluster_doctor_reads_objects_and_failed_pipeline_logs(tmp_path, monkeyp
         for p in [full(REGISTRY), full(pod("ml-pipeline-5f6-xyz12", app="ml-pipeline")), crashing, failed]:
             api.put(f"/api/v1/namespaces/kubeflow/pods/{p['metadata']['name']}", p)
         api.static["/api/v1/pods"] = (200, {"items": [o for o in api.objects.values()]})
+        api.static["/api/v1/events"] = (
+            200,
+            {"items": [event("mysql-1-2", "FailedScheduling", "1 Insufficient memory")]},
+        )
         api.static["/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log"] = (
             200, "Registering ...\nHTTP 403: RBAC: access denied\n")  # fmt: skip
         monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "kubeconfig")))
@@ -199,6 +203,7 @@ def test_cluster_doctor_reads_objects_and_failed_pipeline_logs(tmp_path, monkeyp
     names = checks(found)
     assert any("exit code 139" in n for n in names), names
     assert "register-model-driver-x: RBAC: access denied" in names
+    assert "kubeflow/mysql-1-2 cannot be scheduled: Insufficient memory" in names
     assert "Model Registry UI not reachable at http://127.0.0.1:9" in names
     assert ("GET", "/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log") in api.calls
 
@@ -209,3 +214,31 @@ def test_kfp_pods_are_recognised_by_their_real_labels():
     grpc["metadata"]["labels"] = {"component": "metadata-grpc-server", "application-crd-id": "kubeflow-pipelines"}
     found = diagnose([REGISTRY, grpc])
     assert checks(found) == ["kubeflow/metadata-grpc-deployment-7c9b8d6f5-x2v4k (metadata-grpc-deployment) not Ready"]
+
+
+def event(name, reason, message, ns="kubeflow", kind="Pod"):
+    return {"metadata": {"name": f"{name}.1", "namespace": ns}, "reason": reason, "message": message,
+            "involvedObject": {"kind": kind, "name": name, "namespace": ns}}  # fmt: skip
+
+
+def test_image_pull_cause_comes_from_the_pods_events():
+    backoff = 'Back-off pulling image "ghcr.io/kubeflow/kfp-frontend:2.17.0"'
+    bad = pod(
+        "ml-pipeline-ui-1-2", app="ml-pipeline-ui", waiting="ImagePullBackOff", message=backoff, conditions=NOT_READY
+    )
+    without = [f for f in diagnose([REGISTRY, bad]) if "ImagePullBackOff" in f.check]
+    assert "DNS" not in without[0].fix  # the status alone says nothing of why
+    events = [event("ml-pipeline-ui-1-2", "Failed", "Failed to pull image: dial tcp: lookup ghcr.io: no such host"),
+              event("other-pod-1-2", "Failed", "toomanyrequests")]  # fmt: skip
+    (found,) = [f for f in diagnose([REGISTRY, bad], events=events) if "ImagePullBackOff" in f.check]
+    assert "DNS" in found.fix and "toomanyrequests" not in found.cause
+
+
+def test_failed_scheduling_says_give_docker_more_memory():
+    message = "0/2 nodes are available: 2 Insufficient memory, 1 Insufficient cpu. preemption: 0/2 nodes"
+    taint = "0/2 nodes are available: 2 node(s) had untolerated taint"
+    events = [event("mysql-1-2", "FailedScheduling", message), event("mysql-1-2", "FailedScheduling", message),
+              event("cache-1-2", "FailedScheduling", taint)]  # fmt: skip
+    found = diagnose([REGISTRY], events=events)
+    assert checks(found) == ["kubeflow/mysql-1-2 cannot be scheduled: Insufficient cpu, memory"]
+    assert "Docker more memory" in found[0].fix
