@@ -84,9 +84,10 @@ def check_pods(pods: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, 
                 out.append(
                     Finding(
                         f"{_name(pod)} CrashLoopBackOff, exit code 139",
-                        "the container segfaults (ML Metadata's store server does on some host kernels)",
-                        "use the pinned KFP release's env/platform-agnostic overlay, or an older "
-                        "ml_metadata_store_server image, then "
+                        "the container segfaults (SIGSEGV). ML Metadata's store server has no arm64 image, so "
+                        "on an arm64 host (Apple Silicon) it runs emulated; some host kernels crash it too",
+                        "on arm64, run the cluster on an amd64 machine (or Docker's Rosetta emulation); else use "
+                        "the pinned KFP release's env/platform-agnostic overlay, then "
                         "`kubectl -n kubeflow rollout restart deploy/metadata-grpc-deployment`",
                     )
                 )
