@@ -101,10 +101,10 @@ install_hint() {
 
 preflight() {
   local multi=$1 problems=() tool want have
-  if [ "$multi" = 1 ]; then
-    for tool in git jq; do
-      command -v "$tool" >/dev/null 2>&1 || problems+=("$tool is not installed; --multi-user needs it (apt-get install $tool).")
-    done
+  # git: kubectl fetches the remote kustomize bases (KFP's pull Argo's) with it; jq edits the dashboard's links.
+  command -v git >/dev/null 2>&1 || problems+=("git is not installed; kubectl needs it for remote kustomize bases (apt-get install git).")
+  if [ "$multi" = 1 ] && ! command -v jq >/dev/null 2>&1; then
+    problems+=("jq is not installed; --multi-user needs it (apt-get install jq).")
   fi
   if ! command -v docker >/dev/null 2>&1; then
     problems+=("docker is not installed. Install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop.")

@@ -31,6 +31,7 @@ class Cluster:
         self.tmp = tmp
         self.bin = tmp / "bin"
         cluster_stubs.install(self.bin)
+        shutil.copy(self.bin / "kind", self.bin / "git")  # present (preflight asks); never run by these tests
         self.log = tmp / "calls.jsonl"
         self.scenario = tmp / "scenario.json"
         self.proc = tmp / "proc"
@@ -144,7 +145,7 @@ def test_dry_run_prints_every_command_and_runs_none(cluster):
 
 
 def test_dry_run_works_without_any_tool_installed(cluster):
-    for tool in ("kind", "kubectl", "kustomize", "docker"):
+    for tool in ("kind", "kubectl", "kustomize", "docker", "git"):
         (cluster.bin / tool).unlink()
     result = cluster.run("--dry-run", "up")
     assert result.returncode == 0, result.stderr
@@ -153,8 +154,7 @@ def test_dry_run_works_without_any_tool_installed(cluster):
 
 
 def test_multi_user_dry_run_installs_kubeflow_and_the_registry_in_the_profile(cluster):
-    shutil.copy(cluster.bin / "kind", cluster.bin / "git")  # preflight wants git and jq for --multi-user
-    shutil.copy(cluster.bin / "kind", cluster.bin / "jq")
+    shutil.copy(cluster.bin / "kind", cluster.bin / "jq")  # preflight wants jq for --multi-user
     result = cluster.given().run("--dry-run", "up", "--multi-user")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -198,11 +198,19 @@ def test_waits_show_progress_then_time_out_naming_doctor(cluster):
 def test_preflight_names_each_problem_and_its_fix(cluster):
     cluster.set_proc(instances=128, watches=8192, mem_gib=3)
     (cluster.bin / "kustomize").unlink()
+    (cluster.bin / "git").unlink()
+    system = cluster.tmp / "system-without-git"  # the system's commands, minus git
+    system.mkdir()
+    for folder in (Path("/usr/bin"), Path("/bin")):
+        for tool in folder.iterdir():
+            if tool.name != "git" and not (system / tool.name).exists():
+                (system / tool.name).symlink_to(tool)
     cluster.given(docker_running=False, kind_version="v0.20.0", disk_free_gib=5)
-    result = cluster.run("up")
+    result = cluster.run("up", PATH=f"{cluster.bin}:{system}")
     assert result.returncode == 1
     err = result.stderr
-    assert "Preflight found 6 problem(s)" in err, err
+    assert "Preflight found 7 problem(s)" in err, err
+    assert "git is not installed; kubectl needs it for remote kustomize bases" in err
     assert "Docker is installed but not running" in err and "systemctl start docker" in err
     assert f"kind is v0.20.0; this project needs {V['KIND_VERSION']} or later" in err
     assert f"kind.sigs.k8s.io/dl/{V['KIND_VERSION']}/kind-linux-amd64" in err
@@ -332,8 +340,6 @@ def test_status_follows_the_installed_mode(cluster, monkeypatch):
     monkeypatch.setenv("MRH_CLUSTER_STATE", str(cluster.tmp / "cluster-state"))
     settings = Settings.from_env(backend="cluster")
     assert [e.name for e in backend.status(settings).endpoints] == ["kfp-ui", "kfp-api", "registry", "registry-ui"]
-    shutil.copy(cluster.bin / "kind", cluster.bin / "git")
-    shutil.copy(cluster.bin / "kind", cluster.bin / "jq")
     (cluster.tmp / "cluster-state").mkdir(exist_ok=True)
     (cluster.tmp / "cluster-state" / "mode").write_text("multi-user\n")  # what `up --multi-user` records
     assert backend.mode() == "multi-user"
