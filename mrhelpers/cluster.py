@@ -27,11 +27,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
+from mrhelpers.runs import TERMINAL_STATES
 from mrhelpers.settings import Settings, project_root
 
 EXPERIMENT = "mrhelpers"
 """The KFP experiment every run that :func:`submit` creates goes into."""
-TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
 _FORWARD_HINT = "Start the port-forwards with `setup/cluster.sh port-forward start` (or `make cluster-forward`)."
 
 
@@ -167,7 +167,28 @@ def status(settings: Settings | None = None) -> ClusterStatus:
     return ClusterStatus(tuple(Endpoint(name, url, _answers(url)) for name, url in named.items()))
 
 
-# --------------------------------------------------------------------------- submit to a KFP API server
+# --------------------------------------------------------------------------- Kubernetes and KFP clients
+
+
+def kube_client(what: str, hint: str = "") -> Any:
+    """The ``kubernetes.client`` module with your kubeconfig loaded now.
+
+    The Kubernetes client reads ``KUBECONFIG`` once, at import; loading it here, at call time,
+    follows the kubeconfig the reader (or a test) set since.
+
+    Raises:
+        MRHelpersError: ``what`` cannot be done because no kubeconfig loads; ``hint`` is appended.
+    """
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+    except Exception as exc:  # noqa: BLE001 - a missing file, a bad context, no cluster: the same advice
+        raise MRHelpersError(
+            f"No cluster to {what}: the kubeconfig did not load ({type(exc).__name__}). "
+            f"Check `kubectl cluster-info`, or set KUBECONFIG.{hint}"
+        ) from None
+    return client
 
 
 def kfp_client(settings: Settings) -> Any:

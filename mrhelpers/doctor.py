@@ -9,7 +9,6 @@ client and feeds them to :func:`diagnose`.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -298,17 +297,17 @@ def doctor(settings: Settings) -> list[Finding]:
             if not (c.running and c.answers)
         ]
         return out
-    try:
-        from kubernetes import client, config
+    from mrhelpers.cluster import kube_client
 
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
+    client = kube_client("diagnose", " Then `kubectl auth can-i list pods -A`.")
+    try:
         core, storage = client.CoreV1Api(), client.StorageV1Api()
         as_dict = client.ApiClient().sanitize_for_serialization
         pods = [as_dict(p) for p in core.list_pod_for_all_namespaces(timeout_seconds=20).items]
         pvcs = [as_dict(p) for p in core.list_persistent_volume_claim_for_all_namespaces(timeout_seconds=20).items]
         classes = [as_dict(c) for c in storage.list_storage_class(timeout_seconds=20).items]
         events = [as_dict(e) for e in core.list_event_for_all_namespaces(timeout_seconds=20).items]
-    except Exception as exc:  # kubeconfig missing, cluster down, no permission
+    except Exception as exc:  # cluster down, no permission
         raise MRHelpersError(
             f"Cannot read the cluster with the current kubeconfig ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
             "Check `kubectl cluster-info` and `kubectl auth can-i list pods -A`."

@@ -29,7 +29,8 @@ from mrhelpers.settings import TOKEN_ENV, Settings
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
-_TERMINAL = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
+TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
+"""KFP run states after which nothing changes."""
 
 
 @dataclasses.dataclass
@@ -69,7 +70,7 @@ class RunHandle:
                 a cluster run is polled, with one progress line, until it ends.
             progress: Show progress while waiting (default True).
         """
-        if self._follow is not None and self.state not in _TERMINAL:
+        if self._follow is not None and self.state not in TERMINAL_STATES:
             self._follow(timeout, progress)
         if self.state != SUCCEEDED:
             if self.backend == "cluster":

@@ -84,16 +84,11 @@ def _ensure_kubernetes_secret(namespace: str, name: str, data: Mapping[str, str]
     """Create or update an Opaque Secret through the kubeconfig's cluster; values never leave this function."""
     import base64
 
-    from kubernetes import client, config
     from kubernetes.client.rest import ApiException
 
-    try:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
-    except Exception as exc:
-        raise MRHelpersError(
-            f"No cluster to create the Secret {name!r} in: the kubeconfig did not load "
-            f"({type(exc).__name__}). Check `kubectl cluster-info`, or set KUBECONFIG."
-        ) from None
+    from mrhelpers.cluster import kube_client
+
+    client = kube_client(f"create the Secret {name!r} in")
     api = client.CoreV1Api()
     where = f"{namespace}/{name}"
 

@@ -173,11 +173,9 @@ def load_model(uri: str) -> Any:
     where = serving_uri(uri)["uri"]
     if not where.startswith("file://"):
         raise InvalidInput("uri", uri, "a file:// URI or an absolute path (load_model reads local files)")
-    from urllib.parse import unquote
-
     from mrhelpers.training import model_file
 
-    return joblib.load(model_file(unquote(urlparse(where).path)))
+    return joblib.load(model_file(unquote_path(where)))
 
 
 def isvc_name(entry: dict[str, Any]) -> str:
@@ -249,19 +247,6 @@ def unquote_path(file_uri: str) -> str:
     return unquote(urlparse(file_uri).path)
 
 
-def _kube(settings: Any) -> Any:
-    from kubernetes import client, config
-
-    try:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # read now, not at import
-    except Exception as exc:  # noqa: BLE001 - any kubeconfig problem gets the same advice
-        raise MRHelpersError(
-            f"No cluster with the current kubeconfig ({type(exc).__name__}). Check `kubectl cluster-info`; "
-            "`setup/cluster.sh up --with-kserve` creates one with KServe."
-        ) from None
-    return client
-
-
 def _apply(create: Any, read: Any, patch: Any, body: dict[str, Any]) -> None:
     """Create ``body``, or merge it into what is there (idempotent)."""
     from kubernetes.client.exceptions import ApiException
@@ -299,9 +284,10 @@ def deploy(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progre
     """
     import base64
 
+    from mrhelpers.cluster import kube_client
     from mrhelpers.progress import Progress
 
-    client = _kube(settings)
+    client = kube_client("serve on", " `setup/cluster.sh up --with-kserve` creates one with KServe.")
     core, custom = client.CoreV1Api(), client.CustomObjectsApi()
     ns = settings.namespace
     s3_endpoint = (entry.get("metadata") or {}).get("s3_endpoint") or DEFAULT_MINIO_ENDPOINT
@@ -366,15 +352,11 @@ def _wait_ready(custom: Any, ns: str, name: str, timeout: float, progress: Any) 
             time.sleep(poll)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def port_forward(namespace: str, target: str, remote_port: int, *, timeout: float = 20) -> Iterator[int]:
     """``kubectl port-forward`` to ``target`` on a free local port for the ``with`` block; stopped by pid after."""
+    from mrhelpers.localstack import _free_port
+
     port = _free_port()
     command = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote_port}"]
     try:
