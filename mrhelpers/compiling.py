@@ -18,7 +18,18 @@ BAD_PLACEHOLDERS = {
     "{{$.pipeline_job_create_time_utc}}": "crashes kfp.local (IndexError)",
     "{{$.pipeline_job_schedule_time_utc}}": "crashes kfp.local (IndexError)",
 }
-PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
+PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+"""Any ``{{...}}``: kfp's own are ``{{$...}}``; ``{{workflow.*}}``/``{{pod.*}}`` are Argo's, which KFP v2 leaves as text."""
+KFP_SET_ENV = {"KFP_POD_NAME", "KFP_POD_UID"}
+"""The only ``KFP_*`` environment variables KFP puts into a task's pod."""
+KFP_ENV = re.compile(r"\bKFP_[A-Z0-9_]+\b")
+ENV_INSTEAD = {
+    "KFP_RUN_ID": "an input fed by dsl.PIPELINE_JOB_ID_PLACEHOLDER",
+    "KFP_RUN_NAME": "an input fed by dsl.PIPELINE_JOB_NAME_PLACEHOLDER",
+    "KFP_PIPELINE_NAME": "an input fed by dsl.PIPELINE_JOB_NAME_PLACEHOLDER (the run name)",
+    "KFP_POD_NAMESPACE": "POD_NAMESPACE from kubernetes.use_field_path_as_env(task, 'POD_NAMESPACE', "
+    "'metadata.namespace')",
+}
 LINEAGE_INPUTS = {"run_id": "{{$.pipeline_job_uuid}}", "run_name": "{{$.pipeline_job_name}}"}
 """Inputs of the registering component that must come from these placeholders."""
 LINEAGE_PLACEHOLDERS = {
@@ -76,7 +87,12 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
     ]
     executors = spec.get("deploymentSpec", {}).get("executors", {})
     tasks, placeholders, warnings = [], [], []
-    for task_name, task in root.get("dag", {}).get("tasks", {}).items():
+    for name, p in root.get("inputDefinitions", {}).get("parameters", {}).items():
+        default = p.get("defaultValue")
+        for ph in PLACEHOLDER.findall(default) if isinstance(default, str) else []:
+            if ph not in known_placeholders:
+                warnings.append(f"pipeline input {name!r} defaults to {ph}: {_not_substituted(ph)}")
+    for task_name, task in _all_tasks(spec):
         component = task["componentRef"]["name"]
         executor = spec["components"][component].get("executorLabel")
         image = executors.get(executor, {}).get("container", {}).get("image")
@@ -97,13 +113,14 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
                 continue
             for ph in PLACEHOLDER.findall(constant):
                 if ph not in known_placeholders:
-                    warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: no such placeholder in KFP")
+                    warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: {_not_substituted(ph)}")
             for ph, meaning in LINEAGE_PLACEHOLDERS.items():
                 if ph in constant:
                     placeholders.append({"task": task_name, "input": input_name, "placeholder": ph, "meaning": meaning})
             for ph, problem in BAD_PLACEHOLDERS.items():
                 if ph in constant:
                     warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: {problem}")
+    warnings += _unset_env_reads(spec, tasks)
     secrets, fields = [], []
     k8s = platform.get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
     by_executor = {spec["components"][t["component"]].get("executorLabel"): t["task"] for t in tasks}
@@ -127,3 +144,41 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
         "lineage_placeholders": placeholders,
         "warnings": warnings,
     }
+
+
+def _all_tasks(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every task of the root DAG and of nested DAGs (``dsl.If``, ``dsl.ParallelFor``) that runs a container."""
+    found = []
+    dags = [spec["root"].get("dag", {}), *(c.get("dag", {}) for c in spec.get("components", {}).values())]
+    for dag in dags:
+        for name, task in dag.get("tasks", {}).items():
+            if spec["components"][task["componentRef"]["name"]].get("executorLabel"):
+                found.append((name, task))
+    return found
+
+
+def _not_substituted(placeholder: str) -> str:
+    if placeholder.startswith("{{$"):
+        return "no such placeholder in KFP"
+    return (
+        "KFP v2 does not substitute it (Argo's {{workflow.*}}/{{pod.*}} are not KFP's): the task gets the text "
+        "itself; use dsl.PIPELINE_JOB_ID_PLACEHOLDER / dsl.PIPELINE_JOB_NAME_PLACEHOLDER, or POD_NAMESPACE "
+        "from kubernetes.use_field_path_as_env for the namespace"
+    )
+
+
+def _unset_env_reads(spec: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
+    """Warnings for component code that reads a ``KFP_*`` variable KFP never sets."""
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    problems = []
+    for t in tasks:
+        executor = spec["components"][t["component"]].get("executorLabel")
+        container = executors.get(executor, {}).get("container", {})
+        code = "\n".join([*container.get("command", []), *container.get("args", [])])
+        for env in sorted(set(KFP_ENV.findall(code)) - KFP_SET_ENV):
+            instead = ENV_INSTEAD.get(env, "an input fed by one of kfp.dsl's *_PLACEHOLDER constants")
+            problems.append(
+                f"task {t['task']!r} reads the environment variable {env}, which KFP never sets (it sets only "
+                f"{' and '.join(sorted(KFP_SET_ENV))}): the value would be missing; use {instead}"
+            )
+    return problems

@@ -381,7 +381,15 @@ def _check_lineage(lineage: object) -> Lineage | None:
     if not isinstance(lineage, Lineage):
         raise InvalidInput("lineage", lineage, "a mrhelpers.Lineage or None")
     for field in dataclasses.fields(lineage):
-        _check_name(f"lineage.{field.name}", getattr(lineage, field.name))
+        value = getattr(lineage, field.name)
+        _check_name(f"lineage.{field.name}", value)
+        if field.name in ("group", "id", "name") and "{{" in value and "}}" in value:
+            raise InvalidInput(
+                f"lineage.{field.name}", value,
+                "a real value, not a placeholder KFP left unsubstituted: feed run_id/run_name from "
+                "dsl.PIPELINE_JOB_ID_PLACEHOLDER/dsl.PIPELINE_JOB_NAME_PLACEHOLDER (KFP v2 does not "
+                "substitute {{workflow.*}} or {{pod.*}}) and the namespace from POD_NAMESPACE",
+            )  # fmt: skip
     return lineage
 
 

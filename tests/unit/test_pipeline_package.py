@@ -63,6 +63,61 @@ def test_bad_lineage_wiring_is_warned(tmp_path):
     assert "'run_id' is not fed by {{$.pipeline_job_uuid}}" in text and "'run_name' is not fed by" in text
 
 
+@dsl.component(base_image="python:3.11")
+def lineage_from_env() -> str:
+    import os
+
+    return os.environ.get("KFP_RUN_ID", "unknown") + os.environ.get("KFP_POD_NAMESPACE", "unknown")
+
+
+@dsl.component(base_image="python:3.11")
+def echo(text: str) -> str:
+    return text
+
+
+def test_env_var_kfp_never_sets_is_warned(tmp_path):
+    from mrhelpers.errors import LineageWarning
+
+    @dsl.pipeline(name="env-lineage")
+    def from_env():
+        lineage_from_env()
+
+    with pytest.warns(LineageWarning) as caught:
+        compile_pipeline(from_env, tmp_path / "env.yaml")
+    text = "\n".join(str(w.message) for w in caught)
+    assert len(caught) == 2
+    assert "task 'lineage-from-env' reads the environment variable KFP_RUN_ID, which KFP never sets" in text
+    assert "dsl.PIPELINE_JOB_ID_PLACEHOLDER" in text and "use_field_path_as_env" in text
+
+
+@pytest.mark.parametrize("value", ["{{workflow.namespace}}", "{{pod.name}}", "run-{{workflow.uid}}"])
+def test_argo_placeholder_value_is_warned(tmp_path, value):
+    from mrhelpers.errors import LineageWarning
+
+    @dsl.pipeline(name="argo-placeholder")
+    def argo():
+        with dsl.If(echo(text="x").output == "x"):  # nested DAGs are checked too
+            echo(text=value)
+
+    with pytest.warns(LineageWarning) as caught:
+        compile_pipeline(argo, tmp_path / "argo.yaml")
+    assert len(caught) == 1
+    assert f"task 'echo-2' input 'text' uses {value[value.index('{{'):]}: KFP v2 does not substitute it" in str(
+        caught[0].message
+    )
+
+
+def test_argo_placeholder_as_pipeline_default_is_warned(tmp_path):
+    from mrhelpers.errors import LineageWarning
+
+    @dsl.pipeline(name="argo-default")
+    def argo(namespace: str = "{{workflow.namespace}}"):
+        echo(text=namespace)
+
+    with pytest.warns(LineageWarning, match="pipeline input 'namespace' defaults to {{workflow.namespace}}"):
+        compile_pipeline(argo, tmp_path / "default.yaml")
+
+
 def test_good_pipeline_compiles_without_warnings(tmp_path, recwarn):
     from mrhelpers.errors import LineageWarning
 

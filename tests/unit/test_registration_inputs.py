@@ -48,6 +48,9 @@ BAD_INPUTS = [
     ("metadata", {"metadata": ["not", "a", "mapping"]}),
     ("lineage", {"lineage": {"id": "run-1"}}),
     ("lineage.id", {"lineage": Lineage("kfp", "pipelinerun", "ns", "", "n")}),
+    ("lineage.id", {"lineage": Lineage("kfp", "pipelinerun", "ns", "{{workflow.uid}}", "n")}),
+    ("lineage.name", {"lineage": Lineage("kfp", "pipelinerun", "ns", "run-1", "{{workflow.name}}")}),
+    ("lineage.group", {"lineage": Lineage("kfp", "pipelinerun", "{{workflow.namespace}}", "run-1", "n")}),
     ("description", {"description": 3}),
     ("on_conflict", {"on_conflict": "overwrite"}),
 ]
