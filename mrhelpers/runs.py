@@ -27,6 +27,11 @@ from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
 from mrhelpers.settings import TOKEN_ENV, Settings
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TASK_START = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Executing task '([^']+)'")
+_TASK_END = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Task '([^']+)' finished with status (\w+)")
+LOG_NAME = "kfp-local.log"
+"""The file in a local run's folder that holds what kfp.local printed (executor inputs, task output)."""
+TAIL_LINES = 15
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
@@ -49,6 +54,8 @@ class RunHandle:
             page in the KFP UI on a cluster.
         seconds: Wall time of the run.
         error: Why it failed, if it did.
+        tasks: Local runs: one ``{"task", "state", "seconds"}`` per task that ran, from the log.
+        log: Local runs: the file holding everything kfp.local printed for the run.
     """
 
     backend: str
@@ -60,6 +67,8 @@ class RunHandle:
     url: str | None
     seconds: float
     error: str | None = None
+    tasks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    log: str | None = None
     _follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
@@ -76,7 +85,7 @@ class RunHandle:
             if self.backend == "cluster":
                 where = f" The run in the KFP UI, with each task's log: {self.url}."
             else:
-                where = f" Task logs are above; run folder: {self.url}." if self.url else ""
+                where = f" The task log's tail is above; the whole log: {self.log}." if self.log else ""
             raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
         return self
 
@@ -114,6 +123,56 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "uri") and hasattr(value, "metadata"):
         return {"uri": value.uri, "metadata": dict(value.metadata)}
     return str(value)
+
+
+@contextlib.contextmanager
+def kfp_local_log(path: str | Path) -> Iterator[Path]:
+    """Send what kfp.local prints (every task's executor input, its output, its log) to ``path``.
+
+    kfp.local writes all of it to ``sys.stdout``; this swaps ``sys.stdout`` for the file while the
+    block runs. Read the result with :func:`task_lines` and :func:`log_tail`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh, contextlib.redirect_stdout(fh):
+        yield path
+
+
+def _seconds(match: re.Match[str]) -> float:
+    return int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
+
+
+def task_lines(log: str | Path) -> list[dict[str, Any]]:
+    """One ``{"task", "state", "seconds"}`` per task in a kfp.local log, in the order they ran.
+
+    A task that started but never reported an end is ``FAILED`` (kfp.local raises instead of logging it).
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    started: dict[str, float] = {}
+    for raw in Path(log).read_text(errors="replace").splitlines():
+        line = _ANSI.sub("", raw)
+        if m := _TASK_START.match(line):
+            started[m.group(4)] = _seconds(m)
+            rows[m.group(4)] = {"task": m.group(4), "state": FAILED, "seconds": None}
+        elif (m := _TASK_END.match(line)) and m.group(4) in rows:
+            state = {"SUCCESS": SUCCEEDED, "FAILURE": FAILED}.get(m.group(5), m.group(5))
+            rows[m.group(4)].update(state=state, seconds=round((_seconds(m) - started[m.group(4)]) % 86400, 2))
+    return list(rows.values())
+
+
+def log_tail(log: str | Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a kfp.local log, without colour codes."""
+    text = _ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+def print_tasks(tasks: list[dict[str, Any]], log: str | Path | None, failed: bool) -> None:
+    """One line per task; on failure, the tail of the log and where the whole log is."""
+    for t in tasks:
+        took = f"{t['seconds']:.1f} s" if t["seconds"] is not None else "-"
+        print(f"  {t['task']:<28} {t['state']:<10} {took}")
+    if failed and log is not None:
+        print(f"--- last lines of {log} ---\n{log_tail(log)}")
 
 
 def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
@@ -162,13 +221,30 @@ def run_component(component: Callable[..., Any], arguments: dict[str, Any], sett
 
     if settings.backend == "cluster":
         return _run_component_on_cluster(component, arguments, settings)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root, raise_on_error=True)
-    with _token_in_env(settings):
+    root = Path(settings.pipeline_root)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    log = root / f".{component.component_spec.name}-{time.time_ns()}.log"
+    error = None
+    with _token_in_env(settings), kfp_local_log(log):
         try:
             task = component(**arguments)
         except RuntimeError as exc:
-            raise RunFailed(_ANSI.sub("", str(exc)) + " Its log is printed above.") from None
+            error = _ANSI.sub("", str(exc))
+    log = _into_run_dir(log, root, component.component_spec.name.replace("_", "-"))
+    print_tasks(task_lines(log), log, failed=error is not None)
+    if error is not None:
+        raise RunFailed(f"{error} The log's tail is above; the whole log: {log}.")
     return {k: _plain(v) for k, v in (task.outputs or {}).items()}
+
+
+def _into_run_dir(log: Path, root: Path, prefix: str) -> Path:
+    """Move a run's log into the newest run folder whose name starts with ``prefix`` (kfp.local made it)."""
+    runs = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+    if not runs:
+        return log
+    target = max(runs, key=lambda p: p.stat().st_mtime) / LOG_NAME
+    log.replace(target)
+    return target
 
 
 def _run_component_on_cluster(
@@ -201,16 +277,22 @@ def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], setti
     state, error, outputs = SUCCEEDED, None, {}
     from mrhelpers.progress import Progress
 
+    log = root / f".{name}-{time.time_ns()}.log"
     with _token_in_env(settings), Progress(f"Running pipeline {name!r} with kfp.local") as progress:
-        try:
-            task = pipeline(**arguments)
-            outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
-        except RuntimeError as exc:
-            state, error = FAILED, _ANSI.sub("", str(exc))
+        with kfp_local_log(log):
+            try:
+                task = pipeline(**arguments)
+                outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
+            except RuntimeError as exc:
+                state, error = FAILED, _ANSI.sub("", str(exc))
         progress.done(state)
     seconds = time.monotonic() - start
-    new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name))
+    new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name) and p.is_dir())
     run_dir = new[-1] if new else None
+    if run_dir is not None:
+        log = log.replace(run_dir / LOG_NAME)
+    tasks = task_lines(log)
+    print_tasks(tasks, log, failed=state != SUCCEEDED)
     handle = RunHandle(
         backend="local",
         pipeline=name,
@@ -221,6 +303,8 @@ def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], setti
         url=run_dir.resolve().as_uri() if run_dir else None,
         seconds=seconds,
         error=error,
+        tasks=tasks,
+        log=str(log),
     )
     _remember(settings, handle, arguments)
     return handle

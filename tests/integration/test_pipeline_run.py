@@ -19,8 +19,14 @@ def args(stack, **extra):
     )
 
 
-def test_run_registers_with_lineage_to_the_run(stack):
+def test_run_registers_with_lineage_to_the_run(stack, capsys):
     run = submit(model_registration_pipeline, args(stack, on_conflict="bump"), stack).wait()
+    shown = capsys.readouterr().out
+    assert [(t["task"], t["state"]) for t in run.tasks] == [("register-model", "SUCCEEDED")]
+    assert 0 < run.tasks[0]["seconds"] < run.seconds
+    assert "executor_input" not in shown and "register-model" in shown and len(shown.splitlines()) <= 3
+    assert run.log.endswith("kfp-local.log") and run.run_name in run.log
+    assert "executor_input" in open(run.log).read()
     assert run.state == "SUCCEEDED" and run.run_id and run.run_name.startswith("model-registration-")
     found = find_versions(connect(stack), run_id=run.run_id)
     assert len(found) == 1
@@ -42,9 +48,12 @@ def test_run_registers_with_lineage_to_the_run(stack):
     assert last_run(stack)["run_id"] == run.run_id
 
 
-def test_failed_run_raises_with_its_reason(stack):
+def test_failed_run_raises_with_its_reason(stack, capsys):
     run = submit(model_registration_pipeline, args(stack, on_conflict="error") | {"model_uri": "relative"}, stack)
     assert run.state == "FAILED"
+    assert [(t["task"], t["state"]) for t in run.tasks] == [("register-model", "FAILED")]
+    shown = capsys.readouterr().out
+    assert "last lines of" in shown and "Invalid uri" in shown  # the tail names the cause
     with pytest.raises(RunFailed, match="register-model"):
         run.wait()
 
