@@ -76,8 +76,10 @@ test-integration: install
 test-notebooks: install
 	@$(PY) -m pytest -m notebooks
 
+# Loopback only; --allow-root only when run as root (Jupyter refuses root without it).
+LAB_FLAGS = --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
-	@$(VENV)/bin/jupyter lab notebooks/
+	@$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 up: install
 	@$(PY) -m mrhelpers up

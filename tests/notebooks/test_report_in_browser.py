@@ -42,16 +42,29 @@ def browser(tutorial):  # the tutorial must have run (tests/notebooks/conftest.p
 
 def test_index_lists_every_step_as_ok(browser):
     browser.get((SITE / "index.html").as_uri())
-    rows = browser.find_elements("css selector", "tbody tr")
+    rows = browser.find_elements("css selector", "table.steps tbody tr")
     assert [r.find_element("css selector", "td a").text for r in rows] == list(TUTORIAL)
     assert [r.find_elements("css selector", "td")[1].text for r in rows] == ["ok"] * len(TUTORIAL)
+    assert all(len(r.find_elements("css selector", "td li")) >= 2 for r in rows)  # what each step teaches
+    registered = {tuple(td.text for td in r.find_elements("css selector", "td")[:2])
+                  for r in browser.find_elements("css selector", "table.registered tbody tr")}  # fmt: skip
+    assert {m for m, _ in registered} == {"tutorial-component-check", "tutorial-regressor", "tutorial-classifier"}
     browser.save_screenshot(str(SITE / "screenshots" / "index.png"))
 
 
 @pytest.mark.parametrize("name", TUTORIAL)
 def test_page_renders_tables_and_figures(browser, name):
     browser.get((SITE / f"{name}.html").as_uri())
-    assert browser.find_element("css selector", "h1").text.startswith(name[:2])
+    h1 = browser.find_element("css selector", "h1").text
+    assert h1.startswith(name[:2]) and browser.title == h1.rstrip("¶").strip()
+    nav = [a.get_attribute("href").rsplit("/", 1)[-1] for a in browser.find_elements("css selector", "nav.mrh-nav a")]
+    i = TUTORIAL.index(name)
+    expected = [
+        "index.html",
+        *[f"{n}.html" for n in TUTORIAL[max(i - 1, 0) : i]],
+        *[f"{n}.html" for n in TUTORIAL[i + 1 : i + 2]],
+    ]
+    assert nav[: len(expected)] == expected
     tables = browser.find_elements("css selector", "table.dataframe")
     assert len(tables) >= MIN_TABLES.get(name, 0), f"{name}: {len(tables)} tables"
     images = browser.find_elements("css selector", ".jp-OutputArea img")
@@ -62,3 +75,12 @@ def test_page_renders_tables_and_figures(browser, name):
     assert broken == 0
     assert "Traceback" not in browser.find_element("css selector", "body").text
     browser.save_screenshot(str(SITE / "screenshots" / f"{name}.png"))
+
+
+def test_no_page_loads_from_the_network(browser):
+    import re
+
+    pages = sorted(SITE.glob("*.html"))
+    assert len(pages) == len(TUTORIAL) + 1
+    remote = re.compile(r"<(?:script|link|img|iframe)[^>]*\b(?:src|href)=[\"']https?://|import\(\s*[\"']https?://")
+    assert [p.name for p in pages if remote.search(p.read_text())] == []

@@ -44,3 +44,23 @@ def test_parameters_cell_and_code_cells(name):
         assert cs[i - 1][0] == "markdown", f"{name}: code cell {i} has no text before it"
         assert len(src.splitlines()) <= 20, f"{name}: code cell {i} is longer than 20 lines"
         assert not re.search(r"getenv\(\s*['\"]CI|environ.*['\"]CI['\"]", src), f"{name}: a test-only branch"
+
+
+def test_report_pages_are_titled_linked_and_offline(tmp_path):
+    from mrhelpers.report import REMOTE, build_report
+
+    names = ["02_component_authoring", "03_compile_pipeline", "04_submit_run"]
+    summary = [{"notebook": n, "output": str(notebooks_dir() / f"{n}.ipynb"), "status": "ok", "seconds": 1.0}
+               for n in names]  # fmt: skip
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    index = build_report(tmp_path, tmp_path / "site").read_text()
+    page = (tmp_path / "site" / "03_compile_pipeline.html").read_text()
+    title = re.search(r"^# (.+)$", cells("03_compile_pipeline")[0][1], flags=re.M).group(1)
+    assert f"<title>{title}</title>" in page
+    assert 'href="index.html"' in page and 'href="02_component_authoring.html"' in page
+    assert 'href="04_submit_run.html"' in page
+    for html_page in (tmp_path / "site").glob("*.html"):
+        text = html_page.read_text()
+        assert not REMOTE.search(text)
+        assert not re.search(r"<(?:script|link)[^>]*\b(?:src|href)=[\"']https?://|import\(\s*[\"']https?://", text)
+    assert "What the tutorial registered" in index and "<li>" in index
