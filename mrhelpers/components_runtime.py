@@ -49,14 +49,13 @@ def register_trained(model: Any, metrics: Any, **args: Any) -> Any:
     """Register a model artifact a run wrote, with its metrics and parameters as metadata."""
     from collections import namedtuple
 
-    from mrhelpers import __version__
     from mrhelpers.serving import serving_uri
 
     where = serving_uri(model.uri, s3_endpoint=args.pop("s3_endpoint"))
     scores = {k: v for k, v in dict(metrics.metadata).items() if isinstance(v, (int, float))}
     metadata = {
         **scores, "dataset": args.pop("dataset"), "c": float(args.pop("c")), "max_iter": int(args.pop("max_iter")),
-        "code_version": f"mrhelpers {__version__}",
+        "code_version": dict(model.metadata).get("code_version", "unknown"),  # the training code's, from train_model
         **({"s3_endpoint": where["s3_endpoint"]} if "s3_endpoint" in where else {}),
     }  # fmt: skip
     result = register_for_run(

@@ -43,6 +43,10 @@ KFP_S3_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 - KFP's own Secret (ke
 ISVC_API = ("serving.kserve.io", "v1beta1", "inferenceservices")
 
 
+CLUSTER_URI_SHAPE = "minio://mlpipeline/v2/artifacts/<pipeline name>/<run id>/<task name>/<artifact id>/model"
+"""Where KFP (2.x, default pipeline root) stores a task's output Model on a cluster, with its parts unfilled."""
+
+
 def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, str]:
     """Convert an artifact URI as KFP writes it into one a serving runtime can fetch.
 
@@ -236,7 +240,9 @@ def serve(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progres
     if settings.backend == "cluster":
         return deploy(entry, settings, timeout=timeout, progress=progress)
     model = load_model(entry["uri"])
-    cluster_form = dict(entry, uri=f"minio://mlpipeline/v2/artifacts/{entry['model']}/{entry['version']}/model")
+    # A local run cannot know where a cluster run would store the model: KFP lays artifacts out by pipeline,
+    # run and task. The manifest shows that layout with its parts left as <placeholders>.
+    cluster_form = dict(entry, uri=CLUSTER_URI_SHAPE)
     manifest = serving_manifest(cluster_form, namespace="kubeflow", service_account=SERVING_ACCOUNT)
     return Served("local", unquote_path(serving_uri(entry["uri"])["uri"]), manifest, model.predict)
 

@@ -59,7 +59,17 @@ def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> 
     model.fit(x_train, y_train)
     Path(path).mkdir(parents=True, exist_ok=True)
     joblib.dump(model, Path(path) / MODEL_FILE)
-    return {"rows": len(x_train), "features": x_train.shape[1]}
+    return {"rows": len(x_train), "features": x_train.shape[1], "code_version": code_version()}
+
+
+def code_version() -> str:
+    """The version of the code that trains the model: this module's content hash (``training.py@<12 hex>``).
+
+    It changes exactly when the training code changes, unlike the package's version number.
+    """
+    import hashlib
+
+    return f"training.py@{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
 
 
 def evaluate(model: Any, dataset: str, seed: int) -> dict[str, float]:
