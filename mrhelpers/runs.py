@@ -175,6 +175,13 @@ def print_tasks(tasks: list[dict[str, Any]], log: str | Path | None, failed: boo
         print(f"--- last lines of {log} ---\n{log_tail(log)}")
 
 
+def summarize(log: str | Path) -> list[dict[str, Any]]:
+    """Print one line per task of a kfp.local log (and its tail when a task failed); return the tasks."""
+    tasks = task_lines(log)
+    print_tasks(tasks, log, failed=any(t["state"] != SUCCEEDED for t in tasks))
+    return tasks
+
+
 def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
     """Run ``pipeline`` with ``arguments`` on the backend ``settings`` choose.
 

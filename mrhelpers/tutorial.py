@@ -48,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
 CLEANUP = "99_cleanup"
 """Run on its own, when you are done: it archives what the tutorial registered and stops the stack."""
-TUTORIAL_MODELS = ("tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
+TUTORIAL_MODELS = ("tutorial-scratch", "tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
 
 
 def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> Any:
