@@ -19,7 +19,7 @@ BAD_PLACEHOLDERS = {
     "{{$.pipeline_job_schedule_time_utc}}": "crashes kfp.local (IndexError)",
 }
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
-"""Any ``{{...}}``: kfp's own are ``{{$...}}``; ``{{workflow.*}}``/``{{pod.*}}`` are Argo's, which KFP v2 leaves as text."""
+"""Any ``{{...}}``. kfp's own are ``{{$...}}``; Argo's ``{{workflow.*}}``/``{{pod.*}}`` KFP v2 leaves as text."""
 KFP_SET_ENV = {"KFP_POD_NAME", "KFP_POD_UID"}
 """The only ``KFP_*`` environment variables KFP puts into a task's pod."""
 KFP_ENV = re.compile(r"\bKFP_[A-Z0-9_]+\b")
@@ -71,8 +71,10 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
         component, image), ``secrets_as_env`` (task, secret, key, env),
         ``field_path_env`` (task, env, field path), ``lineage_placeholders`` (task,
         input, placeholder, meaning) and ``warnings``: placeholders that do not
-        exist or crash the local runner, and ``run_id``/``run_name`` inputs not fed
-        by the run's placeholders (the lineage would not name the run).
+        exist, crash the local runner, or that KFP v2 never substitutes (``{{workflow.*}}``,
+        ``{{pod.*}}``; in task inputs or pipeline defaults), ``run_id``/``run_name`` inputs
+        not fed by the run's placeholders (the lineage would not name the run), and component
+        code that reads a ``KFP_*`` environment variable KFP never sets (``KFP_RUN_ID``, ...).
     """
     if known_placeholders is None:
         from kfp import dsl

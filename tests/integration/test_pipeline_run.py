@@ -1,5 +1,7 @@
 """A real kfp.local run of the registration pipeline against the real registry."""
 
+from pathlib import Path
+
 import pytest
 
 from mrhelpers import RunFailed, connect, find_versions, submit
@@ -26,7 +28,7 @@ def test_run_registers_with_lineage_to_the_run(stack, capsys):
     assert 0 < run.tasks[0]["seconds"] < run.seconds
     assert "executor_input" not in shown and "register-model" in shown and len(shown.splitlines()) <= 3
     assert run.log.endswith("kfp-local.log") and run.run_name in run.log
-    assert "executor_input" in open(run.log).read()
+    assert "executor_input" in Path(run.log).read_text()
     assert run.state == "SUCCEEDED" and run.run_id and run.run_name.startswith("model-registration-")
     found = find_versions(connect(stack), run_id=run.run_id)
     assert len(found) == 1

@@ -1,6 +1,7 @@
 """Notebooks 00-07 run headless (twice) on the local backend: check the registry and the records."""
 
 import json
+import re
 from pathlib import Path
 
 from mrhelpers import connect, find_versions, localstack, models_frame, read_records, versions_frame
@@ -48,6 +49,13 @@ def test_earlier_notebooks_recorded_their_results(tutorial):
     }
     comp = read_records(OUT / "02_component_authoring.ipynb")["component_outputs"]
     assert comp["created"] is True and comp["version_name"] == "v0.1.0-2"  # the second run bumps
+    assert read_records(OUT / "02_component_authoring.ipynb")["retry_created"] is False
+    rec01 = read_records(OUT / "01_registry_secret.ipynb")
+    assert (rec01["http_without_token"], rec01["http_with_token"]) == (401, 200)  # the proxy checks the token
+    warned = read_records(OUT / "03_compile_pipeline.ipynb")["blog_lineage_warnings"]
+    assert len(warned) == 3 and any("KFP_RUN_ID" in w for w in warned) and any("{{workflow.uid}}" in w for w in warned)
+    hub = read_records(OUT / "05_inspect_registry.ipynb")["hub_versions"]
+    assert hub == ["v1.0.0", "v1.0.0-2", "v1.0.0-3", "v1.0.0-4"]  # kubeflow.hub read what 04 registered
 
 
 def test_the_token_was_used_and_never_shown(tutorial):
@@ -67,8 +75,17 @@ def test_two_runs_leave_the_expected_registry(tutorial):
     _, _, settings = tutorial
     registry = connect(settings)
     models = models_frame(registry).set_index("model")["versions"].to_dict()
-    assert models == {"tutorial-component-check": 2, "tutorial-regressor": 2, "tutorial-classifier": 2}
-    assert list(versions_frame(registry, "tutorial-regressor").version) == ["v1.0.0", "v1.0.0-2"]
+    # per pass: 02 one from-scratch version and one half-made on purpose (pitfall 7), one packaged;
+    # 04 one run of the compiled package with kfp.local and one mh.submit; 06 nothing new the second time
+    assert models == {"tutorial-scratch": 4, "tutorial-component-check": 2, "tutorial-regressor": 4,
+                      "tutorial-classifier": 2}  # fmt: skip
+    assert list(versions_frame(registry, "tutorial-regressor").version) == [
+        "v1.0.0",
+        "v1.0.0-2",
+        "v1.0.0-3",
+        "v1.0.0-4",
+    ]
+    assert registry.get_registered_model("tutorial-classifier-gate-check") is None  # the impossible gate stayed shut
 
 
 def test_notebook_04_shows_a_rerun_is_safe(tutorial):
@@ -108,6 +125,7 @@ def test_notebook_06_keeps_one_production_version_and_gates(tutorial):
     best = production.iloc[0]
     assert best.metadata["accuracy"] == max(m["accuracy"] for m in frame.metadata)
     assert best.metadata["dataset"] == "breast_cancer" and best.metadata["c"] == 1.0
+    assert best.metadata["code_version"].startswith("training.py@")  # the training code's version
     assert best.uri.startswith("file://") and best.source_kind == "kfp"
 
 
@@ -132,13 +150,47 @@ def test_cleanup_notebook_archives_the_tutorial_and_stops_the_stack(tutorial):
     rec = read_records(OUT / f"{CLEANUP}.ipynb")
     assert rec["stack_ok_after_cleanup"] is False and not localstack.status(settings).ok
     archived = {r["model"]: sorted(r["archived_versions"]) for r in rec["archived"]}
+    assert len(archived.pop("tutorial-scratch")) == 4
     assert archived == {
         "tutorial-component-check": ["v0.1.0", "v0.1.0-2"],
-        "tutorial-regressor": ["v1.0.0", "v1.0.0-2"],
+        "tutorial-regressor": ["v1.0.0", "v1.0.0-2", "v1.0.0-3", "v1.0.0-4"],
         "tutorial-classifier": ["lr-strong", "lr-weak"],
     }
     localstack.up(settings, quiet=True)  # the data survived; everything is archived now
     registry = connect(settings)
-    for name in archived:
+    for name in [*archived, "tutorial-scratch"]:
         assert set(versions_frame(registry, name).state) == {"ARCHIVED"}
         assert models_frame(registry).set_index("model").loc[name, "state"] == "ARCHIVED"
+
+
+STREAM_BUDGET = 40
+
+
+def test_no_notebook_prints_more_than_the_stream_budget(tutorial):
+    """kfp.local's executor logs go to files: a reader sees one line per task, not hundreds."""
+    counted = {}
+    for folder in (OUT / "first-run", OUT):
+        for path in sorted(folder.glob("*.ipynb")):
+            nb = json.loads(path.read_text())
+            lines = sum(len("".join(o["text"]).splitlines()) for c in nb["cells"] for o in c.get("outputs", [])
+                        if o.get("output_type") == "stream")  # fmt: skip
+            counted[f"{folder.name}/{path.stem}"] = lines
+    assert len(counted) >= 2 * len(TUTORIAL)
+    over = {k: v for k, v in counted.items() if v > STREAM_BUDGET}
+    assert not over, over
+
+
+def test_reader_calls_ran_in_the_executed_notebooks(tutorial):
+    """The calls of issue 11's table ran: their cells have an execution count and no error."""
+    from tests.unit.test_notebook_structure import READER_CALLS
+
+    ran = {call: 0 for call in READER_CALLS}
+    for name in TUTORIAL:
+        nb = json.loads((OUT / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code" or not cell.get("execution_count"):
+                continue
+            assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "error"], name
+            for call, pattern in READER_CALLS.items():
+                ran[call] += bool(re.search(pattern, "".join(cell["source"])))
+    assert all(ran.values()), {k: v for k, v in ran.items() if not v}

@@ -102,7 +102,7 @@ def test_argo_placeholder_value_is_warned(tmp_path, value):
     with pytest.warns(LineageWarning) as caught:
         compile_pipeline(argo, tmp_path / "argo.yaml")
     assert len(caught) == 1
-    assert f"task 'echo-2' input 'text' uses {value[value.index('{{'):]}: KFP v2 does not substitute it" in str(
+    assert f"task 'echo-2' input 'text' uses {value[value.index('{{') :]}: KFP v2 does not substitute it" in str(
         caught[0].message
     )
 
