@@ -12,7 +12,7 @@ Everything is read from environment variables prefixed ``MRH_`` when
 | ``MRH_COMPONENT_REGISTRY_URL`` | cluster: ``http://model-registry-service.<namespace>.svc.cluster.local:8080`` |
 | ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
 | ``MRH_SECRET_NAME`` | ``model-registry-auth`` |
-| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only); inside a pod: unset, so ``kfp.Client`` finds the in-cluster API |
+| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only); inside a pod: unset (the in-cluster KFP API) |
 | ``MRH_KFP_TOKEN`` | none: a bearer token for a KFP API behind authentication (inside a pod, its ServiceAccount's) |
 | ``MRH_SERVICEACCOUNT_DIR`` | ``/var/run/secrets/kubernetes.io/serviceaccount`` (where a pod's token is mounted) |
 | ``MRH_REGISTRY_UI_URL`` | ``http://127.0.0.1:8084`` (cluster only) |

@@ -106,7 +106,9 @@ class ControlPlane:
         proc = dict(self.procs)[name]
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited ({proc.returncode}) before {what}; its log ends:\n{self.log_tail(name)}")
+                raise RuntimeError(
+                    f"{name} exited ({proc.returncode}) before {what}; its log ends:\n{self.log_tail(name)}"
+                )
             with contextlib.suppress(OSError, urllib.error.URLError):
                 if ready():
                     return
@@ -146,7 +148,8 @@ class ControlPlane:
         ])  # fmt: skip
         self._wait("readiness (/readyz)", "kube-apiserver", lambda: self.get("/readyz")[0] == 200, timeout=120)
         self._spawn("kube-controller-manager", [
-            str(self.bin / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig(self.work / 'admin.kubeconfig')}",
+            str(self.bin / "kube-controller-manager"),
+            f"--kubeconfig={self.kubeconfig(self.work / 'admin.kubeconfig')}",
             "--controllers=serviceaccount,serviceaccount-token,namespace",
             f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={self.ca_file}",
             "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false", "-v=1",

@@ -54,12 +54,20 @@ def test_doctor_reads_what_the_api_server_holds(core, namespace, tmp_path):
     assert grpc.status.container_statuses[0].last_state.terminated.exit_code == 139  # stored as written
     make_pod(core, ns, "ml-pipeline-ui-1-2", {"phase": "Pending", "container": waiting(
         "ImagePullBackOff", f'Back-off pulling image "{IMAGE}"')})  # fmt: skip
-    event(core, ns, "ml-pipeline-ui-1-2", "Failed", "Failed to pull image: dial tcp: lookup registry.example: no such host")
+    event(
+        core,
+        ns,
+        "ml-pipeline-ui-1-2",
+        "Failed",
+        "Failed to pull image: dial tcp: lookup registry.example: no such host",
+    )
     make_pod(core, ns, "model-registry-deployment-7d9-abcde", {"phase": "Pending", "container": waiting(
         "CreateContainerConfigError", 'configmap "model-registry-db-parameters" not found')})  # fmt: skip
     make_pod(core, ns, "mysql-1-2", {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
              "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}]})  # fmt: skip
-    event(core, ns, "mysql-1-2", "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory, 1 Insufficient cpu.")
+    event(
+        core, ns, "mysql-1-2", "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory, 1 Insufficient cpu."
+    )
     make_pod(core, ns, "register-model-driver-x", {"phase": "Failed", "container": {
         "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}},
         labels={"pipelines.kubeflow.org/v2_component": "true"})  # fmt: skip
@@ -83,11 +91,13 @@ def test_pending_claims_with_and_without_a_default_storage_class(core, namespace
     core.create_namespaced_persistent_volume_claim(namespace, client.V1PersistentVolumeClaim(
         metadata=client.V1ObjectMeta(name="mysql-pv-claim"),
         spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"],
-                                                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))  # fmt: skip
+            resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))  # fmt: skip
     claim = core.read_namespaced_persistent_volume_claim("mysql-pv-claim", namespace)
     assert claim.status.phase == "Pending"  # the API server's default; no volume controller binds it
     mine = f"PVC Pending: {namespace}/mysql-pv-claim"
-    (found,) = [f for f in doctor(settings(tmp_path, namespace)) if f.check.startswith("PVC Pending") and mine in f.check]
+    (found,) = [
+        f for f in doctor(settings(tmp_path, namespace)) if f.check.startswith("PVC Pending") and mine in f.check
+    ]
     assert found.cause == "there is no default StorageClass"
     name = f"{namespace}-standard"[:63]
     storage.create_storage_class(client.V1StorageClass(
@@ -104,5 +114,7 @@ def test_doctor_with_a_user_who_may_not_list_pods(control_plane, tmp_path, monke
     from tests.kube_api import LIMITED_TOKEN
 
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig(tmp_path / "k", token=LIMITED_TOKEN)))
-    with pytest.raises(MRHelpersError, match=r"Cannot read the cluster .*Forbidden.*kubectl auth can-i list pods -A"):
+    with pytest.raises(
+        MRHelpersError, match=r"Cannot read the cluster .*\(HTTP 403 Forbidden\).*kubectl auth can-i list pods -A"
+    ):
         doctor(settings(tmp_path, "kubeflow"))

@@ -56,7 +56,8 @@ def limited(control_plane, core, namespace, tmp_path, monkeypatch):
     rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
         metadata=client.V1ObjectMeta(name="secret-reader"),
         role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="secret-reader"),
-        subjects=[client.RbacV1Subject(kind="User", name=LIMITED_USER, api_group="rbac.authorization.k8s.io")]))  # fmt: skip
+        subjects=[client.RbacV1Subject(kind="User", name=LIMITED_USER,
+                                       api_group="rbac.authorization.k8s.io")]))  # fmt: skip
     path = control_plane.kubeconfig(tmp_path / "limited.kubeconfig", token=LIMITED_TOKEN)
     monkeypatch.setenv("KUBECONFIG", str(path))
     return namespace

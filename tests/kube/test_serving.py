@@ -65,7 +65,9 @@ def crd_served() -> bool:
 
 def test_without_kserve_the_server_answers_404_and_the_message_says_install_it(kfp_namespace, core, tmp_path):
     assert not crd_served()
-    with pytest.raises(MRHelpersError, match=r"Applying InferenceService .* \(HTTP 404\).*setup/cluster.sh up --with-kserve"):
+    with pytest.raises(
+        MRHelpersError, match=r"Applying InferenceService .* \(HTTP 404\).*setup/cluster.sh up --with-kserve"
+    ):
         deploy(entry("s3://b/k"), settings(tmp_path, kfp_namespace), progress=False)
     # What came before the InferenceService was applied for real: the Secret with KFP's keys and the account.
     secret = core.read_namespaced_secret(S3_SECRET, kfp_namespace)
@@ -87,9 +89,10 @@ def isvc_api(kubeconfig):
     ext.create_custom_resource_definition({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": CRD},
         "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"plural": PLURAL, "singular": "inferenceservice", "kind": "InferenceService", "shortNames": ["isvc"]},
+                 "names": {"plural": PLURAL, "singular": "inferenceservice", "kind": "InferenceService"},
                  "versions": [{"name": VERSION, "served": True, "storage": True, "subresources": {"status": {}},
-                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                                              "x-kubernetes-preserve-unknown-fields": True}}}]},
     })  # fmt: skip
     deadline = time.monotonic() + 30
     while not any(c.type == "Established" and c.status == "True"
@@ -115,7 +118,9 @@ def play_controller(custom, ns, name, stop: threading.Event):
         ready = time.monotonic() - first > 0.5
         condition = {"type": "Ready", "status": str(ready), "reason": "" if ready else "PredictorNotReady",
                      "message": "" if ready else "storage-initializer: downloading"}  # fmt: skip
-        custom.patch_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, name, {"status": {"conditions": [condition]}})
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, ns, PLURAL, name, {"status": {"conditions": [condition]}}
+        )
         if ready:
             return
         time.sleep(0.1)
@@ -163,7 +168,8 @@ def test_deploy_creates_waits_for_ready_predicts_and_patches_on_a_rerun(isvc_api
 def test_not_ready_in_time_names_the_last_condition(isvc_api, kfp_namespace, tmp_path):
     ns = kfp_namespace
     isvc_api.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService", "metadata": {"name": NAME}, "spec": {}})  # fmt: skip
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService", "metadata": {"name": NAME},
+        "spec": {}})  # fmt: skip
     isvc_api.patch_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, NAME, {"status": {"conditions": [
         {"type": "Ready", "status": "False", "reason": "PredictorNotReady"}]}})  # fmt: skip
     with pytest.raises(MRHelpersError, match=rf"not Ready after 0 s \(last: PredictorNotReady\)"

@@ -189,8 +189,10 @@ def test_kserve_applies_take_back_their_fields(cluster):
         (applied,) = [c for c in changes if c.endswith(f"/{V['KSERVE_VERSION']}/{release}")]
         assert "apply --server-side --force-conflicts -f" in applied, applied
     (config,) = [c for c in changes if "inferenceservice-config" in c]
-    assert config == ("kubectl --context kind-mrhelpers apply --server-side --force-conflicts --field-manager=mrhelpers "
-                      f"-f {ROOT}/setup/kserve/inferenceservice-config.yaml")  # fmt: skip
+    assert config == (
+        "kubectl --context kind-mrhelpers apply --server-side --force-conflicts --field-manager=mrhelpers "
+        f"-f {ROOT}/setup/kserve/inferenceservice-config.yaml"
+    )
     assert not any(" patch configmap" in c for c in changes)
     assert (cluster.tmp / "cluster-state" / "kserve").read_text().strip() == V["KSERVE_VERSION"]
     assert index_of(changes, "kserve-cluster-resources.yaml") < index_of(changes, "inferenceservice-config")

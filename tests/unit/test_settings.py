@@ -152,3 +152,17 @@ def test_versions_file_rejects_malformed_lines(tmp_path):
     bad.write_text("GOOD=1\nthis is not a pair\n")
     with pytest.raises(ValueError, match="malformed line"):
         versions(bad)
+
+
+def test_kube_go_mod_agrees_with_the_versions_file():
+    """setup/kube/go.mod: k8s.io/kubernetes at KUBE_TEST_VERSION, every staging module replaced at the
+    matching published version (v0.X.Y for v1.X.Y), the three programs the tier runs as tools."""
+    v = versions()
+    go_mod = (ROOT / "setup" / "kube" / "go.mod").read_text()
+    assert f"k8s.io/kubernetes {v['KUBE_TEST_VERSION']}" in go_mod
+    assert v["KUBE_TEST_STAGING_VERSION"] == "v0." + v["KUBE_TEST_VERSION"].split(".", 1)[1]
+    replaced = re.findall(r"^\s+(k8s\.io/[\w.-]+) => (k8s\.io/[\w.-]+) (v\S+)$", go_mod, flags=re.M)
+    assert len(replaced) >= 30 and all(a == b and ver == v["KUBE_TEST_STAGING_VERSION"] for a, b, ver in replaced)
+    for tool in ("kube-apiserver", "kube-controller-manager", "kubectl"):
+        assert f"k8s.io/kubernetes/cmd/{tool}\n" in go_mod
+    assert "KUBE_STAMP := $(BIN)/.kube-$(KUBE_TEST_VERSION)" in (ROOT / "Makefile").read_text()
