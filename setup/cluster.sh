@@ -16,7 +16,7 @@
 # MRH_KFP_UI_PORT, MRH_KFP_API_PORT, MRH_REGISTRY_PORT, MRH_REGISTRY_UI_PORT (local forward ports).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=versions.env
 . "$here/versions.env"

@@ -35,7 +35,7 @@ fi
 
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "error: Go is not installed; the Model Registry server is built with 'go install'." >&2
-  echo "       Install Go 1.24 or later (https://go.dev/doc/install) and put it on PATH." >&2
+  echo "       Install Go 1.26 or later (https://go.dev/doc/install; the kube test tier's Kubernetes v1.36 needs 1.26) and put it on PATH." >&2
   exit 1
 fi
 

@@ -29,7 +29,8 @@ ADMIN_TOKEN = "admin-token-for-tests-only"  # noqa: S105 - a throwaway token of 
 LIMITED_TOKEN = "limited-token-for-tests-only"  # noqa: S105
 LIMITED_USER = "limited"
 """A user in no group but system:authenticated: RBAC denies it everything a test does not grant."""
-BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")
+BINARIES = ("kube-apiserver", "kube-controller-manager")
+"""What the control plane runs (``make install`` also builds kubectl, for the tests of setup/cluster.sh)."""
 
 
 def free_port() -> int:
@@ -116,14 +117,18 @@ class ControlPlane:
         raise RuntimeError(f"{name}: no {what} within {timeout:.0f} s; its log ends:\n{self.log_tail(name)}")
 
     def get(self, path: str, token: str = ADMIN_TOKEN) -> tuple[int, dict]:
-        """One GET on the API server: (status, JSON body)."""
+        """One GET on the API server: (status, JSON body, or ``{"text": ...}`` for a plain-text answer)."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {token}"})
         try:
             with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310 - loopback
-                return response.status, json.loads(response.read() or b"{}")
+                status, body = response.status, response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            status, body = exc.code, exc.read()
+        try:
+            return status, json.loads(body or b"{}")
+        except json.JSONDecodeError:  # /readyz and /healthz answer in text
+            return status, {"text": body.decode(errors="replace")}
 
     def start(self) -> ControlPlane:
         missing = missing_binaries(self.bin)
