@@ -1,6 +1,6 @@
 """Every doctor rule, on Kubernetes objects built here (the JSON `kubectl get -o json` prints).
 
-doctor(settings) reading a real API server: tests/kube/test_doctor.py."""
+doctor(settings) reading a real API server: tests/kube/test_kube_doctor.py."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """serve() locally loads the file and shows the manifest a cluster would get; the cluster's access
-objects carry no keys. deploy() against a real kube-apiserver: tests/kube/test_serving.py.
+objects carry no keys. deploy() against a real kube-apiserver: tests/kube/test_kube_serving.py.
 """
 
 import pytest
