@@ -178,3 +178,20 @@ class ControlPlane:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.procs.clear()
+
+
+def grant_secrets(namespace: str, verbs: list[str], subject) -> None:
+    """A real Role allowing ``verbs`` on Secrets in ``namespace``, bound to ``subject`` (a RbacV1Subject)."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api()
+    rule = client.V1PolicyRule(api_groups=[""], resources=["secrets"], verbs=verbs)
+    rbac.create_namespaced_role(namespace, client.V1Role(metadata=client.V1ObjectMeta(name="secrets"), rules=[rule]))
+    rbac.create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="secrets"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="secrets"),
+            subjects=[subject],
+        ),
+    )

@@ -12,6 +12,7 @@ from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings, ensure_secret
 from mrhelpers.doctor import doctor
+from tests.kube_api import grant_secrets
 
 TOKEN = "in-cluster-token-91ab"  # noqa: S105
 
@@ -22,13 +23,8 @@ def pod(control_plane, core, namespace, tmp_path, monkeypatch):
     core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="notebook"))
     )
-    rbac = client.RbacAuthorizationV1Api()
-    rbac.create_namespaced_role(namespace, client.V1Role(metadata=client.V1ObjectMeta(name="secrets"), rules=[
-        client.V1PolicyRule(api_groups=[""], resources=["secrets"], verbs=["get", "create", "patch"])]))  # fmt: skip
-    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="secrets"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="secrets"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="notebook", namespace=namespace)]))  # fmt: skip
+    grant_secrets(namespace, ["get", "create", "patch"],
+                  client.RbacV1Subject(kind="ServiceAccount", name="notebook", namespace=namespace))  # fmt: skip
     issued = core.create_namespaced_service_account_token("notebook", namespace, client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)))  # fmt: skip
     account = tmp_path / "serviceaccount"

@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings, ensure_secret
-from tests.kube_api import LIMITED_TOKEN, LIMITED_USER
+from tests.kube_api import LIMITED_TOKEN, LIMITED_USER, grant_secrets
 
 TOKEN = "cluster-token-3f7a9c"
 NAME = "model-registry-auth"
@@ -49,15 +49,8 @@ def test_missing_namespace_is_the_servers_404(kubeconfig, tmp_path):
 @pytest.fixture
 def limited(control_plane, core, namespace, tmp_path, monkeypatch):
     """The kubeconfig of a user RBAC lets only read Secrets in ``namespace`` (a real Role and RoleBinding)."""
-    rbac = client.RbacAuthorizationV1Api()
-    rbac.create_namespaced_role(namespace, client.V1Role(
-        metadata=client.V1ObjectMeta(name="secret-reader"),
-        rules=[client.V1PolicyRule(api_groups=[""], resources=["secrets"], verbs=["get", "list"])]))  # fmt: skip
-    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="secret-reader"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="secret-reader"),
-        subjects=[client.RbacV1Subject(kind="User", name=LIMITED_USER,
-                                       api_group="rbac.authorization.k8s.io")]))  # fmt: skip
+    user = client.RbacV1Subject(kind="User", name=LIMITED_USER, api_group="rbac.authorization.k8s.io")
+    grant_secrets(namespace, ["get", "list"], user)
     path = control_plane.kubeconfig(tmp_path / "limited.kubeconfig", token=LIMITED_TOKEN)
     monkeypatch.setenv("KUBECONFIG", str(path))
     return namespace
