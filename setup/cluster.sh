@@ -236,6 +236,17 @@ install_model_registry() {
     -p='[{"op":"replace","path":"/spec/ports/0/targetPort","value":8000}]'
 }
 
+# ensure_namespace NAMESPACE: create it unless it exists.
+ensure_namespace() {
+  printf '+ kubectl --context %s create namespace %s (if missing)\n' "$CONTEXT" "$1"
+  [ "$DRY_RUN" = 1 ] && return 0
+  if kc get namespace "$1" >/dev/null 2>&1; then
+    say "  namespace $1 exists; keeping it."
+  else
+    kc create namespace "$1"
+  fi
+}
+
 # wait_namespace NAMESPACE: until it exists. Kubeflow's profile controller creates the profile's
 # namespace some time after the Profile is applied, so applying into it at once can fail.
 wait_namespace() {
@@ -267,8 +278,7 @@ install_kserve() {
   retry 3 kubectl --context "$CONTEXT" apply -f "https://github.com/cert-manager/cert-manager/releases/download/$CERT_MANAGER_VERSION/cert-manager.yaml"
   wait_deployments cert-manager
   # Since v0.17 kserve.yaml carries no Namespace object.
-  printf '+ kubectl --context %s create namespace kserve (if missing)\n' "$CONTEXT"
-  [ "$DRY_RUN" = 1 ] || kc get namespace kserve >/dev/null 2>&1 || kc create namespace kserve
+  ensure_namespace kserve
   # Server-side apply with --force-conflicts: on a re-run, kserve.yaml takes back the fields its release
   # sets (data.deploy of inferenceservice-config included, which the step below owns), and then
   # configure_kserve takes data.deploy back. Without it the re-run stops at a field-manager conflict.

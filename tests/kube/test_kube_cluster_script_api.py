@@ -68,6 +68,16 @@ def test_applying_into_the_profile_namespace_waits_until_it_exists(script_env, c
     assert "get profiles" in err and "setup/cluster.sh up again" in err
 
 
+def test_the_namespace_step_creates_once_then_keeps(script_env, core):
+    ns = f"step-{int(time.time() * 1000) % 10**8}"
+    for expected in (f"namespace/{ns} created", f"namespace {ns} exists; keeping it."):
+        created = step(script_env, f"ensure_namespace {ns}")
+        out, err = created.communicate(timeout=30)
+        assert created.returncode == 0 and expected in out, (out, err)
+    assert core.read_namespace(ns).status.phase == "Active"
+    core.delete_namespace(ns)
+
+
 @pytest.fixture
 def kserve_namespace(core):
     if not core.list_namespace(field_selector="metadata.name=kserve").items:
