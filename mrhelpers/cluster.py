@@ -254,13 +254,17 @@ def kfp_client(settings: Settings) -> Any:
     import warnings
 
     import kfp
+    from kfp.client import KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH
     from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 
     from mrhelpers.settings import in_cluster
 
     token = os.environ.get("MRH_KFP_TOKEN") or None
     host = settings.kfp_host or IN_CLUSTER_KFP_HOST
-    credentials = ServiceAccountTokenVolumeCredentials() if token is None and in_cluster() else None
+    pod_token = Path(os.environ.get(KF_PIPELINES_SA_TOKEN_ENV) or KF_PIPELINES_SA_TOKEN_PATH)
+    credentials = None
+    if token is None and in_cluster() and pod_token.is_file():  # a Notebook without the PodDefault has none
+        credentials = ServiceAccountTokenVolumeCredentials(str(pod_token))
 
     def make() -> Any:  # it asks the server's healthz (single- or multi-user) at once
         with warnings.catch_warnings():

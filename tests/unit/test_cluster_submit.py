@@ -161,6 +161,11 @@ def test_in_a_pod_the_client_sends_the_pods_kfp_token(tmp_path, monkeypatch):
         monkeypatch.setenv("MRH_KFP_TOKEN", "explicit-token")
         mh.cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
         assert set(api.authorization) == {"Bearer explicit-token"}
+        api.authorization.clear()
+        monkeypatch.delenv("MRH_KFP_TOKEN")
+        kfp_token.unlink()  # a Notebook created without "Allow access to Kubeflow Pipelines"
+        mh.cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        assert set(api.authorization) == {None}
 
 
 def test_in_a_pod_without_a_host_the_client_goes_to_the_in_cluster_service(tmp_path, monkeypatch):
