@@ -11,7 +11,7 @@ import socket
 import pytest
 
 import mrhelpers as mh
-from mrhelpers import MRHelpersError, RunFailed, Settings
+from mrhelpers import MRHelpersError, RunFailed, Settings, cluster
 from mrhelpers.pipelines import model_registration_pipeline
 from tests.kfp_api_stub import KfpApi
 
@@ -148,23 +148,23 @@ def test_in_a_pod_the_client_sends_the_pods_kfp_token(tmp_path, monkeypatch):
     monkeypatch.delenv("MRH_KFP_TOKEN", raising=False)
     with KfpApi() as api:
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        mh.cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
         assert set(api.authorization) == {None}
         api.authorization.clear()
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-        client = mh.cluster.kfp_client(settings(tmp_path, api.url))
+        client = cluster.kfp_client(settings(tmp_path, api.url))
         client.get_pipeline_id("p")
         kfp_token.write_text("pod-kfp-token-2")  # kubelet rotates the projected token
         client.get_pipeline_id("p")
         assert api.authorization[0] == "Bearer pod-kfp-token-1" and api.authorization[-1] == "Bearer pod-kfp-token-2"
         api.authorization.clear()
         monkeypatch.setenv("MRH_KFP_TOKEN", "explicit-token")
-        mh.cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
         assert set(api.authorization) == {"Bearer explicit-token"}
         api.authorization.clear()
         monkeypatch.delenv("MRH_KFP_TOKEN")
         kfp_token.unlink()  # a Notebook created without "Allow access to Kubeflow Pipelines"
-        mh.cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
         assert set(api.authorization) == {None}
 
 
@@ -179,7 +179,7 @@ def test_in_a_pod_without_a_host_the_client_goes_to_the_in_cluster_service(tmp_p
     assert s.kfp_host == ""
     seen = {}
     monkeypatch.setattr(
-        mh.cluster, "_api_call", lambda what, settings, call: seen.setdefault("host", settings.kfp_host)
+        cluster, "_api_call", lambda what, settings, call: seen.setdefault("host", settings.kfp_host)
     )
-    mh.cluster.kfp_client(s)
-    assert seen["host"] == mh.cluster.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    cluster.kfp_client(s)
+    assert seen["host"] == cluster.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
