@@ -13,7 +13,7 @@ Everything is read from environment variables prefixed ``MRH_`` when
 | ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
 | ``MRH_SECRET_NAME`` | ``model-registry-auth`` |
 | ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only); inside a pod: unset (the in-cluster KFP API) |
-| ``MRH_KFP_TOKEN`` | none: a bearer token for a KFP API behind authentication (inside a pod, its ServiceAccount's) |
+| ``MRH_KFP_TOKEN`` | none: a bearer token for a KFP API behind authentication (inside a pod: the mounted KFP token) |
 | ``MRH_SERVICEACCOUNT_DIR`` | ``/var/run/secrets/kubernetes.io/serviceaccount`` (where a pod's token is mounted) |
 | ``MRH_REGISTRY_UI_URL`` | ``http://127.0.0.1:8084`` (cluster only) |
 | ``MRH_KFP_UI_URL`` | ``http://127.0.0.1:8080`` (cluster only) |
@@ -274,7 +274,7 @@ class Settings:
             namespace=namespace,
             token=token if isinstance(token, Secret) else Secret(token or ""),
             secret_name=pick("secret_name", DEFAULT_SECRET_NAME),
-            # Inside a pod no port-forward runs: kfp.Client, given no host, finds the in-cluster API itself.
+            # Inside a pod no port-forward runs: with no host, kfp_client uses the in-cluster ml-pipeline Service.
             kfp_host=pick("kfp_host", "" if backend == "cluster" and in_cluster() else "http://127.0.0.1:8888"),
             registry_ui_url=pick("registry_ui_url", "http://127.0.0.1:8084"),
             kfp_ui_url=pick("kfp_ui_url", "http://127.0.0.1:8080"),
