@@ -9,11 +9,11 @@ BIN := .mrh/bin
 export PATH := $(PATH):/usr/local/go/bin
 include setup/versions.env
 
-.PHONY: help install system python server tools cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks lab up down status lint bench report cleanup notebook-outputs clean
+.PHONY: help install system python server tools kube FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube lab up down status lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
-	@echo "make test      - install, then run every test tier (unit, integration, notebooks)"
+	@echo "make test      - install, then run every test tier (unit, integration, notebooks, kube)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
 	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
@@ -21,7 +21,8 @@ help:
 	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
 	@echo "make cluster-up|cluster-down|cluster-forward|cluster-status - the kind cluster (needs Docker)"
 
-install: system python server tools
+# What the tutorial needs. `make test` adds the test-only tools (actionlint, the kube tier's control plane).
+install: system python server
 
 system:
 	@PYTHON=$(PYTHON) bash setup/install-system.sh
@@ -40,7 +41,27 @@ server: python
 	@$(PY) -m mrhelpers install-server
 
 # actionlint checks the hosted-CI workflow; built once from the Go module proxy.
-tools: $(BIN)/actionlint
+tools: $(BIN)/actionlint kube
+
+# The kube test tier's control plane: kube-apiserver, kube-controller-manager and kubectl, built from the
+# Go module proxy through setup/kube/go.mod (checked against go.sum). Built only when one is missing or
+# the pin changed (the stamp is named after it). etcd comes from Debian's etcd-server (setup/install-system.sh).
+KUBE_BINS := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
+KUBE_STAMP := $(BIN)/.kube-$(KUBE_TEST_VERSION)
+KUBE_VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_TEST_VERSION)))
+KUBE_LDFLAGS := $(foreach p,$(KUBE_VERSION_PKGS),-X $(p).gitVersion=$(KUBE_TEST_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(KUBE_MINOR))
+
+kube: $(KUBE_STAMP)
+
+$(KUBE_STAMP): setup/kube/go.mod setup/kube/go.sum $(if $(filter-out $(wildcard $(KUBE_BINS)),$(KUBE_BINS)),FORCE)
+	@mkdir -p $(BIN)
+	@echo "Building kube-apiserver, kube-controller-manager and kubectl $(KUBE_TEST_VERSION) with go install (a few minutes, once) ..."
+	@cd setup/kube && GOBIN=$(abspath $(BIN)) go install -ldflags '$(KUBE_LDFLAGS)' tool
+	@rm -f $(BIN)/.kube-*
+	@touch $@
+
+FORCE:
 
 $(BIN)/actionlint: setup/versions.env
 	@mkdir -p $(BIN)
@@ -64,10 +85,10 @@ cluster-status:
 tutorial: install
 	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
 
-test: install
+test: install tools
 	@$(PY) -m pytest
 
-test-unit: install
+test-unit: install tools
 	@$(PY) -m pytest -m unit
 
 test-integration: install
@@ -76,8 +97,12 @@ test-integration: install
 test-notebooks: install
 	@$(PY) -m pytest -m notebooks
 
+test-kube: install tools
+	@$(PY) -m pytest -m kube
+
 # Loopback only; --allow-root only when run as root (Jupyter refuses root without it).
 LAB_FLAGS = --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: install
 	@$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
@@ -90,9 +115,11 @@ down:
 status:
 	@$(PY) -m mrhelpers status
 
-lint: python
+lint: python $(BIN)/actionlint
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
 	@$(VENV)/bin/nbqa ruff notebooks
+	@$(VENV)/bin/shellcheck setup/*.sh .ci/run
+	@$(BIN)/actionlint -shellcheck=$(abspath $(VENV)/bin/shellcheck) .github/workflows/*.yml
 
 report: python
 	@$(PY) -m mrhelpers report --input $(BUILD)/notebooks --output $(BUILD)/report

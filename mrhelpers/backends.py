@@ -11,8 +11,9 @@ def start(settings: Settings, **kwargs: Any) -> Any:
     """Start (or keep) the backend and return its status (``.to_frame()`` for a table).
 
     Local: :func:`mrhelpers.localstack.up` (MariaDB + the Model Registry server).
-    Cluster: :func:`mrhelpers.cluster.up` (``setup/cluster.sh up``: kind, KFP, the Model
-    Registry and its UI; then the port-forwards). Both are safe to run again.
+    Cluster: :func:`mrhelpers.cluster.up`: what ``setup/cluster.sh up`` built is checked and
+    reused when it answers (the port-forwards started if needed); otherwise ``up`` runs (kind,
+    KFP, the Model Registry and its UI; then the port-forwards). Both are safe to run again.
     """
     if settings.backend == "local":
         from mrhelpers import localstack

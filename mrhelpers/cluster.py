@@ -64,21 +64,50 @@ def _run_script(*args: str, dry_run: bool = False, check: bool = True) -> int:
 
 
 def up(
-    settings: Settings | None = None, *, multi_user: bool = False, with_kserve: bool = False, dry_run: bool = False
+    settings: Settings | None = None,
+    *,
+    multi_user: bool = False,
+    with_kserve: bool = False,
+    dry_run: bool = False,
+    rebuild: bool = False,
 ) -> ClusterStatus:
     """Create (or keep) the kind cluster with KFP, the Model Registry and its UI; start the port-forwards.
 
+    When ``setup/cluster.sh up`` already built what is asked (the mode and KServe it recorded) and
+    the endpoints answer, after starting the port-forwards if needed, nothing is rebuilt: notebook 00
+    after ``make cluster-up`` (or CI's own ``up`` step) takes seconds, not the whole install again.
+
     Args:
         settings: Where the forwards are expected (cluster defaults when None).
-        multi_user: The full Kubeflow install (kubeflow/manifests) instead of standalone KFP.
-        with_kserve: Also install KServe (RawDeployment), for notebook 07 on a cluster.
+        multi_user: The full Kubeflow install (the community distribution) instead of standalone KFP.
+        with_kserve: Also install KServe (Standard mode), for notebook 07 on a cluster.
         dry_run: Print every command without running any.
+        rebuild: Run ``setup/cluster.sh up`` even when what it built answers (it keeps what exists).
     """
     settings = settings or Settings.from_env(backend="cluster")
+    if not dry_run and not rebuild and built(multi_user=multi_user, with_kserve=with_kserve):
+        current = status(settings)
+        if not current.ok:
+            port_forward("start", check=False)
+            current = status(settings)
+        if current.ok:
+            print(
+                f"The {mode()} cluster that `setup/cluster.sh up` built answers at every endpoint; reusing it "
+                "(rebuild=True runs `up` again).",
+                flush=True,
+            )
+            return current
     flags = [*(["--multi-user"] if multi_user else []), *(["--with-kserve"] if with_kserve else [])]
     _run_script("up", *flags, dry_run=dry_run)
     _run_script("port-forward", "start", dry_run=dry_run)
     return status(settings)
+
+
+def built(*, multi_user: bool = False, with_kserve: bool = False) -> bool:
+    """Whether the last ``setup/cluster.sh up`` recorded this mode (and KServe, if asked) in :func:`state_dir`."""
+    recorded = (state_dir() / "mode").is_file()
+    wanted = "multi-user" if multi_user else "standalone"
+    return recorded and mode() == wanted and (not with_kserve or (state_dir() / "kserve").is_file())
 
 
 def down(*, dry_run: bool = False) -> None:
@@ -86,11 +115,15 @@ def down(*, dry_run: bool = False) -> None:
     _run_script("down", dry_run=dry_run)
 
 
-def port_forward(action: str = "status", *, dry_run: bool = False) -> int:
-    """``start``, ``stop`` or ``status`` of the background port-forwards (stopped by pid)."""
+def port_forward(action: str = "status", *, dry_run: bool = False, check: bool | None = None) -> int:
+    """``start``, ``stop`` or ``status`` of the background port-forwards (stopped by pid).
+
+    Raises:
+        MRHelpersError: ``start`` or ``stop`` failed (unless ``check=False``).
+    """
     if action not in ("start", "stop", "status"):
         raise InvalidInput("port-forward action", action, "start, stop or status")
-    return _run_script("port-forward", action, dry_run=dry_run, check=action != "status")
+    return _run_script("port-forward", action, dry_run=dry_run, check=action != "status" if check is None else check)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,46 +204,80 @@ def status(settings: Settings | None = None) -> ClusterStatus:
 
 
 def kube_client(what: str, hint: str = "") -> Any:
-    """The ``kubernetes.client`` module with your kubeconfig loaded now.
+    """The ``kubernetes.client`` module, configured now for your cluster.
 
-    The Kubernetes client reads ``KUBECONFIG`` once, at import; loading it here, at call time,
-    follows the kubeconfig the reader (or a test) set since.
+    Your kubeconfig (``KUBECONFIG``, else ``~/.kube/config``) when there is one, as ``kubectl`` does;
+    else, inside a pod (a Kubeflow Notebook, a pipeline step), the pod's ServiceAccount: the API
+    server named by ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` and the token and CA
+    certificate mounted in :func:`mrhelpers.settings.serviceaccount_dir`. The Kubernetes client reads
+    ``KUBECONFIG`` once, at import; loading it here, at call time, follows what was set since.
 
     Raises:
-        MRHelpersError: ``what`` cannot be done because no kubeconfig loads; ``hint`` is appended.
+        MRHelpersError: ``what`` cannot be done because neither configuration loads; ``hint`` is appended.
     """
     from kubernetes import client, config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
 
+    from mrhelpers.settings import in_cluster, serviceaccount_dir
+
+    kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    has_kubeconfig = any(Path(p).is_file() for p in kubeconfig.split(os.pathsep) if p)
     try:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        if has_kubeconfig or not in_cluster():
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        else:
+            account = serviceaccount_dir()
+            InClusterConfigLoader(
+                token_filename=str(account / "token"), cert_filename=str(account / "ca.crt")
+            ).load_and_set()
     except Exception as exc:  # noqa: BLE001 - a missing file, a bad context, no cluster: the same advice
         raise MRHelpersError(
-            f"No cluster to {what}: the kubeconfig did not load ({type(exc).__name__}). "
-            f"Check `kubectl cluster-info`, or set KUBECONFIG.{hint}"
+            f"No cluster to {what}: no kubeconfig loaded ({type(exc).__name__}), and this is not a pod with a "
+            f"ServiceAccount token. Check `kubectl cluster-info`, or set KUBECONFIG.{hint}"
         ) from None
     return client
+
+
+IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+"""The KFP API inside the cluster (its ``ml-pipeline`` Service), where a pod finds it without a port-forward."""
 
 
 def kfp_client(settings: Settings) -> Any:
     """A ``kfp.Client`` for ``settings.kfp_host`` (UI links point at ``settings.kfp_ui_url``).
 
     A bearer token for a KFP behind authentication is read from ``MRH_KFP_TOKEN`` (never shown).
+    Inside a pod (a Kubeflow Notebook) with no host set, it talks to :data:`IN_CLUSTER_KFP_HOST`,
+    and without ``MRH_KFP_TOKEN`` it sends the pod's KFP ServiceAccount token (the file that
+    ``KF_PIPELINES_SA_TOKEN_PATH`` names, default ``/var/run/secrets/kubeflow/pipelines/token``,
+    which Kubeflow's "Allow access to Kubeflow Pipelines" PodDefault mounts), re-read on each call.
     """
     import warnings
 
     import kfp
+    from kfp.client import KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH
+    from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
+
+    from mrhelpers.settings import in_cluster
+
+    token = os.environ.get("MRH_KFP_TOKEN") or None
+    host = settings.kfp_host or IN_CLUSTER_KFP_HOST
+    pod_token = Path(os.environ.get(KF_PIPELINES_SA_TOKEN_ENV) or KF_PIPELINES_SA_TOKEN_PATH)
+    credentials = None
+    if token is None and in_cluster() and pod_token.is_file():  # a Notebook without the PodDefault has none
+        credentials = ServiceAccountTokenVolumeCredentials(str(pod_token))
 
     def make() -> Any:  # it asks the server's healthz (single- or multi-user) at once
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2 and later"
             return kfp.Client(
-                host=settings.kfp_host,
+                host=host,
                 namespace=settings.namespace,
                 ui_host=settings.kfp_ui_url,
-                existing_token=os.environ.get("MRH_KFP_TOKEN") or None,
+                existing_token=token,
+                credentials=credentials,
             )
 
-    return _api_call("connecting", settings, make)
+    return _api_call("connecting", settings.replace(kfp_host=host), make)
 
 
 def _api_call(what: str, settings: Settings, call: Callable[[], Any]) -> Any:

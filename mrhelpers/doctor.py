@@ -308,9 +308,12 @@ def doctor(settings: Settings) -> list[Finding]:
         classes = [as_dict(c) for c in storage.list_storage_class(timeout_seconds=20).items]
         events = [as_dict(e) for e in core.list_event_for_all_namespaces(timeout_seconds=20).items]
     except Exception as exc:  # cluster down, no permission
+        status = getattr(exc, "status", None)
+        why = f"HTTP {status} {exc.reason}" if status else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         raise MRHelpersError(
-            f"Cannot read the cluster with the current kubeconfig ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
-            "Check `kubectl cluster-info` and `kubectl auth can-i list pods -A`."
+            f"Cannot read the cluster with the current kubeconfig or ServiceAccount ({why}). "
+            "Check `kubectl cluster-info` and `kubectl auth can-i list pods -A`: doctor reads pods, events, "
+            "PVCs and StorageClasses in every namespace."
         ) from None
     provisioners = [p for p in pods if p.get("metadata", {}).get("namespace") == "local-path-storage"]
     logs = {}

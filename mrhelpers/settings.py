@@ -8,10 +8,13 @@ Everything is read from environment variables prefixed ``MRH_`` when
 | ``MRH_BACKEND`` | ``local`` (or ``cluster``) |
 | ``MRH_REGISTRY_URL`` | local: the URL the running stack recorded; cluster: ``http://127.0.0.1:8082`` |
 | ``MRH_AUTHOR`` | the login name |
-| ``MRH_NAMESPACE`` | local: ``local``; cluster: ``kubeflow`` |
+| ``MRH_NAMESPACE`` | local: ``local``; cluster: inside a pod its own namespace, else ``kubeflow`` |
+| ``MRH_COMPONENT_REGISTRY_URL`` | cluster: ``http://model-registry-service.<namespace>.svc.cluster.local:8080`` |
 | ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
 | ``MRH_SECRET_NAME`` | ``model-registry-auth`` |
-| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only) |
+| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only); inside a pod: unset (the in-cluster KFP API) |
+| ``MRH_KFP_TOKEN`` | none: a bearer token for a KFP API behind authentication (inside a pod: the mounted KFP token) |
+| ``MRH_SERVICEACCOUNT_DIR`` | ``/var/run/secrets/kubernetes.io/serviceaccount`` (where a pod's token is mounted) |
 | ``MRH_REGISTRY_UI_URL`` | ``http://127.0.0.1:8084`` (cluster only) |
 | ``MRH_KFP_UI_URL`` | ``http://127.0.0.1:8080`` (cluster only) |
 | ``MRH_PIPELINE_ROOT`` | local: ``<state dir>/pipeline-root`` |
@@ -36,8 +39,33 @@ TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
 SECRET_TOKEN_KEY = "token"  # noqa: S105
 """Key of the token inside the Secret (Kubernetes) or the local secret store."""
 DEFAULT_SECRET_NAME = "model-registry-auth"  # noqa: S105
-CLUSTER_REGISTRY_URL = "http://model-registry-service.kubeflow.svc.cluster.local:8080"
-"""How a pipeline pod on the cluster reaches the registry (in-cluster DNS)."""
+CLUSTER_REGISTRY_URL = "http://model-registry-service.{namespace}.svc.cluster.local:8080"
+"""How a pipeline pod on the cluster reaches the registry (in-cluster DNS), in the namespace it runs in:
+``kubeflow`` on the standalone install, the profile namespace (``kubeflow-user-example-com``) on a
+multi-user Kubeflow."""
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where Kubernetes mounts a pod's ServiceAccount token, CA certificate and namespace."""
+
+
+def serviceaccount_dir() -> Path:
+    """The folder of the pod's ServiceAccount files: ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+    return Path(os.environ.get("MRH_SERVICEACCOUNT_DIR") or SERVICEACCOUNT_DIR)
+
+
+def in_cluster() -> bool:
+    """True inside a pod (a Kubeflow Notebook, a pipeline step): the API server's address is in the
+    environment and a ServiceAccount token is mounted."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir() / "token").is_file()
+
+
+def _pod_namespace() -> str | None:
+    """The namespace of the pod this runs in (its ServiceAccount's namespace file), or None outside a pod."""
+    if not in_cluster():
+        return None
+    try:
+        return (serviceaccount_dir() / "namespace").read_text().strip() or None
+    except OSError:
+        return None
 
 
 class Secret:
@@ -190,7 +218,7 @@ class Settings:
         cluster they use the in-cluster DNS name.
         """
         if self.backend == "cluster":
-            return os.environ.get("MRH_COMPONENT_REGISTRY_URL", CLUSTER_REGISTRY_URL)
+            return os.environ.get("MRH_COMPONENT_REGISTRY_URL") or CLUSTER_REGISTRY_URL.format(namespace=self.namespace)
         return self.registry_url
 
     def replace(self, **changes: Any) -> Settings:
@@ -233,7 +261,7 @@ class Settings:
                 token = read_local_secret(state_dir, pick("secret_name", DEFAULT_SECRET_NAME), SECRET_TOKEN_KEY)
         else:
             registry_url = pick("registry_url", "http://127.0.0.1:8082")
-            namespace = pick("namespace", "kubeflow")
+            namespace = pick("namespace", None) or _pod_namespace() or "kubeflow"
             token = pick("token", None)
         try:
             default_author = getpass.getuser()
@@ -246,7 +274,8 @@ class Settings:
             namespace=namespace,
             token=token if isinstance(token, Secret) else Secret(token or ""),
             secret_name=pick("secret_name", DEFAULT_SECRET_NAME),
-            kfp_host=pick("kfp_host", "http://127.0.0.1:8888"),
+            # Inside a pod no port-forward runs: with no host, kfp_client uses the in-cluster ml-pipeline Service.
+            kfp_host=pick("kfp_host", "" if backend == "cluster" and in_cluster() else "http://127.0.0.1:8888"),
             registry_ui_url=pick("registry_ui_url", "http://127.0.0.1:8084"),
             kfp_ui_url=pick("kfp_ui_url", "http://127.0.0.1:8080"),
             pipeline_root=pick("pipeline_root", ""),

@@ -16,7 +16,7 @@
 # MRH_KFP_UI_PORT, MRH_KFP_API_PORT, MRH_REGISTRY_PORT, MRH_REGISTRY_UI_PORT (local forward ports).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=versions.env
 . "$here/versions.env"
@@ -70,8 +70,8 @@ retry() {
     if run "$@"; then return 0; fi
     [ "$i" -lt "$attempts" ] && say "  attempt $i of $attempts failed; retrying in ${RETRY_DELAY}s ..." && sleep "$RETRY_DELAY"
   done
-  die "'$*' failed $attempts times." "Run it by hand to see the error, then \`setup/cluster.sh doctor\` or" \
-    "\`python -m mrhelpers doctor\` with MRH_BACKEND=cluster; re-running \`setup/cluster.sh up\` is safe."
+  die "'$*' failed $attempts times." "Run it by hand to see the error, then \`python -m mrhelpers doctor\`" \
+    "(with MRH_BACKEND=cluster) names common causes; re-running \`setup/cluster.sh up\` is safe."
 }
 
 kc() { kubectl --context "$CONTEXT" "$@"; }
@@ -223,7 +223,8 @@ install_kfp() {
 }
 
 install_model_registry() {
-  local base="https://github.com/kubeflow/model-registry/manifests/kustomize"
+  # kubeflow/model-registry was renamed kubeflow/hub; its tags moved with it.
+  local base="https://github.com/kubeflow/hub/manifests/kustomize"
   say "Model Registry $MODEL_REGISTRY_MANIFESTS_REF (overlays/db) and its UI (standalone) in $KFP_NS ..."
   # overlays/db sets no namespace; the UI overlay names kubeflow itself.
   retry 3 kubectl --context "$CONTEXT" apply -n "$KFP_NS" -k "$base/overlays/db?ref=$MODEL_REGISTRY_MANIFESTS_REF"
@@ -235,18 +236,63 @@ install_model_registry() {
     -p='[{"op":"replace","path":"/spec/ports/0/targetPort","value":8000}]'
 }
 
+# ensure_namespace NAMESPACE: create it unless it exists.
+ensure_namespace() {
+  printf '+ kubectl --context %s create namespace %s (if missing)\n' "$CONTEXT" "$1"
+  [ "$DRY_RUN" = 1 ] && return 0
+  if kc get namespace "$1" >/dev/null 2>&1; then
+    say "  namespace $1 exists; keeping it."
+  else
+    kc create namespace "$1"
+  fi
+}
+
+# wait_namespace NAMESPACE: until it exists. Kubeflow's profile controller creates the profile's
+# namespace some time after the Profile is applied, so applying into it at once can fail.
+wait_namespace() {
+  local ns=$1 waited=0
+  printf '+ waiting for namespace %s to exist (timeout %ss)\n' "$ns" "$WAIT_TIMEOUT"
+  [ "$DRY_RUN" = 1 ] && return 0
+  until kc get namespace "$ns" >/dev/null 2>&1; do
+    if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
+      die "namespace $ns does not exist after ${WAIT_TIMEOUT}s." \
+        "Kubeflow's profile controller creates it from the Profile: kubectl --context $CONTEXT get profiles;" \
+        "kubectl --context $CONTEXT -n kubeflow logs deploy/profiles-deployment. Then run setup/cluster.sh up again (safe)."
+    fi
+    say "  namespace $ns does not exist yet after ${waited}s"
+    sleep "$RETRY_DELAY"
+    waited=$((waited + RETRY_DELAY))
+  done
+  say "  namespace $ns exists"
+}
+
 install_kserve() {
+  if [ "$1" = 1 ]; then
+    # The community distribution brings its own KServe (in kubeflow) and a newer cert-manager; installing
+    # the pinned release in kserve on top would run two controllers and downgrade cert-manager.
+    say "KServe: the Kubeflow distribution installed its own (namespace kubeflow) and cert-manager; keeping those."
+    [ "$DRY_RUN" = 1 ] || echo "distribution" >"$STATE_DIR/kserve"
+    return 0
+  fi
   say "KServe $KSERVE_VERSION (Standard mode, formerly RawDeployment: no Knative, no Istio) and cert-manager $CERT_MANAGER_VERSION ..."
   retry 3 kubectl --context "$CONTEXT" apply -f "https://github.com/cert-manager/cert-manager/releases/download/$CERT_MANAGER_VERSION/cert-manager.yaml"
   wait_deployments cert-manager
   # Since v0.17 kserve.yaml carries no Namespace object.
-  printf '+ kubectl --context %s create namespace kserve (if missing)\n' "$CONTEXT"
-  [ "$DRY_RUN" = 1 ] || kc get namespace kserve >/dev/null 2>&1 || kc create namespace kserve
-  retry 5 kubectl --context "$CONTEXT" apply --server-side -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve.yaml"
+  ensure_namespace kserve
+  # Server-side apply with --force-conflicts: on a re-run, kserve.yaml takes back the fields its release
+  # sets (data.deploy of inferenceservice-config included, which the step below owns), and then
+  # configure_kserve takes data.deploy back. Without it the re-run stops at a field-manager conflict.
+  retry 5 kubectl --context "$CONTEXT" apply --server-side --force-conflicts -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve.yaml"
   wait_deployments kserve
-  retry 5 kubectl --context "$CONTEXT" apply --server-side -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve-cluster-resources.yaml"
-  retry 3 kubectl --context "$CONTEXT" -n kserve patch configmap inferenceservice-config --type=strategic \
-    -p '{"data":{"deploy":"{\"defaultDeploymentMode\":\"Standard\"}"}}'
+  retry 5 kubectl --context "$CONTEXT" apply --server-side --force-conflicts -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve-cluster-resources.yaml"
+  configure_kserve
+  [ "$DRY_RUN" = 1 ] || echo "$KSERVE_VERSION" >"$STATE_DIR/kserve"
+}
+
+# configure_kserve: Standard deployment mode, the one field of inferenceservice-config this project owns.
+configure_kserve() {
+  retry 3 kubectl --context "$CONTEXT" apply --server-side --force-conflicts --field-manager=mrhelpers \
+    -f "$here/kserve/inferenceservice-config.yaml"
 }
 
 install_multi_user() {
@@ -268,6 +314,7 @@ install_multi_user() {
   done
   wait_deployments kubeflow
   # The Model Registry in the profile namespace, and its UI behind Istio, linked from the central dashboard.
+  wait_namespace "$PROFILE_NAMESPACE"
   local mr="$checkout/applications/model-registry/upstream"
   apply_built "$mr/overlays/db" "$PROFILE_NAMESPACE"
   apply_built "$mr/options/istio" "$PROFILE_NAMESPACE"
@@ -276,11 +323,18 @@ install_multi_user() {
   wait_deployments "$PROFILE_NAMESPACE" "component=model-registry-server"
 }
 
-# apply_built DIR NAMESPACE: kustomize build DIR | kubectl apply -n NAMESPACE -f -
+# apply_built DIR NAMESPACE: kustomize build DIR | kubectl apply -n NAMESPACE -f -, retried (CRDs and
+# namespaces that the profile controller creates arrive a little after what uses them).
 apply_built() {
+  local i attempts=5
   printf '+ kustomize build %s | kubectl apply -n %s -f -\n' "$1" "$2"
   [ "$DRY_RUN" = 1 ] && return 0
-  kustomize build "$1" | kc apply -n "$2" -f -
+  for ((i = 1; i <= attempts; i++)); do
+    if kustomize build "$1" | kc apply -n "$2" -f -; then return 0; fi
+    [ "$i" -lt "$attempts" ] && say "  attempt $i of $attempts failed; retrying in ${RETRY_DELAY}s ..." && sleep "$RETRY_DELAY"
+  done
+  die "applying $1 into $2 failed $attempts times." "Run \`kustomize build $1 | kubectl apply -n $2 -f -\` to see the error;" \
+    "python -m mrhelpers doctor (with MRH_BACKEND=cluster) names common causes; re-running setup/cluster.sh up is safe."
 }
 
 # Add "Model Registry" to the central dashboard's menu once (the ConfigMap holds the links as JSON).
@@ -319,7 +373,7 @@ up() {
     install_model_registry
     wait_deployments "$KFP_NS"
   fi
-  [ "$kserve" = 1 ] && install_kserve
+  [ "$kserve" = 1 ] && install_kserve "$multi"
   say ""
   if [ "$DRY_RUN" = 1 ]; then
     say "Dry run: the commands above were printed, none was run. Without --dry-run, the cluster '$CLUSTER_NAME' comes up; then:"
@@ -329,7 +383,8 @@ up() {
   say "  setup/cluster.sh port-forward start      # KFP UI/API and Model Registry API/UI on 127.0.0.1"
   if [ "$multi" = 1 ]; then
     say "  Kubeflow's dashboard: http://127.0.0.1:$KFP_UI_LOCAL_PORT (user@example.com / 12341234; change it before sharing)."
-    say "  Run the notebooks from a Kubeflow Notebook in $PROFILE_NAMESPACE, with backend=\"cluster\" and MRH_NAMESPACE=$PROFILE_NAMESPACE."
+    say "  Run the notebooks from a Kubeflow Notebook in $PROFILE_NAMESPACE (\"Allow access to Kubeflow Pipelines\" ticked), with"
+    say "  backend=\"cluster\" and MRH_REGISTRY_URL=http://model-registry-service.$PROFILE_NAMESPACE.svc.cluster.local:8080 (README: multi-user)."
   else
     say "  then run the notebooks with backend=\"cluster\" (or MRH_BACKEND=cluster)."
   fi
@@ -339,6 +394,7 @@ down() {
   port_forward stop
   if [ "$DRY_RUN" = 1 ] || cluster_exists; then
     run kind delete cluster --name "$CLUSTER_NAME"
+    [ "$DRY_RUN" = 1 ] || rm -f "$STATE_DIR/mode" "$STATE_DIR/kserve"
   else
     say "No kind cluster named '$CLUSTER_NAME'; nothing to delete."
   fi
@@ -370,8 +426,9 @@ forward_pid() {
   local file="$STATE_DIR/port-forward-$1.pid" pid
   [ -r "$file" ] || return 1
   pid=$(cat "$file")
-  # Only a process that is still our port-forward counts; a reused pid is left alone.
-  [ -n "$pid" ] && ps -p "$pid" -o args= 2>/dev/null | grep -q "port-forward" || return 1
+  # Only a process that is still our port-forward counts; a reused pid is left alone. -ww: the whole
+  # command line, however long (ps cuts it at the terminal width or 80 columns otherwise).
+  [ -n "$pid" ] && ps -ww -p "$pid" -o args= 2>/dev/null | grep -q "port-forward" || return 1
   printf '%s\n' "$pid"
 }
 
@@ -449,4 +506,5 @@ main() {
   esac
 }
 
-main "$@"
+# Run main unless sourced (the kube test tier sources this file to run single steps against a real API server).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

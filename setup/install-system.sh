@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the local backend needs from the system: MariaDB (Debian's package)
+# Installs what the local backend and the tests need from the system: MariaDB, nginx, Chromium, etcd (Debian's packages)
 # and checks for Go and Python 3.11+. Safe to run again: it installs only what is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +14,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-l
 # Chromium and its driver: only for the test that opens the report site in a real browser.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# etcd: only for the kube test tier (a real kube-apiserver on loopback stores its objects there).
+command -v etcd >/dev/null 2>&1 || need_apt+=("$ETCD_DEBIAN_PACKAGE")
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -33,7 +35,7 @@ fi
 
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "error: Go is not installed; the Model Registry server is built with 'go install'." >&2
-  echo "       Install Go 1.24 or later (https://go.dev/doc/install) and put it on PATH." >&2
+  echo "       Install Go 1.26 or later (https://go.dev/doc/install; the kube test tier's Kubernetes v1.36 needs 1.26) and put it on PATH." >&2
   exit 1
 fi
 

@@ -26,6 +26,7 @@ class KfpApi:
         self.runs: dict[str, dict] = {}
         self.polls: dict[str, int] = {}
         self.calls: list[tuple[str, str]] = []
+        self.authorization: list[str | None] = []
         self.uploads: list[bytes] = []
         self.next_run_id: str | None = None
         self.multi_user = False
@@ -48,6 +49,7 @@ class KfpApi:
                 return self.rfile.read(length) if length else b""
 
             def do_GET(self):
+                api.authorization.append(self.headers.get("Authorization"))
                 url = urlparse(self.path)
                 api.calls.append(("GET", url.path))
                 self._send(*api.get(url.path, parse_qs(url.query)))

@@ -100,7 +100,7 @@ def test_up_runs_the_pinned_sequence_in_order(cluster):
     assert result.returncode == 0, result.stderr
     changes = cluster.changes()
     kfp, kfp_ref = "github.com/kubeflow/pipelines/manifests/kustomize", V["KFP_BACKEND_VERSION"]
-    mr, mr_ref = "https://github.com/kubeflow/model-registry/manifests/kustomize", V["MODEL_REGISTRY_MANIFESTS_REF"]
+    mr, mr_ref = "https://github.com/kubeflow/hub/manifests/kustomize", V["MODEL_REGISTRY_MANIFESTS_REF"]
     order = [
         f"kind create cluster --name mrhelpers --image {V['KIND_NODE_IMAGE']} --config {ROOT}/setup/kind/cluster.yaml",
         "kubectl config use-context kind-mrhelpers",
@@ -138,7 +138,7 @@ def test_dry_run_prints_every_command_and_runs_none(cluster):
     joined = "\n".join(printed)
     for needle in ("docker build", "kind load docker-image", "cluster-scoped-resources", "env/platform-agnostic",
                    "overlays/db", "options/ui/overlays/standalone", "cert-manager.yaml", "kserve.yaml",
-                   "kserve-cluster-resources.yaml", "defaultDeploymentMode"):  # fmt: skip
+                   "kserve-cluster-resources.yaml", "setup/kserve/inferenceservice-config.yaml"):  # fmt: skip
         assert needle in joined, needle
     assert f"releases/download/{V['KSERVE_VERSION']}/kserve.yaml" in joined
     assert not (cluster.tmp / "cluster-state" / "mode").exists()
@@ -166,6 +166,36 @@ def test_multi_user_dry_run_installs_kubeflow_and_the_registry_in_the_profile(cl
     assert "centraldashboard-config" in out
     assert "platform-agnostic" not in out  # the full install replaces standalone KFP
     assert cluster.changes() == []
+    # The profile controller creates the profile's namespace later: wait for it before applying into it.
+    assert out.index(f"waiting for namespace {profile} to exist") < out.index(f"kubectl apply -n {profile}")
+
+
+def test_multi_user_with_kserve_keeps_the_distributions_kserve(cluster):
+    """Issue 17 (4): the distribution ships KServe in kubeflow and cert-manager 1.19; no second KServe, no downgrade."""
+    shutil.copy(cluster.bin / "kind", cluster.bin / "jq")
+    result = cluster.given().run("--dry-run", "up", "--multi-user", "--with-kserve")
+    assert result.returncode == 0, result.stderr
+    assert "kserve.yaml" not in result.stdout and "cert-manager.yaml" not in result.stdout
+    assert "the Kubeflow distribution installed its own" in result.stdout
+
+
+def test_kserve_applies_take_back_their_fields(cluster):
+    """Issue 17 (5): server-side applies with --force-conflicts, and the one field the project owns
+    (inferenceservice-config's data.deploy) applied from a file as field manager mrhelpers, not patched."""
+    result = cluster.given().run("up", "--with-kserve")
+    assert result.returncode == 0, result.stderr
+    changes = cluster.changes()
+    for release in ("kserve.yaml", "kserve-cluster-resources.yaml"):
+        (applied,) = [c for c in changes if c.endswith(f"/{V['KSERVE_VERSION']}/{release}")]
+        assert "apply --server-side --force-conflicts -f" in applied, applied
+    (config,) = [c for c in changes if "inferenceservice-config" in c]
+    assert config == (
+        "kubectl --context kind-mrhelpers apply --server-side --force-conflicts --field-manager=mrhelpers "
+        f"-f {ROOT}/setup/kserve/inferenceservice-config.yaml"
+    )
+    assert not any(" patch configmap" in c for c in changes)
+    assert (cluster.tmp / "cluster-state" / "kserve").read_text().strip() == V["KSERVE_VERSION"]
+    assert index_of(changes, "kserve-cluster-resources.yaml") < index_of(changes, "inferenceservice-config")
 
 
 def test_apply_is_retried_until_the_crds_are_served(cluster):
@@ -180,7 +210,8 @@ def test_apply_that_keeps_failing_stops_with_the_next_step(cluster):
     result = cluster.given(apply_failures={"platform-agnostic": 99}).run("up")
     assert result.returncode == 1
     assert len([c for c in cluster.changes() if "platform-agnostic" in c]) == 5
-    assert "failed 5 times" in result.stderr and "mrhelpers doctor" in result.stderr
+    assert "failed 5 times" in result.stderr and "python -m mrhelpers doctor" in result.stderr
+    assert "setup/cluster.sh doctor" not in result.stderr  # no such command (issue 17, 6)
     assert "re-running `setup/cluster.sh up` is safe" in result.stderr
     assert not any("model-registry" in c for c in cluster.changes())  # stopped there
 
@@ -347,3 +378,46 @@ def test_status_follows_the_installed_mode(cluster, monkeypatch):
     dry = cluster.run("--dry-run", "port-forward", "start")
     assert "istio-system port-forward --address 127.0.0.1 svc/istio-ingressgateway" in dry.stdout
     assert f"-n {V['PROFILE_NAMESPACE']} port-forward" in dry.stdout and "ml-pipeline" not in dry.stdout
+
+
+def test_start_reuses_what_up_built_instead_of_rebuilding(cluster, monkeypatch, capsys):
+    """Issue 17 (9): notebook 00 (mrhelpers.backends.start -> cluster.up) after `up` checks and reuses it."""
+    from mrhelpers import Settings, backends
+
+    for key, value in cluster.env.items():
+        monkeypatch.setenv(key, value)
+    urls = {"MRH_KFP_HOST": "KFP_API", "MRH_KFP_UI_URL": "KFP_UI", "MRH_REGISTRY_URL": "REGISTRY",
+            "MRH_REGISTRY_UI_URL": "REGISTRY_UI"}  # fmt: skip
+    for var, key in urls.items():
+        monkeypatch.setenv(var, f"http://127.0.0.1:{cluster.ports[key]}")
+    settings = Settings.from_env(backend="cluster")
+    cluster.given()
+    assert cluster.run("up").returncode == 0  # what CI's "Stand the cluster up" step does; no forwards yet
+
+    cluster.log.write_text("")
+    assert backends.start(settings).ok
+    built = [" ".join(c) for c in cluster.calls()]
+    assert not any(c.startswith(("docker build", "kind create")) or " apply " in c for c in built), built
+    assert any("port-forward" in c for c in built)  # only the forwards were started
+    assert "answers at every endpoint; reusing it" in capsys.readouterr().out
+
+    cluster.log.write_text("")
+    assert backends.start(settings).ok and cluster.calls() == []  # everything answers: nothing runs at all
+
+    assert backends.start(settings, with_kserve=True).ok  # KServe was not built: `up --with-kserve` runs
+    assert any("kserve.yaml" in " ".join(c) for c in cluster.calls())
+    cluster.log.write_text("")
+    assert backends.start(settings, with_kserve=True).ok and cluster.calls() == []
+    assert backends.start(settings, rebuild=True).ok and any(c[:2] == ["docker", "build"] for c in cluster.calls())
+
+
+def test_the_hosted_workflow_keeps_the_container_logs_of_a_failure():
+    """Issue 17 (9): on failure the workflow exports every container's log with kind, into the uploaded folder."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "cluster-tutorial.yml").read_text())
+    steps = workflow["jobs"]["kind"]["steps"]
+    (on_failure,) = [s for s in steps if s.get("if") == "failure()"]
+    assert "kind export logs build/cluster-state/kind-logs --name mrhelpers" in on_failure["run"]
+    (upload,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert "build/cluster-state" in upload["with"]["path"] and upload["if"] == "always()"

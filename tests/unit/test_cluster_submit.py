@@ -11,7 +11,7 @@ import socket
 import pytest
 
 import mrhelpers as mh
-from mrhelpers import MRHelpersError, RunFailed, Settings
+from mrhelpers import MRHelpersError, RunFailed, Settings, cluster
 from mrhelpers.pipelines import model_registration_pipeline
 from tests.kfp_api_stub import KfpApi
 
@@ -134,3 +134,50 @@ def test_run_component_on_cluster_wraps_one_task_with_the_secret(tmp_path):
     assert "{{$.pipeline_job_uuid}}" in spec
     run = next(iter(api.runs.values()))
     assert json.dumps(run).count("runtime_config") == 1
+
+
+def test_in_a_pod_the_client_sends_the_pods_kfp_token(tmp_path, monkeypatch):
+    """Inside a Kubeflow Notebook: the projected KFP token (KF_PIPELINES_SA_TOKEN_PATH) goes with every call,
+    re-read from its file; an explicit MRH_KFP_TOKEN wins; outside a pod neither is sent."""
+    account, kfp_token = tmp_path / "serviceaccount", tmp_path / "kfp-token"
+    account.mkdir()
+    (account / "token").write_text("k8s-api-token")
+    kfp_token.write_text("pod-kfp-token-1")
+    monkeypatch.setenv("MRH_SERVICEACCOUNT_DIR", str(account))
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(kfp_token))
+    monkeypatch.delenv("MRH_KFP_TOKEN", raising=False)
+    with KfpApi() as api:
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        assert set(api.authorization) == {None}
+        api.authorization.clear()
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        client = cluster.kfp_client(settings(tmp_path, api.url))
+        client.get_pipeline_id("p")
+        kfp_token.write_text("pod-kfp-token-2")  # kubelet rotates the projected token
+        client.get_pipeline_id("p")
+        assert api.authorization[0] == "Bearer pod-kfp-token-1" and api.authorization[-1] == "Bearer pod-kfp-token-2"
+        api.authorization.clear()
+        monkeypatch.setenv("MRH_KFP_TOKEN", "explicit-token")
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        assert set(api.authorization) == {"Bearer explicit-token"}
+        api.authorization.clear()
+        monkeypatch.delenv("MRH_KFP_TOKEN")
+        kfp_token.unlink()  # a Notebook created without "Allow access to Kubeflow Pipelines"
+        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        assert set(api.authorization) == {None}
+
+
+def test_in_a_pod_without_a_host_the_client_goes_to_the_in_cluster_service(tmp_path, monkeypatch):
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("k8s-api-token")
+    monkeypatch.setenv("MRH_SERVICEACCOUNT_DIR", str(account))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.delenv("MRH_KFP_HOST", raising=False)
+    s = Settings.from_env(backend="cluster", state_dir=tmp_path)
+    assert s.kfp_host == ""
+    seen = {}
+    monkeypatch.setattr(cluster, "_api_call", lambda what, settings, call: seen.setdefault("host", settings.kfp_host))
+    cluster.kfp_client(s)
+    assert seen["host"] == cluster.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"

@@ -1,4 +1,6 @@
-"""Every doctor rule, on Kubernetes objects built here (the JSON `kubectl get -o json` prints)."""
+"""Every doctor rule, on Kubernetes objects built here (the JSON `kubectl get -o json` prints).
+
+doctor(settings) reading a real API server: tests/kube/test_kube_doctor.py."""
 
 import pytest
 
@@ -171,41 +173,6 @@ def test_failed_pipeline_pods_newest_first():
     pods = [pipeline_pod("a", 1, "2026-01-01T00:00:00Z"), pipeline_pod("b", 0, "2026-01-02T00:00:00Z"),
             pipeline_pod("c", 2, "2026-01-03T00:00:00Z"), *HEALTHY]  # fmt: skip
     assert [p["metadata"]["name"] for p in failed_pipeline_pods(pods)] == ["c", "a"]
-
-
-def test_cluster_doctor_reads_objects_and_failed_pipeline_logs(tmp_path, monkeypatch):
-    """doctor(settings) on a cluster, at its boundary: the Kubernetes API answered by a stub on 127.0.0.1."""
-    from tests.k8s_api_stub import KubeApi
-
-    def full(p):  # the client wants the fields a real API server always sends
-        for s in p["status"]["containerStatuses"]:
-            s.setdefault("image", "img"), s.setdefault("imageID", "id"), s.setdefault("ready", True)
-            s.setdefault("restartCount", 0)
-        return p
-
-    failed = pipeline_pod("register-model-driver-x", 1, "2026-01-01T00:00:00Z")
-    crashing = full(pod("metadata-grpc-deployment-1-2", app="metadata-grpc-deployment", waiting="CrashLoopBackOff",
-                        exit_code=139, conditions=NOT_READY))  # fmt: skip
-    with KubeApi() as api:
-        for p in [full(REGISTRY), full(pod("ml-pipeline-5f6-xyz12", app="ml-pipeline")), crashing, failed]:
-            api.put(f"/api/v1/namespaces/kubeflow/pods/{p['metadata']['name']}", p)
-        api.static["/api/v1/pods"] = (200, {"items": [o for o in api.objects.values()]})
-        api.static["/api/v1/events"] = (
-            200,
-            {"items": [event("mysql-1-2", "FailedScheduling", "1 Insufficient memory")]},
-        )
-        api.static["/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log"] = (
-            200, "Registering ...\nHTTP 403: RBAC: access denied\n")  # fmt: skip
-        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "kubeconfig")))
-        settings = Settings(backend="cluster", namespace="kubeflow", state_dir=tmp_path,
-                            registry_ui_url="http://127.0.0.1:9")  # fmt: skip
-        found = doctor(settings)
-    names = checks(found)
-    assert any("exit code 139" in n for n in names), names
-    assert "register-model-driver-x: RBAC: access denied" in names
-    assert "kubeflow/mysql-1-2 cannot be scheduled: Insufficient memory" in names
-    assert "Model Registry UI not reachable at http://127.0.0.1:9" in names
-    assert ("GET", "/api/v1/namespaces/kubeflow/pods/register-model-driver-x/log") in api.calls
 
 
 def test_kfp_pods_are_recognised_by_their_real_labels():

@@ -55,10 +55,38 @@ def test_reads_token_from_local_secret_store(tmp_path):
     assert "s3cr3t-value" not in str(s)
 
 
-def test_cluster_defaults():
+def test_cluster_defaults(monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     s = Settings.from_env(backend="cluster")
-    assert s.namespace == "kubeflow"
-    assert s.component_registry_url.startswith("http://model-registry-service.kubeflow")
+    assert s.namespace == "kubeflow" and s.kfp_host == "http://127.0.0.1:8888"
+    assert s.component_registry_url == "http://model-registry-service.kubeflow.svc.cluster.local:8080"
+
+
+def test_component_registry_url_follows_the_namespace(monkeypatch):
+    """Multi-user: the registry runs in the profile namespace, and pipeline pods must resolve it there."""
+    s = Settings.from_env(backend="cluster", namespace="kubeflow-user-example-com")
+    assert s.component_registry_url == "http://model-registry-service.kubeflow-user-example-com.svc.cluster.local:8080"
+    monkeypatch.setenv("MRH_COMPONENT_REGISTRY_URL", "http://registry.team-a:8080")
+    assert s.component_registry_url == "http://registry.team-a:8080"
+    assert Settings.from_env(namespace="team-a").component_registry_url == Settings.from_env().registry_url  # local
+
+
+def test_inside_a_pod_the_namespace_is_the_pods_and_kfp_is_found_in_cluster(tmp_path, monkeypatch):
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("pod-token")
+    (account / "namespace").write_text("kubeflow-user-example-com\n")
+    monkeypatch.setenv("MRH_SERVICEACCOUNT_DIR", str(account))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert Settings.from_env(backend="cluster").namespace == "kubeflow"  # not in a pod: no service host
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    s = Settings.from_env(backend="cluster")
+    assert s.namespace == "kubeflow-user-example-com" and s.kfp_host == ""
+    assert "kubeflow-user-example-com.svc" in s.component_registry_url
+    monkeypatch.setenv("MRH_NAMESPACE", "team-a")
+    monkeypatch.setenv("MRH_KFP_HOST", "http://ml-pipeline.kubeflow:8888")
+    s = Settings.from_env(backend="cluster")
+    assert s.namespace == "team-a" and s.kfp_host == "http://ml-pipeline.kubeflow:8888"
 
 
 def test_bad_backend_names_value_and_choices():
@@ -124,3 +152,17 @@ def test_versions_file_rejects_malformed_lines(tmp_path):
     bad.write_text("GOOD=1\nthis is not a pair\n")
     with pytest.raises(ValueError, match="malformed line"):
         versions(bad)
+
+
+def test_kube_go_mod_agrees_with_the_versions_file():
+    """setup/kube/go.mod: k8s.io/kubernetes at KUBE_TEST_VERSION, every staging module replaced at the
+    matching published version (v0.X.Y for v1.X.Y), the three programs the tier runs as tools."""
+    v = versions()
+    go_mod = (ROOT / "setup" / "kube" / "go.mod").read_text()
+    assert f"k8s.io/kubernetes {v['KUBE_TEST_VERSION']}" in go_mod
+    assert v["KUBE_TEST_STAGING_VERSION"] == "v0." + v["KUBE_TEST_VERSION"].split(".", 1)[1]
+    replaced = re.findall(r"^\s+(k8s\.io/[\w.-]+) => (k8s\.io/[\w.-]+) (v\S+)$", go_mod, flags=re.M)
+    assert len(replaced) >= 30 and all(a == b and ver == v["KUBE_TEST_STAGING_VERSION"] for a, b, ver in replaced)
+    for tool in ("kube-apiserver", "kube-controller-manager", "kubectl"):
+        assert f"k8s.io/kubernetes/cmd/{tool}\n" in go_mod
+    assert "KUBE_STAMP := $(BIN)/.kube-$(KUBE_TEST_VERSION)" in (ROOT / "Makefile").read_text()
