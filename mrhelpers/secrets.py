@@ -16,6 +16,7 @@ import re
 import secrets as _secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mrhelpers.errors import InvalidInput, MRHelpersError
 from mrhelpers.settings import SECRET_TOKEN_KEY, Settings
@@ -76,40 +77,72 @@ def choose_token(settings: Settings, given: str = "") -> str:
     """
     if given:
         return given
-    existing = read_local_secret(settings.state_dir, settings.secret_name, SECRET_TOKEN_KEY)
+    if settings.backend == "cluster":
+        existing = _read_kubernetes_secret(settings.namespace, settings.secret_name).get(SECRET_TOKEN_KEY)
+    else:
+        existing = read_local_secret(settings.state_dir, settings.secret_name, SECRET_TOKEN_KEY)
     return existing or _secrets.token_urlsafe(32)
 
 
-def _ensure_kubernetes_secret(namespace: str, name: str, data: Mapping[str, str]) -> SecretInfo:
-    """Create or update an Opaque Secret through the kubeconfig's cluster; values never leave this function."""
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mrhelpers"}
+"""The label on every Kubernetes Secret that :func:`ensure_secret` created or took over."""
+
+
+def _refused(exc: Any, action: str, namespace: str, name: str) -> MRHelpersError:
+    """The reader's message for an HTTP error from the Kubernetes API on Secret ``namespace/name``."""
+    where = f"{namespace}/{name}"
+    if exc.status == 403:
+        return MRHelpersError(
+            f"Not allowed to {action} Secret {where} (HTTP 403, RBAC). Check "
+            f"`kubectl auth can-i {action} secrets -n {namespace}` and ask for that permission."
+        )
+    if exc.status == 404:
+        return MRHelpersError(
+            f"Namespace {namespace!r} does not exist, so Secret {name!r} cannot be created there. "
+            f"Create it (`kubectl create namespace {namespace}`) or set MRH_NAMESPACE."
+        )
+    return MRHelpersError(f"The cluster refused to {action} Secret {where} (HTTP {exc.status}: {exc.reason}).")
+
+
+def _read_kubernetes_secret(namespace: str, name: str) -> dict[str, str]:
+    """The decoded values of Secret ``namespace/name``, or ``{}`` when it does not exist."""
     import base64
 
     from kubernetes.client.rest import ApiException
 
     from mrhelpers.cluster import kube_client
 
+    api = kube_client(f"read the Secret {name!r} in").CoreV1Api()
+    try:
+        current = api.read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return {}
+        raise _refused(exc, "get", namespace, name) from None
+    except Exception as exc:  # connection refused, DNS, TLS
+        raise MRHelpersError(
+            f"The cluster did not answer ({type(exc).__name__}). Check `kubectl cluster-info`."
+        ) from None
+    return {k: base64.b64decode(v).decode() for k, v in (current.data or {}).items()}
+
+
+def _ensure_kubernetes_secret(namespace: str, name: str, data: Mapping[str, str]) -> SecretInfo:
+    """Create or update an Opaque Secret through the kubeconfig's cluster; values never leave this function.
+
+    A Secret that exists without the ``managed-by: mrhelpers`` label (made by hand, or by
+    notebook 01's own Kubernetes code) is taken over: the label is added, other keys stay.
+    """
+    from kubernetes.client.rest import ApiException
+
+    from mrhelpers.cluster import kube_client
+
     client = kube_client(f"create the Secret {name!r} in")
     api = client.CoreV1Api()
-    where = f"{namespace}/{name}"
-
-    def refused(exc: ApiException, action: str) -> MRHelpersError:
-        if exc.status == 403:
-            return MRHelpersError(
-                f"Not allowed to {action} Secret {where} (HTTP 403, RBAC). Check "
-                f"`kubectl auth can-i {action} secrets -n {namespace}` and ask for that permission."
-            )
-        if exc.status == 404:
-            return MRHelpersError(
-                f"Namespace {namespace!r} does not exist, so Secret {name!r} cannot be created there. "
-                f"Create it (`kubectl create namespace {namespace}`) or set MRH_NAMESPACE."
-            )
-        return MRHelpersError(f"The cluster refused to {action} Secret {where} (HTTP {exc.status}: {exc.reason}).")
-
     try:
         current = api.read_namespaced_secret(name, namespace)
     except ApiException as exc:
         if exc.status != 404:
-            raise refused(exc, "get") from None
+            raise _refused(exc, "get", namespace, name) from None
         current = None
     except Exception as exc:  # connection refused, DNS, TLS
         raise MRHelpersError(
@@ -117,27 +150,35 @@ def _ensure_kubernetes_secret(namespace: str, name: str, data: Mapping[str, str]
         ) from None
     if current is None:
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(
-                name=name, namespace=namespace, labels={"app.kubernetes.io/managed-by": "mrhelpers"}
-            ),
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(MANAGED_BY)),
             type="Opaque",
             string_data=dict(data),
         )
         try:
             api.create_namespaced_secret(namespace, body)
         except ApiException as exc:
-            raise refused(exc, "create") from None
+            raise _refused(exc, "create", namespace, name) from None
         keys, changed = dict(data), True
     else:
+        import base64
+
         stored = {k: base64.b64decode(v).decode() for k, v in (current.data or {}).items()}
         changed = any(stored.get(k) != v for k, v in data.items())
+        labels = current.metadata.labels or {}
+        patch: dict[str, Any] = {}
         if changed:
+            patch["stringData"] = dict(data)
+        if any(labels.get(k) != v for k, v in MANAGED_BY.items()):
+            patch["metadata"] = {"labels": dict(MANAGED_BY)}
+        if patch:
             try:
-                api.patch_namespaced_secret(name, namespace, {"stringData": dict(data)})
+                api.patch_namespaced_secret(name, namespace, patch)
             except ApiException as exc:
-                raise refused(exc, "patch") from None
+                raise _refused(exc, "patch", namespace, name) from None
         keys = {**stored, **data}
-    return SecretInfo(name=name, where=where, keys={k: len(v) for k, v in sorted(keys.items())}, changed=changed)
+    return SecretInfo(
+        name=name, where=f"{namespace}/{name}", keys={k: len(v) for k, v in sorted(keys.items())}, changed=changed
+    )
 
 
 def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, _refresh: bool = True) -> SecretInfo:

@@ -27,3 +27,8 @@ def test_notebook_01_creates_the_secret_in_the_namespace(core, namespace, kubeco
     executed = (out / "01_registry_secret.ipynb").read_text()
     assert f"{namespace}/model-registry-auth" in executed  # the SecretInfo the reader sees names where it went
     assert token not in executed and secret.data["token"] not in executed
+
+    # Run again: the token the Secret holds is kept (read back from the cluster), not replaced by a new one.
+    (again,) = run_notebooks(tmp_path / "again", {"backend": "cluster"}, ["01_registry_secret"], quiet=True)
+    assert again.status == "ok", again.error
+    assert core.read_namespaced_secret("model-registry-auth", namespace).data["token"] == secret.data["token"]
