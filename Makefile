@@ -118,7 +118,7 @@ status:
 lint: python $(BIN)/actionlint
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
 	@$(VENV)/bin/nbqa ruff notebooks
-	@$(VENV)/bin/shellcheck setup/*.sh .ci/run
+	@$(VENV)/bin/shellcheck -x setup/*.sh .ci/run
 	@$(BIN)/actionlint -shellcheck=$(abspath $(VENV)/bin/shellcheck) .github/workflows/*.yml
 
 report: python
