@@ -17,6 +17,20 @@ class MRHelpersError(Exception):
     ``multiprocessing`` (or joblib, Ray) worker reaches the parent intact.
     """
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickles only ``args`` and calls ``cls(*args)``, which fails for a
+        # subclass whose __init__ takes other arguments: rebuild from args and attributes.
+        attributes = {k: _picklable(v) for k, v in vars(self).items()}
+        return (_rebuild, (type(self), tuple(_picklable(a) for a in self.args), attributes))
+
+
+def _rebuild(cls: type[MRHelpersError], args: tuple[Any, ...], attributes: dict[str, Any]) -> MRHelpersError:
+    """Unpickle an mrhelpers error: its message (``args``) and attributes as they were, no ``__init__`` call."""
+    exc = cls.__new__(cls, *args)
+    Exception.__init__(exc, *args)
+    vars(exc).update(attributes)
+    return exc
+
 
 def _picklable(value: object) -> object:
     """``value`` if it pickles, else its repr (an error must always cross a process boundary)."""
@@ -44,9 +58,6 @@ class InvalidInput(MRHelpersError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"Invalid {field}: {shown}. Allowed: {allowed}.")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, _picklable(self.value), self.allowed))
 
 
 class RegistryUnavailable(MRHelpersError):
@@ -105,12 +116,6 @@ class VersionConflict(MRHelpersError):
                 "or pass on_conflict='bump' to take the next free one."
             )
         super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            type(self),
-            (self.model_name, self.version_name, self.version_id, self.owner_run_id, self.existing_name, self.tried),
-        )
 
 
 class StackError(MRHelpersError):

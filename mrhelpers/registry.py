@@ -564,9 +564,12 @@ def register_version(
     if rm is not None and rm.name != name:  # the database ignores case (or accents): that is another model
         raise _model_twin(name, rm.name)
     if rm is None:
-        twin = next((m.name for m in _all_models(registry) if m.name.casefold() == name.casefold()), None)
-        if twin is not None:
-            raise _model_twin(name, twin)
+        same = [m for m in _all_models(registry) if m.name.casefold() == name.casefold()]
+        exact = next((m for m in same if m.name == name), None)  # created by a racing writer since
+        if same and exact is None:
+            raise _model_twin(name, same[0].name)
+        rm = exact
+    if rm is None:
         try:
             rm = call(lambda: api.upsert_registered_model(RegisteredModel(name=name, owner=author)))
         except Exception as exc:
@@ -606,8 +609,9 @@ def register_version(
         mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
         twin = None
         if mv is None:
-            folded = wanted.casefold()
-            twin = next((v for v in _all_versions(registry, rm.id) if v.name.casefold() == folded), None)
+            same = [v for v in _all_versions(registry, rm.id) if v.name.casefold() == wanted.casefold()]
+            mv = next((v for v in same if v.name == wanted), None)  # created by a racing writer since
+            twin = same[0] if same and mv is None else None
         elif mv.name != wanted:
             twin, mv = mv, None
         if twin is not None:  # differs only in case from an existing version: that name is taken
