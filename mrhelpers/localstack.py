@@ -557,6 +557,10 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 32m;
+        # Stream bodies both ways: no temporary files, which nginx's workers (user nobody when
+        # started as root) could not write in a private state folder (HTTP 500 past 16 KiB).
+        proxy_request_buffering off;
+        proxy_buffering off;
         location / {{
             if ($mrh_authorized = 0) {{
                 add_header WWW-Authenticate 'Bearer realm="model-registry"' always;
