@@ -21,6 +21,7 @@ from mrhelpers.inspection import artifacts_frame, lineage_of
 from mrhelpers.lifecycle import production_version, set_stage
 from mrhelpers.registry import MAX_URI_BYTES, PRODUCTION_KEY, STAGE_KEY
 from tests.conftest import stack_settings
+from tests.integration.test_registration_safety import _race
 
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 LINEAGE = Lineage.for_kfp_run("integrity-run", "integrity", "ns")
@@ -249,39 +250,12 @@ def test_credentials_in_uris_are_masked_for_display_and_stored_exactly(registry)
 # --------------------------------------------------------------------------- 5, 7: contention
 
 
-def _register(job):
-    state_dir, name, version, run_id, on_conflict, start = job
-    registry = connect(Settings.from_env(state_dir=state_dir))
-    while time.time() < start:
-        time.sleep(0.001)
-    try:
-        res = register_version(
-            registry,
-            name,
-            version,
-            f"s3://b/{run_id}",
-            lineage=Lineage.for_kfp_run(run_id, run_id, "ns"),
-            on_conflict=on_conflict,
-            **FMT,
-        )
-        return ("ok", res.version_name, res.version_id, res.artifact_id)
-    except Exception as exc:  # returned, not raised, so the test shows every outcome
-        return ("error", type(exc).__name__, str(exc), None)
-
-
-def _race(stack, jobs):
-    start = time.time() + 3.0
-    full = [(str(stack.state_dir), *job, start) for job in jobs]
-    with mp.get_context("spawn").Pool(len(full)) as pool:
-        return pool.map_async(_register, full).get(timeout=POOL_TIMEOUT)
-
-
 def test_fourteen_bumping_runs_each_get_a_distinct_free_name(stack, registry):
     name = uid("bump")
     register_version(registry, name, "v1", "s3://b/first", lineage=LINEAGE, **FMT)
     out = _race(stack, [(name, "v1", f"bump-{i}", "bump") for i in range(14)])
     assert [o[0] for o in out] == ["ok"] * 14, out
-    assert sorted((o[1] for o in out), key=lambda v: int(v.split("-")[1])) == [f"v1-{i}" for i in range(2, 16)]
+    assert sorted((o[2] for o in out), key=lambda v: int(v.split("-")[1])) == [f"v1-{i}" for i in range(2, 16)]
     frame = versions_frame(registry, name)
     assert len(frame) == 15 and frame.iloc[0].uri == "s3://b/first"
     assert list(frame.uri[1:]) == [f"s3://b/{s}" for s in frame.source_id[1:]]  # each run's own artifact
@@ -292,7 +266,7 @@ def test_sixteen_processes_of_one_run_registering_one_version_all_succeed(stack,
     name = uid("same-run")
     out = _race(stack, [(name, "v1", "the-run", "error") for _ in range(16)])
     assert [o[0] for o in out] == ["ok"] * 16, [o for o in out if o[0] != "ok"]
-    assert len({o[2] for o in out}) == 1 and len({o[3] for o in out}) == 1  # one version, one artifact
+    assert len({o[3] for o in out}) == 1 and len({o[4] for o in out}) == 1  # one version, one artifact
     assert list(versions_frame(registry, name).version) == ["v1"] and len(artifacts_frame(registry, name)) == 1
 
 
