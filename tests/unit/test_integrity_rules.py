@@ -192,3 +192,23 @@ def test_stage_is_derived_from_the_model_pointer():
     assert stage_of(pointer, version("3")) is None
     assert stage_of({PRODUCTION_KEY: ""}, version("1", "production")) == "candidate"
     assert stage_of({}, version("1", "production")) == "production"  # old data: as stored
+
+
+def test_the_run_notebooks_summary_masks_credentials(tmp_path, monkeypatch):
+    import json
+
+    import nbformat
+
+    from mrhelpers import tutorial
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell('raise FileNotFoundError("s3://AKIAKEY:TOPSECRET@minio/b/m")')]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, folder / "creds.ipynb")
+    monkeypatch.setattr(tutorial, "notebooks_dir", lambda: folder)
+    [result] = tutorial.run_notebooks(tmp_path / "out", names=["creds"], quiet=True)
+    summary = (tmp_path / "out" / "summary.json").read_text()
+    assert result.status == "failed" and "s3://***@minio/b/m" in result.error
+    assert "TOPSECRET" not in summary and json.loads(summary)[0]["error"] == result.error
