@@ -137,7 +137,10 @@ def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
 def set_stage(
     registry: ModelRegistry, name: str, version: str, stage: str, *, demote_to: str = "candidate"
 ) -> StageChange:
-    """Put a version into ``stage``; keep at most one ``production`` version per model.
+    """Put a version into ``stage``; a model has exactly one ``production`` version or none.
+
+    Promoting writes the model's production pointer in one request, so promoters
+    racing on one model leave exactly one production version: the last write wins.
 
     Args:
         registry: A client from :func:`mrhelpers.connect`.

@@ -655,8 +655,8 @@ def _model_twin(name: str, existing: str) -> InvalidInput:
     return InvalidInput(
         "name",
         name,
-        f"a model name that differs from the existing model {existing!r} by more than letter case "
-        "(a registry whose database ignores case treats them as one model): "
+        f"a model name that differs from the existing model {existing!r} by more than letter case or accents "
+        "(a registry whose database ignores them treats both names as one model): "
         f"use {existing!r} to add a version to it, or pick another name",
     )
 
