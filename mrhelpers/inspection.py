@@ -12,10 +12,12 @@ Every function here retries a registry that does not answer, then raises
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.registry import RESERVED_PREFIX, SOURCE_ID_KEY, STAGE_KEY, _caller
+from mrhelpers.lifecycle import stage_of
+from mrhelpers.registry import RESERVED_PREFIX, SOURCE_ID_KEY, _caller
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +37,28 @@ MODEL_COLUMNS = ["model", "model_id", "state", "owner", "created", "updated", "v
 ARTIFACT_COLUMNS = [
     "model", "version", "artifact_id", "artifact", "uri", "format", "format_version", "state", *LINEAGE_COLUMNS,
 ]  # fmt: skip
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]+)@")
+_SECRET_QUERY = re.compile(
+    r"(?P<key>[?&;][^=&#\s]*(?:signature|token|secret|password|passwd|credential|access[_-]?key|sig)[^=&#\s]*=)"
+    r"[^&#\s]+",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def mask_credentials(text: Any) -> Any:
+    """``text`` with the credentials in any URI it contains replaced by ``***``.
+
+    Masks the user-info part (``s3://KEY:SECRET@host/m`` -> ``s3://***@host/m``) and
+    the values of query parameters named like a secret (``X-Amz-Signature``,
+    ``token``, ``password``, ``sig`` ...). What the registry stores is not changed:
+    this is for display (frames, the run-notebooks summary). Non-strings pass through.
+    """
+    if not isinstance(text, str):
+        return text
+    return _SECRET_QUERY.sub(lambda m: m["key"] + MASK, _USERINFO.sub(lambda m: m["scheme"] + MASK + "@", text))
 
 
 def _ts(ms: Any) -> Any:
@@ -84,12 +108,12 @@ def _run(registry: ModelRegistry, work: Any) -> Any:
     return _caller(registry)(go)
 
 
-def _version_row(model_name: str, v: Any, art: Any) -> dict[str, Any]:
+def _version_row(model_name: str, v: Any, art: Any, model_props: dict[str, Any] | None) -> dict[str, Any]:
     props = dict(v.custom_properties or {})
     return {
         "model": model_name, "version": v.name, "version_id": v.id, "state": _state(v.state),
-        "stage": props.get(STAGE_KEY), "author": v.author, "created": _ts(v.create_time_since_epoch),
-        "uri": getattr(art, "uri", None),
+        "stage": stage_of(model_props, v), "author": v.author, "created": _ts(v.create_time_since_epoch),
+        "uri": mask_credentials(getattr(art, "uri", None)),
         "format": getattr(art, "model_format_name", None),
         "format_version": getattr(art, "model_format_version", None),
         "source_kind": getattr(art, "model_source_kind", None),
@@ -97,8 +121,27 @@ def _version_row(model_name: str, v: Any, art: Any) -> dict[str, Any]:
         "source_group": getattr(art, "model_source_group", None),
         "source_id": getattr(art, "model_source_id", None) or props.get(SOURCE_ID_KEY),
         "source_name": getattr(art, "model_source_name", None),
-        "metadata": {k: val for k, val in props.items() if not k.startswith(RESERVED_PREFIX)},
+        "metadata": {k: val for k, val in props.items() if not k.casefold().startswith(RESERVED_PREFIX)},
     }  # fmt: skip
+
+
+def _typed(raw: Any) -> Any:
+    """The client's ModelVersion of ``raw``, with every double property as a float.
+
+    The server writes a double such as ``1e20`` or ``-0.0`` in JSON as ``100000000000000000000``
+    or ``-0``, which reads back as an int; the property's type says it is a double.
+    (The sign of a zero does not survive that JSON: ``-0.0`` reads back as ``0.0``.)
+    """
+    from model_registry.types import ModelVersion
+
+    version = ModelVersion.from_basemodel(raw)
+    props = dict(version.custom_properties or {})
+    for key, meta in (raw.custom_properties or {}).items():
+        inner = getattr(meta, "actual_instance", meta)
+        if getattr(inner, "metadata_type", None) == "MetadataDoubleValue" and key in props:
+            props[key] = float(props[key])
+    version.custom_properties = props or version.custom_properties
+    return version
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str]) -> pd.DataFrame:
@@ -118,14 +161,13 @@ def _models(registry: ModelRegistry) -> list[Any]:
 
 def _versions(registry: ModelRegistry, model_id: str | None) -> list[tuple[Any, Any]]:
     """(version, artifact) pairs of one model, or of every model when ``model_id`` is None."""
-    from model_registry.types import ModelVersion
 
     async def work(client: Any) -> list[tuple[Any, Any]]:
         if model_id is None:
             raw = await _pages(client.get_model_versions)
         else:
             raw = await _pages(lambda **kw: client.get_registered_model_versions(model_id, **kw))
-        versions = [ModelVersion.from_basemodel(v) for v in raw]
+        versions = [_typed(v) for v in raw]
         arts = await _artifacts_of(client, [v.id for v in versions])
         return [(v, arts[v.id]) for v in versions]
 
@@ -171,10 +213,14 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
     format, format_version, source_kind, source_class, source_group, source_id,
     source_name, metadata``: ``source_*`` is the lineage, ``stage`` the stage set
     by :func:`mrhelpers.lifecycle.set_stage`, ``metadata`` a dict of the user's
-    properties. An unknown model gives an empty frame.
+    properties, ``uri`` with any credentials in it masked (see :func:`mask_credentials`;
+    ``registry.get_model_artifact(name, version).uri`` is the exact one). An unknown
+    model gives an empty frame.
     """
     model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
-    rows = [_version_row(name, v, a) for v, a in _versions(registry, model.id)] if model is not None else []
+    if model is None or model.name != name:  # a database that ignores case may return another model
+        return _frame([], VERSION_COLUMNS, ["created", "version_id"])
+    rows = [_version_row(name, v, a, model.custom_properties) for v, a in _versions(registry, model.id)]
     return _frame(rows, VERSION_COLUMNS, ["created", "version_id"])
 
 
@@ -184,9 +230,14 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.
     """
-    names = {m.id: m.name for m in _models(registry)}
+    models = {m.id: m for m in _models(registry)}
     rows = [
-        _version_row(names.get(v.registered_model_id, "?"), v, a)
+        _version_row(
+            getattr(models.get(v.registered_model_id), "name", "?"),
+            v,
+            a,
+            getattr(models.get(v.registered_model_id), "custom_properties", None),
+        )
         for v, a in _versions(registry, None)
         if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
     ]
@@ -211,7 +262,7 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
             "version": v.name,
             "artifact_id": a.id,
             "artifact": a.name,
-            "uri": a.uri,
+            "uri": mask_credentials(a.uri),
             "format": a.model_format_name,
             "format_version": a.model_format_version,
             "state": _state(a.state),

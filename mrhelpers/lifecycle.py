@@ -1,7 +1,16 @@
 """A version's life after registration: archive, restore, and a stage.
 
-The stage is kept as the version's custom property ``mrh_stage``. A model has
-at most one version in stage ``production``: promoting one demotes the others.
+A model has at most one version in stage ``production``, by construction: the
+RegisteredModel holds a pointer to it (custom property ``mrh_production_version``,
+the version's id; ``""`` for none), as an alias does in MLflow or Vertex AI.
+Promoting a version is one write of that pointer, so concurrent promoters leave
+exactly one production version: the last write wins. A version's stage is
+derived: ``production`` when the pointer names it, ``candidate`` when it was
+ever staged (its own ``mrh_stage`` property) and is not pointed at, else none.
+
+Data written before the pointer existed (``mrh_stage="production"`` on the
+versions, no pointer on the model) reads as it was stored; the next
+:func:`set_stage` or :func:`archive_version` on that model writes the pointer.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from mrhelpers.errors import InvalidInput
-from mrhelpers.registry import STAGE_KEY, _all_versions, _caller
+from mrhelpers.registry import PRODUCTION_KEY, STAGE_KEY, _all_versions, _caller
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -36,13 +45,41 @@ class StageChange:
     demoted: tuple[str, ...]
 
 
+def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
+    """A version's stage, derived from its model's production pointer (see the module's doc)."""
+    model_props = model_props or {}
+    own = (version.custom_properties or {}).get(STAGE_KEY)
+    if PRODUCTION_KEY not in model_props:  # written before the pointer existed: as stored
+        return own
+    if str(model_props[PRODUCTION_KEY]) == str(version.id):
+        return "production"
+    return "candidate" if own in STAGES else None
+
+
+def _production_id(model: Any, versions: list[Any] | None, registry: ModelRegistry) -> str:
+    """The id of the model's production version, ``""`` for none (old data: the newest one staged so)."""
+    props = model.custom_properties or {}
+    if PRODUCTION_KEY in props:
+        return str(props[PRODUCTION_KEY])
+    versions = _all_versions(registry, model.id) if versions is None else versions
+    staged = [v for v in versions if (v.custom_properties or {}).get(STAGE_KEY) == "production"]
+    newest = max(staged, key=lambda v: int(v.last_update_time_since_epoch or 0), default=None)
+    return str(newest.id) if newest is not None else ""
+
+
+def _point(registry: ModelRegistry, model: Any, version_id: str) -> None:
+    """Write the production pointer: one write, so concurrent writers leave exactly one (the last)."""
+    model.custom_properties = {**(model.custom_properties or {}), PRODUCTION_KEY: version_id}
+    _caller(registry).sync(lambda: registry.update(model))
+
+
 def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
     call = _caller(registry)
     model = call(lambda: registry._api.get_registered_model_by_params(name))
-    if model is None:
+    if model is None or model.name != name:  # a database that ignores case may find another model
         raise InvalidInput("model", name, "the name of a registered model")
     mv = call(lambda: registry._api.get_model_version_by_params(model.id, version))
-    if mv is None:
+    if mv is None or mv.name != version:
         raise InvalidInput("version", f"{name}/{version}", f"an existing version of {name!r}")
     return model, mv
 
@@ -74,12 +111,14 @@ def archive_version(registry: ModelRegistry, name: str, version: str) -> str:
     """
     from model_registry.types import ModelVersionState
 
-    _, mv = _find(registry, name, version)
+    model, mv = _find(registry, name, version)
+    if _production_id(model, None, registry) == str(mv.id):
+        _point(registry, model, "")
+    elif PRODUCTION_KEY not in (model.custom_properties or {}):
+        _point(registry, model, _production_id(model, None, registry))  # old data: migrate to the pointer
     mv.state = ModelVersionState.ARCHIVED
-    props = dict(mv.custom_properties or {})
-    if props.get(STAGE_KEY) == "production":
-        props[STAGE_KEY] = "candidate"
-        mv.custom_properties = props
+    if (mv.custom_properties or {}).get(STAGE_KEY) == "production":
+        mv.custom_properties = {**mv.custom_properties, STAGE_KEY: "candidate"}
     return _state_of(_save(registry, mv))
 
 
@@ -98,7 +137,10 @@ def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
 def set_stage(
     registry: ModelRegistry, name: str, version: str, stage: str, *, demote_to: str = "candidate"
 ) -> StageChange:
-    """Put a version into ``stage``; keep at most one ``production`` version per model.
+    """Put a version into ``stage``; a model has exactly one ``production`` version or none.
+
+    Promoting writes the model's production pointer in one request, so promoters
+    racing on one model leave exactly one production version: the last write wins.
 
     Args:
         registry: A client from :func:`mrhelpers.connect`.
@@ -123,31 +165,32 @@ def set_stage(
     model, mv = _find(registry, name, version)
     if stage == "production" and _state_of(mv) == "ARCHIVED":
         raise InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
-    demoted = []
+    versions = _all_versions(registry, model.id)
+    current = _production_id(model, versions, registry)
+    if (mv.custom_properties or {}).get(STAGE_KEY) != stage:
+        mv.custom_properties = {**(mv.custom_properties or {}), STAGE_KEY: stage}
+        _save(registry, mv)
+    demoted: list[str] = []
     if stage == "production":
-        from model_registry.types import ModelVersionState
-
-        for other in _all_versions(registry, model.id):
-            if other.id != mv.id and (other.custom_properties or {}).get(STAGE_KEY) == "production":
-                other.custom_properties = {**other.custom_properties, STAGE_KEY: "candidate"}
-                if demote_to == "archived":
-                    other.state = ModelVersionState.ARCHIVED
-                _save(registry, other)
-                demoted.append(other.name)
-    mv.custom_properties = {**(mv.custom_properties or {}), STAGE_KEY: stage}
-    _save(registry, mv)
+        _point(registry, model, str(mv.id))
+        if current and current != str(mv.id):
+            demoted = [v.name for v in versions if str(v.id) == current]
+            if demote_to == "archived":
+                for other in demoted:
+                    archive_version(registry, name, other)
+    elif current == str(mv.id) or PRODUCTION_KEY not in (model.custom_properties or {}):
+        _point(registry, model, "" if current == str(mv.id) else current)
     return StageChange(name, version, stage, tuple(demoted))
 
 
 def production_version(registry: ModelRegistry, name: str) -> str | None:
     """The name of model ``name``'s production version, or None."""
     model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
-    if model is None:
+    if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
-    found = [
-        v.name for v in _all_versions(registry, model.id) if (v.custom_properties or {}).get(STAGE_KEY) == "production"
-    ]
-    return found[0] if found else None
+    versions = _all_versions(registry, model.id)
+    current = _production_id(model, versions, registry)
+    return next((v.name for v in versions if str(v.id) == current), None) if current else None
 
 
 def archive_model(registry: ModelRegistry, name: str) -> list[str]:
@@ -163,12 +206,13 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
 
     call = _caller(registry)
     model = call(lambda: registry._api.get_registered_model_by_params(name))
-    if model is None:
+    if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
     archived = [v.name for v in _all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
     if getattr(model.state, "value", model.state) != "ARCHIVED":
+        model = call(lambda: registry._api.get_registered_model_by_params(name))  # with the pointer just cleared
         model.state = RegisteredModelState.ARCHIVED
         call(lambda: registry._api.upsert_registered_model(model))
     return archived

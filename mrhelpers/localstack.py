@@ -39,6 +39,8 @@ from mrhelpers.errors import StackError
 from mrhelpers.settings import Settings, project_root, versions
 
 DATABASE = "model_registry"
+COLLATION = "utf8mb4_bin"
+"""The local database compares text exactly: names and keys that differ in case, accent or emoji are different."""
 DB_USER = "mrhelpers"
 COMPONENTS = ("mariadb", "registry", "proxy")
 _BINARIES = {"mariadb": "mariadbd", "registry": "model-registry", "proxy": "nginx"}
@@ -282,7 +284,7 @@ def _user_args() -> list[str]:
     return ["--user=root"] if os.geteuid() == 0 else []
 
 
-def _sql(settings: Settings, sql: str) -> subprocess.CompletedProcess[str]:
+def _sql(settings: Settings, sql: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     client = _find("mariadb") or _find("mysql")
     if client is None:
         raise StackError("The MariaDB client (`mariadb`) is missing: install Debian's mariadb-client.")
@@ -291,7 +293,7 @@ def _sql(settings: Settings, sql: str) -> subprocess.CompletedProcess[str]:
         input=sql,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=timeout,
     )
 
 
@@ -364,7 +366,7 @@ def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, 
     _wait("MariaDB server", lambda: _sql(settings, "SELECT 1;").returncode == 0, timeout, pid, "mariadbd", log, quiet)
     password = _db_password(settings)
     setup = (
-        f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4;\n"
+        f"CREATE DATABASE IF NOT EXISTS {DATABASE} CHARACTER SET utf8mb4 COLLATE {COLLATION};\n"
         f"CREATE USER IF NOT EXISTS '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
         f"ALTER USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
         f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{DB_USER}'@'127.0.0.1';\n"
@@ -372,6 +374,49 @@ def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, 
     proc = _sql(settings, setup)
     if proc.returncode != 0:
         raise StackError(f"Creating the database and user failed: {proc.stderr.strip()}")
+
+
+def _not_exact(settings: Settings) -> list[str]:
+    """Tables of the registry's database whose text columns (or default) do not compare exactly."""
+    proc = _sql(
+        settings,
+        "SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+        f"'{DATABASE}' AND COLLATION_NAME IS NOT NULL AND COLLATION_NAME <> '{COLLATION}' "
+        "UNION SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+        f"'{DATABASE}' AND TABLE_COLLATION <> '{COLLATION}';",
+    )
+    if proc.returncode != 0:
+        raise StackError(f"Reading the collation of the database {DATABASE!r} failed: {proc.stderr.strip()}")
+    return [line.strip() for line in proc.stdout.splitlines()[1:] if line.strip()]
+
+
+def ensure_exact_collation(settings: Settings, quiet: bool = False) -> list[str]:
+    """Make the registry's database compare text exactly (``utf8mb4_bin``); keep the data.
+
+    A stack created before this (with MariaDB's default ``utf8mb4_general_ci``) is
+    converted table by table (``ALTER TABLE ... CONVERT TO``). Rows stay as they
+    are: a case-insensitive unique index never held two names that differ only in
+    case, so the exact one cannot find duplicates. Idempotent and quick when
+    nothing is left to convert.
+
+    Returns:
+        The tables converted.
+    """
+    tables = _not_exact(settings)
+    if not tables:
+        return []
+    _say(f"Making {len(tables)} tables of {DATABASE!r} compare text exactly ({COLLATION}) ...", quiet)
+    statements = [f"ALTER DATABASE `{DATABASE}` CHARACTER SET utf8mb4 COLLATE {COLLATION};"]
+    statements += [
+        f"ALTER TABLE `{DATABASE}`.`{t}` CONVERT TO CHARACTER SET utf8mb4 COLLATE {COLLATION};" for t in tables
+    ]
+    proc = _sql(settings, "\n".join(statements), timeout=3600)
+    if proc.returncode != 0:
+        raise StackError(
+            f"Converting {DATABASE!r} to the exact collation {COLLATION} failed: {proc.stderr.strip()}. "
+            "The data is unchanged where the statement failed; run `python -m mrhelpers up` again."
+        )
+    return tables
 
 
 # --------------------------------------------------------------------------- Model Registry server
@@ -503,14 +548,19 @@ http {{
     access_log {logs}/nginx-access.log;
     client_body_temp_path {prefix}/tmp;
     proxy_temp_path {prefix}/tmp;
-    map_hash_bucket_size {bucket};
+    # A regular expression with ~ (not ~*): matched exactly, letter case included. A plain
+    # string key of a map is matched ignoring case.
     map $http_authorization $mrh_authorized {{
         default 0;
-        "Bearer {token}" 1;
+        "~^Bearer {token}$" 1;
     }}
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 32m;
+        # Stream bodies both ways: no temporary files, which nginx's workers (user nobody when
+        # started as root) could not write in a private state folder (HTTP 500 past 16 KiB).
+        proxy_request_buffering off;
+        proxy_buffering off;
         location / {{
             if ($mrh_authorized = 0) {{
                 add_header WWW-Authenticate 'Bearer realm="model-registry"' always;
@@ -531,12 +581,31 @@ def _proxy_token(settings: Settings) -> str:
     if token is None:
         token = choose_token(settings)
         ensure_secret(settings, settings.secret_name, {SECRET_TOKEN_KEY: token}, _refresh=False)
-    if not _BEARER.match(token):
+    if token != token.strip():
+        raise StackError(
+            f"The token in the Secret {settings.secret_name!r} ({settings.state_dir}/secrets/{settings.secret_name}/"
+            f"{SECRET_TOKEN_KEY}) has surrounding spaces or a newline. mrhelpers refuses it rather than guess "
+            "which characters belong to the token. Write it without them: "
+            f"mrhelpers.ensure_secret(settings, {settings.secret_name!r}, {{'token': TOKEN}}), or `printf %s TOKEN > "
+            "<that file>` (`echo` adds a newline)."
+        )
+    if not _BEARER.fullmatch(token):
         raise StackError(
             f"The token in the Secret {settings.secret_name!r} has characters a bearer token cannot carry. "
             "Store one made of letters, digits and -._~+/ (notebook 01 or ensure_secret)."
         )
     return token
+
+
+def _token_regex(token: str) -> str:
+    """``token`` as a PCRE matching only itself: of its characters only ``.`` and ``+`` are special."""
+    return token.replace(".", "[.]").replace("+", "[+]")
+
+
+def _conf_token(conf: Path) -> str | None:
+    """The token a written proxy configuration accepts (to tell when a reload has taken)."""
+    found = re.search(r'"~\^Bearer (.*)\$" 1;', conf.read_text()) if conf.exists() else None
+    return found.group(1).replace("[.]", ".").replace("[+]", "+") if found else None
 
 
 def _write_proxy_conf(settings: Settings, state: dict[str, Any]) -> Path:
@@ -545,8 +614,8 @@ def _write_proxy_conf(settings: Settings, state: dict[str, Any]) -> Path:
     conf = prefix / "nginx.conf"
     token = _proxy_token(settings)
     text = _NGINX_CONF.format(
-        logs=settings.state_dir / "logs", prefix=prefix, token=token, port=state["proxy"]["port"],
-        upstream=state["registry"]["port"], bucket=1 << max(7, (len(token) + 48).bit_length()),
+        logs=settings.state_dir / "logs", prefix=prefix, port=state["proxy"]["port"],
+        upstream=state["registry"]["port"], token=_token_regex(token),
     )  # fmt: skip
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -579,6 +648,7 @@ def ensure_nginx_installed(quiet: bool = False) -> str:
 
 def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
     nginx = ensure_nginx_installed(quiet)
+    _stop_stray_proxies(settings, None, quiet)  # a worker left by a killed master holds the old token
     old = state.get("proxy", {})
     port = _choose_port("token-checking proxy", port, old.get("port"), "MRH_PROXY_PORT")
     log = settings.state_dir / "logs" / "nginx-error.log"
@@ -597,6 +667,45 @@ def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, ti
         raise StackError(f"The proxy at {url} let a request without a token through; check {conf}.")
 
 
+def _own_nginx_pids(settings: Settings, keep: int | None = None) -> list[int]:
+    """nginx processes of this stack other than ``keep`` (the recorded master) and its workers.
+
+    A process is this stack's when it is nginx and its command line names this stack's
+    configuration file (a master), or it holds a file of this stack's state folder open
+    (a worker, which keeps the logs open; its command line is just ``nginx: worker process``).
+    A worker outlives a master killed with ``kill -9`` and keeps serving the old token.
+    """
+    conf = str(settings.state_dir / "nginx" / "nginx.conf")
+    own = (str(settings.state_dir / "logs") + "/", str(settings.state_dir / "nginx") + "/")
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) in (keep, os.getpid()):
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if stat.partition("(")[2].rpartition(")")[0] != "nginx":
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == keep:  # a worker of the running master
+                continue
+            mine = conf in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if not mine:
+                mine = any(os.readlink(fd).startswith(own) for fd in (entry / "fd").iterdir())
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or not ours to read
+        if mine:
+            found.append(int(entry.name))
+    return found
+
+
+def _stop_stray_proxies(settings: Settings, keep: int | None, quiet: bool) -> list[int]:
+    """Stop this stack's nginx processes that no recorded master owns; return their pids."""
+    strays = _own_nginx_pids(settings, keep)
+    for pid in strays:
+        _say(f"Stopping a stray proxy process of this stack (nginx, pid {pid}) ...", quiet)
+        _stop_pid(pid, "nginx", timeout=5.0)
+    return strays
+
+
 def refresh_proxy(settings: Settings) -> bool:
     """Make a running proxy accept the token now in the local secret store (after a change).
 
@@ -611,12 +720,12 @@ def refresh_proxy(settings: Settings) -> bool:
     if not _alive(proxy.get("pid"), "nginx"):
         return False
     conf = settings.state_dir / "nginx" / "nginx.conf"
-    before = re.search(r'"Bearer (.*)" 1;', conf.read_text()) if conf.exists() else None
+    before = _conf_token(conf)
     _write_proxy_conf(settings, state)
     os.kill(proxy["pid"], signal.SIGHUP)
     probe = f"{proxy['url']}{_api_path()}/registered_models?pageSize=1"
     token = _proxy_token(settings)
-    old = before.group(1) if before and before.group(1) != token else None
+    old = before if before and before != token else None
     deadline = time.monotonic() + 15
     settled = 0
     while settled < 3:
@@ -650,6 +759,8 @@ class StackStatus:
     state_dir: str
     registry_url: str | None
     components: tuple[ComponentStatus, ...]
+    open_port: str | None = None
+    """The registry server's own address while it runs: it takes writes without a token."""
 
     @property
     def ok(self) -> bool:
@@ -670,6 +781,17 @@ class StackStatus:
             lines.append(f"  {c.name:<9} {state:<8} pid {c.pid or '-':<8} {where:<24} {answer:<16} log {c.log or '-'}")
         if self.ok:
             lines.append(f"  Model Registry API: {self.registry_url}{_api_path()}")
+        if self.open_port:
+            proxy = any(c.name == "proxy" for c in self.components)
+            lines.append(
+                f"  Open port: the registry server itself, {self.open_port}, takes reads and writes from any user "
+                "of this machine without a token"
+                + (
+                    "; the proxy models a secured cluster for the tutorial and is not a security boundary here."
+                    if proxy
+                    else "."
+                )
+            )
         return "\n".join(lines)
 
 
@@ -702,7 +824,8 @@ def status(settings: Settings | None = None) -> StackStatus:
         parts.append(
             ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
         )
-    return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts))
+    open_port = reg.get("url") if reg_running else None
+    return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts), open_port)
 
 
 def up(
@@ -756,8 +879,10 @@ def up(
             _say(f"The Model Registry server already runs at {state['registry']['url']}.", quiet)
         else:
             _start_registry(settings, state, registry_port, timeout, quiet)
+        ensure_exact_collation(settings, quiet)  # after the server's migrations made the tables
         if state["auth"]:
             if _alive(state.get("proxy", {}).get("pid"), "nginx"):
+                _stop_stray_proxies(settings, state["proxy"]["pid"], quiet)
                 state["registry_url"] = state["proxy"]["url"]
                 _save(settings, state)
                 refresh_proxy(settings)  # the registry may have a new port
@@ -788,6 +913,8 @@ def down(settings: Settings | None = None, *, quiet: bool = False) -> list[str]:
                 stopped.append(name)
             if part:
                 part["pid"] = None
+        if _stop_stray_proxies(settings, None, quiet):
+            stopped.append("stray proxy")
         if state:
             _save(settings, state)
     _say(f"Stopped: {', '.join(stopped) or 'nothing was running'}. Data kept in {settings.state_dir}.", quiet)

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import time
 import warnings
@@ -33,7 +34,9 @@ RESERVED_PREFIX = "mrh_"
 SOURCE_ID_KEY = "mrh_source_id"
 """Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
 STAGE_KEY = "mrh_stage"
-"""A version's stage (see :mod:`mrhelpers.lifecycle`)."""
+"""On a version: the stage it was last given (see :mod:`mrhelpers.lifecycle`)."""
+PRODUCTION_KEY = "mrh_production_version"
+"""On a RegisteredModel: the id of its production version, ``""`` for none (see :mod:`mrhelpers.lifecycle`)."""
 MAX_NAME = 200
 """Longest model, version or lineage name. The server keeps names in 255-character
 columns with an id prefix (``"<parent id>:<name>"``), so 200 leaves room for ids."""
@@ -41,8 +44,20 @@ MAX_KEY = 255
 """Longest metadata key (the server's property-name column)."""
 MAX_VALUE_BYTES = 4 * 1024 * 1024
 """Largest metadata string (UTF-8 bytes) or description; larger ones are refused."""
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+"""Largest metadata plus description of one version, as the client sends it (JSON, non-ASCII escaped).
+Half the local proxy's ``client_max_body_size`` (32 MiB) and the MariaDB server's default
+``max_allowed_packet`` (16 MiB is what one statement may carry; values are written one per row)."""
+MAX_DEPTH = 100
+"""Deepest nesting of a dict or list metadata value."""
+MAX_URI_BYTES = 65_535
+"""Longest URI in UTF-8 bytes: the server keeps it in a ``TEXT`` column (64 KiB - 1)."""
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional override and isolate characters: they reorder how a terminal shows the text around them."""
+BUMP_ATTEMPTS = 64
+"""Most version names ``on_conflict="bump"`` tries before it gives up naming them."""
 MAX_INT = 999_999_999
 """Largest integer metadata value (in size): the pinned client's wire format takes at most 9 digits."""
 
@@ -206,6 +221,10 @@ class _Caller:
         self.retries = retries
         self.backoff = backoff
 
+    def sync(self, make: Callable[[], T]) -> T:
+        """Run a blocking client call (a public client method) with the same retries and error mapping."""
+        return _with_retries(make, self.url, self.backend, self.secret_name, self.retries, self.backoff)
+
     def __call__(self, make: Callable[[], Awaitable[T]]) -> T:
         return _with_retries(
             lambda: self.registry.async_runner(make()),  # type: ignore[arg-type]
@@ -224,6 +243,13 @@ def _caller(registry: ModelRegistry) -> _Caller:
 
 
 # --------------------------------------------------------------------------- connect
+
+_PADDED_HINT = (
+    "a token without surrounding spaces or newlines (mrhelpers refuses it rather than guess which characters "
+    "belong to it). Rewrite it without them: MRH_TOKEN, or the local Secret {secret!r} with "
+    "mrhelpers.ensure_secret(settings, {secret!r}, {{'token': TOKEN}}) (a file written with `echo` ends in a newline; "
+    "use `printf %s`)"
+)
 
 
 def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> ModelRegistry:
@@ -252,6 +278,8 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
         )
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     token = settings.token.reveal() or None
+    if token is not None and token != token.strip():
+        raise InvalidInput("token", "<hidden>", _PADDED_HINT.format(secret=settings.secret_name))
 
     def make() -> ModelRegistry:
         with warnings.catch_warnings():
@@ -284,6 +312,10 @@ def _check_name(field: str, value: object) -> str:
         raise InvalidInput(field, value, f"at most {MAX_NAME} characters (got {len(value)})")
     if _CONTROL.search(value):
         raise InvalidInput(field, value, "printable characters only (no control characters)")
+    if _BIDI.search(value):
+        raise InvalidInput(
+            field, value, "no bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069)"
+        )
     return value
 
 
@@ -300,6 +332,11 @@ def normalize_uri(uri: object) -> str:
         raise InvalidInput("uri", uri, "a non-empty URI such as s3://bucket/model or an absolute path")
     if _CONTROL.search(uri) or uri != uri.strip():
         raise InvalidInput("uri", uri, "a URI without control characters or surrounding whitespace")
+    size = len(uri.encode("utf-8", "surrogatepass"))
+    if size > MAX_URI_BYTES:
+        raise InvalidInput(
+            "uri", f"<{size} bytes>", f"at most {MAX_URI_BYTES} bytes (the server's column); point at the model instead"
+        )
     if uri.startswith("/"):
         from pathlib import PurePosixPath
 
@@ -314,15 +351,34 @@ def normalize_uri(uri: object) -> str:
     return uri
 
 
+def _is_reserved(key: str) -> bool:
+    return key.casefold().startswith(RESERVED_PREFIX)
+
+
+def _too_deep(value: object) -> bool:
+    """True when dicts and lists nest more than ``MAX_DEPTH`` levels (iterative: no RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | int | float | str]:
     """Check metadata and convert it to what the registry stores.
 
-    Rules: keys are non-empty strings without surrounding whitespace and do not
-    start with ``mrh_`` (reserved for mrhelpers' own properties); bool, int,
-    float and str values are stored as they are; dict and list values are stored
-    as JSON strings (keys sorted). Refused: None, NaN, infinities, integers of
-    more than 9 digits (the pinned client cannot send them), strings over
-    ``MAX_VALUE_BYTES``, keys over ``MAX_KEY`` characters, and other types.
+    Rules: keys are non-empty strings without surrounding whitespace, control or
+    bidirectional-override characters; they do not start with ``mrh_`` in any
+    letter case (reserved for mrhelpers' own properties), and no two keys differ
+    only in letter case (a registry whose database ignores case would merge them).
+    bool, int, float and str values are stored as they are; dict and list values
+    are stored as JSON strings (keys sorted). Refused: None, NaN, infinities,
+    integers of more than 9 digits (the pinned client cannot send them), strings
+    with NUL characters, strings over ``MAX_VALUE_BYTES``, dicts and lists nested
+    more than ``MAX_DEPTH`` levels, keys over ``MAX_KEY`` characters, and other types.
 
     Raises:
         InvalidInput: Naming the first bad key or value.
@@ -332,17 +388,32 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     if not isinstance(metadata, Mapping):
         raise InvalidInput("metadata", metadata, "a mapping of str to bool, int, float, str, dict or list")
     out: dict[str, bool | int | float | str] = {}
+    folded: dict[str, str] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not key.strip() or key != key.strip() or _CONTROL.search(key):
             raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
         if len(key) > MAX_KEY:
             raise InvalidInput("metadata key", key, f"at most {MAX_KEY} characters (got {len(key)})")
-        if key.startswith(RESERVED_PREFIX):
+        if _BIDI.search(key):
+            raise InvalidInput("metadata key", key, "no bidirectional override or isolate characters")
+        if _is_reserved(key):
             raise InvalidInput(
-                "metadata key", key, f"a key not starting with {RESERVED_PREFIX!r} (reserved for mrhelpers)"
+                "metadata key", key, f"a key not starting with {RESERVED_PREFIX!r} in any case (reserved for mrhelpers)"
+            )
+        twin = folded.setdefault(key.casefold(), key)
+        if twin != key:
+            raise InvalidInput(
+                "metadata key",
+                key,
+                f"keys that differ by more than letter case ({twin!r} is also given; a registry whose "
+                "database ignores case keeps only one of them): rename one",
             )
         field = f"metadata[{key!r}]"
-        if isinstance(value, (bool, str)):
+        if isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidInput(field, value, "a string without NUL characters (\\x00)")
             out[key] = value
         elif isinstance(value, int):
             if abs(value) > MAX_INT:
@@ -357,22 +428,36 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
                 raise InvalidInput(field, value, "a finite float")
             out[key] = value
         elif isinstance(value, (dict, list)):
+            if _too_deep(value):
+                raise InvalidInput(field, f"<{type(value).__name__} nested too deep>", f"at most {MAX_DEPTH} levels")
             try:
                 out[key] = json.dumps(value, sort_keys=True, allow_nan=False)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise InvalidInput(field, value, f"JSON-serialisable dicts and lists ({exc})") from None
         elif value is None:
             raise InvalidInput(field, value, "bool, int, float, str, dict or list; drop the key instead of None")
         else:
             raise InvalidInput(field, value, "bool, int, float, str, dict or list")
     for key, value in out.items():
-        if isinstance(value, str) and len(value.encode()) > MAX_VALUE_BYTES:
+        if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             raise InvalidInput(
                 f"metadata[{key!r}]",
-                f"<{len(value.encode())} bytes>",
+                f"<{len(value.encode('utf-8', 'surrogatepass'))} bytes>",
                 f"at most {MAX_VALUE_BYTES} bytes; store large data as an artifact",
             )
     return out
+
+
+def _check_request_size(props: Mapping[str, Any], description: str | None) -> None:
+    """Refuse metadata plus description larger, as sent, than ``MAX_METADATA_BYTES``."""
+    size = len(json.dumps(props)) + len(json.dumps(description or ""))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            "metadata",
+            f"<{size} bytes as sent, with the description>",
+            f"at most {MAX_METADATA_BYTES} bytes in all (JSON-encoded; non-ASCII characters count 6 bytes each); "
+            "store large data as an artifact and put its URI in the metadata",
+        )
 
 
 def _check_lineage(lineage: object) -> Lineage | None:
@@ -397,9 +482,10 @@ def _check_lineage(lineage: object) -> Lineage | None:
 
 
 def _next_free_name(base: str, taken: set[str]) -> str:
-    """``v1`` -> ``v1-2``, ``v1-3`` ...: the first name not in ``taken``."""
+    """``v1`` -> ``v1-2``, ``v1-3`` ...: the first name not in ``taken`` (compared case-folded)."""
+    folded = {t.casefold() for t in taken}
     n = 2
-    while f"{base}-{n}" in taken:
+    while f"{base}-{n}".casefold() in folded:
         n += 1
     return f"{base}-{n}"
 
@@ -466,8 +552,13 @@ def register_version(
     _check_name("model_format_version", model_format_version)
     lineage = _check_lineage(lineage)
     props = normalize_metadata(metadata)
-    if description is not None and (not isinstance(description, str) or len(description.encode()) > MAX_VALUE_BYTES):
+    if description is not None and (
+        not isinstance(description, str) or len(description.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES
+    ):
         raise InvalidInput("description", description, f"a string of at most {MAX_VALUE_BYTES} bytes, or None")
+    if description is not None and "\x00" in description:
+        raise InvalidInput("description", description, "a string without NUL characters (\\x00)")
+    _check_request_size(props, description)
     if author is not None:
         _check_name("author", author)
     if on_conflict not in ON_CONFLICT:
@@ -478,6 +569,14 @@ def register_version(
     author = author or registry._author
 
     rm = call(lambda: api.get_registered_model_by_params(name))
+    if rm is not None and rm.name != name:  # the database ignores case (or accents): that is another model
+        raise _model_twin(name, rm.name)
+    if rm is None:
+        same = [m for m in _all_models(registry) if m.name.casefold() == name.casefold()]
+        exact = next((m for m in same if m.name == name), None)  # created by a racing writer since
+        if same and exact is None:
+            raise _model_twin(name, same[0].name)
+        rm = exact
     if rm is None:
         try:
             rm = call(lambda: api.upsert_registered_model(RegisteredModel(name=name, owner=author)))
@@ -485,7 +584,13 @@ def register_version(
             if _status_of(exc) != 409:  # another writer created it first: use theirs
                 raise
             rm = call(lambda: api.get_registered_model_by_params(name))
+            if rm is not None and rm.name != name:
+                raise _model_twin(name, rm.name) from None
     assert rm is not None and rm.id is not None
+
+    def artifact_of(version_id: str) -> Any:
+        arts = call(lambda: api.get_model_artifacts(version_id))
+        return arts[0] if arts else None
 
     def add_artifact(version_id: str) -> Any:
         artifact = ModelArtifact(
@@ -495,16 +600,34 @@ def register_version(
             model_format_version=model_format_version,
             **(lineage.as_fields() if lineage else {}),
         )
-        return call(lambda: api.upsert_model_version_artifact(artifact, version_id))
+        try:
+            return call(lambda: api.upsert_model_version_artifact(artifact, version_id))
+        except Exception as exc:
+            # 409: a same-run writer (or our own request whose response was lost) added it first.
+            found = artifact_of(version_id) if _status_of(exc) == 409 else None
+            if found is None:
+                raise
+            return found
 
     if lineage is not None:
         props = {**props, SOURCE_ID_KEY: lineage.id}
     wanted = version
-    for _ in range(10):
+    tried: list[str] = []
+    for attempt in range(BUMP_ATTEMPTS):
         mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
-        if mv is not None:
-            arts = call(lambda mv=mv: api.get_model_artifacts(mv.id))
-            art = arts[0] if arts else None
+        twin = None
+        if mv is None:
+            same = [v for v in _all_versions(registry, rm.id) if v.name.casefold() == wanted.casefold()]
+            mv = next((v for v in same if v.name == wanted), None)  # created by a racing writer since
+            twin = same[0] if same and mv is None else None
+        elif mv.name != wanted:
+            twin, mv = mv, None
+        if twin is not None:  # differs only in case from an existing version: that name is taken
+            owner = (twin.custom_properties or {}).get(SOURCE_ID_KEY)
+            if on_conflict == "error":
+                raise VersionConflict(name, wanted, str(twin.id), owner, existing_name=twin.name)
+        elif mv is not None:
+            art = artifact_of(mv.id)
             owner = art.model_source_id if art else (mv.custom_properties or {}).get(SOURCE_ID_KEY)
             if lineage is not None and owner == lineage.id:
                 if art is None:  # our own registration stopped between its writes: finish it
@@ -513,22 +636,42 @@ def register_version(
                 return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, False, name)
             if on_conflict == "error":
                 raise VersionConflict(name, wanted, str(mv.id), owner)
-            taken = {v.name for v in _all_versions(registry, rm.id)}
-            wanted = _next_free_name(version, taken)
-            continue
-        try:
-            mv = call(
-                lambda wanted=wanted: api.upsert_model_version(
-                    ModelVersion(name=wanted, author=author, description=description, custom_properties=props), rm.id
+        else:
+            try:
+                mv = call(
+                    lambda wanted=wanted: api.upsert_model_version(
+                        ModelVersion(name=wanted, author=author, description=description, custom_properties=props),
+                        rm.id,
+                    )
                 )
-            )
-        except Exception as exc:
-            if _status_of(exc) == 409:  # a racing writer took the name: decide again
+            except Exception as exc:
+                if _status_of(exc) != 409:
+                    raise
+                # A racing writer took the name (or our lost request did): read it and decide again,
+                # after a short random wait so that many bumping writers spread out.
+                time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))  # noqa: S311 - jitter, not security
                 continue
-            raise
-        art = add_artifact(mv.id)
-        return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
-    raise VersionConflict(name, wanted, "?", None)
+            art = add_artifact(mv.id)
+            return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
+        tried.append(wanted)
+        taken = {v.name.casefold() for v in _all_versions(registry, rm.id)}
+        wanted = _next_free_name(version, taken)
+    raise VersionConflict(name, version, "", None, tried=tuple(tried))
+
+
+def _model_twin(name: str, existing: str) -> InvalidInput:
+    return InvalidInput(
+        "name",
+        name,
+        f"a model name that differs from the existing model {existing!r} by more than letter case or accents "
+        "(a registry whose database ignores them treats both names as one model): "
+        f"use {existing!r} to add a version to it, or pick another name",
+    )
+
+
+def _all_models(registry: ModelRegistry) -> list[Any]:
+    """Every RegisteredModel, through the client's public pager (1,000 a page)."""
+    return _caller(registry).sync(lambda: list(registry.get_registered_models().page_size(1000)))
 
 
 def _all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:

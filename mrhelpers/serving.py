@@ -106,7 +106,8 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
     model_id = registry.get_registered_model(name).id
     return {
         "model": name, "model_id": model_id, "version": row.version, "version_id": row.version_id,
-        "uri": row.uri, "format": row.format, "format_version": row.format_version, "metadata": row.metadata,
+        "uri": registry.get_model_artifact(name, row.version).uri,  # exact: the frame masks credentials
+        "format": row.format, "format_version": row.format_version, "metadata": row.metadata,
     }  # fmt: skip
 
 

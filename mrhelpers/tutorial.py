@@ -198,6 +198,9 @@ def run_notebooks(
                 "failed",
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}",
             )
+        from mrhelpers.inspection import mask_credentials  # a cell's error may quote a URI with credentials
+
+        error = mask_credentials(error)
         result = NotebookResult(path.stem, status, round(time.monotonic() - start, 1), str(target), error)
         results.append(result)
         if not quiet:

@@ -1,8 +1,24 @@
 """A token-checking proxy (nginx) in front of the local registry, as on a secured cluster."""
 
+import json
+import os
+import signal
+import time
+
 import pytest
 
-from mrhelpers import AuthError, Secret, Settings, connect, ensure_secret, localstack, models_frame, register_version
+from mrhelpers import (
+    AuthError,
+    InvalidInput,
+    Secret,
+    Settings,
+    StackError,
+    connect,
+    ensure_secret,
+    localstack,
+    models_frame,
+    register_version,
+)
 from mrhelpers.localstack import _api_path, _http_status
 from tests.conftest import stack_settings
 
@@ -61,3 +77,102 @@ def test_rotating_the_secret_rotates_what_the_proxy_accepts(secured):
 def test_up_again_keeps_the_proxy_and_its_url(secured):
     again = localstack.up(secured, quiet=True)  # auth stays on without asking again
     assert again.ok and again.registry_url == secured.registry_url
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_the_token_match_is_exact_including_letter_case(secured):
+    url = f"{secured.registry_url}{_api_path()}/registered_models"
+    assert _http_status(url, TOKEN.swapcase()) == 401 and _http_status(url, TOKEN.upper()) == 401
+    assert _http_status(url, TOKEN + "x") == 401 and _http_status(url, TOKEN[:-1]) == 401
+    assert _http_status(url, TOKEN.replace("-", ".")) == 401  # no character stands for another
+
+
+def test_status_says_the_registry_port_itself_is_open(secured):
+    status = localstack.status(secured)
+    registry_url = next(c.address for c in status.components if c.name == "registry")
+    assert status.open_port == registry_url and registry_url != secured.registry_url
+    assert f"the registry server itself, {registry_url}, takes reads and writes" in str(status)
+    assert "not a security boundary" in str(status)
+    assert _http_status(f"{registry_url}{_api_path()}/registered_models") == 200  # what the line warns of
+
+
+def test_metadata_up_to_the_limit_passes_the_proxy_and_past_it_writes_nothing(secured):
+    from mrhelpers.registry import MAX_METADATA_BYTES, MAX_VALUE_BYTES
+
+    registry = connect(secured)
+    chunk = MAX_VALUE_BYTES - 1024
+    metadata = {f"part{i}": chr(ord("a") + i) * chunk for i in range(MAX_METADATA_BYTES // MAX_VALUE_BYTES)}
+    name = "big-through-proxy"
+    register_version(registry, name, "v1", "s3://b/m", metadata=metadata, **FMT)
+    stored = registry.get_model_version(name, "v1").custom_properties
+    assert all(stored[k] == v for k, v in metadata.items())
+
+    before = len(models_frame(registry))
+    too_big = {**metadata, "more": "z" * 8192}
+    with pytest.raises(InvalidInput, match="at most 16777216 bytes in all"):
+        register_version(registry, "big-over-limit", "v1", "s3://b/m", metadata=too_big, **FMT)
+    assert len(models_frame(registry)) == before and registry.get_registered_model("big-over-limit") is None
+
+
+def test_the_proxy_refuses_bodies_past_its_own_limit(secured):
+    import urllib.error
+    import urllib.request
+
+    body = b"x" * (33 * 1024 * 1024)  # client_max_body_size is 32m: mrhelpers' 16 MiB stays below it
+    request = urllib.request.Request(
+        f"{secured.registry_url}{_api_path()}/registered_models",
+        data=body,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 413
+
+
+def test_a_token_with_a_trailing_newline_is_refused_at_once(secured):
+    path = secured.state_dir / "secrets" / secured.secret_name / "token"
+    path.write_text(TOKEN + "\n")  # what `echo TOKEN > file` writes
+    try:
+        started = time.monotonic()
+        with pytest.raises(StackError, match="surrounding spaces or a newline") as info:
+            localstack.up(secured, quiet=True)
+        assert time.monotonic() - started < 30 and TOKEN not in str(info.value)
+        with pytest.raises(InvalidInput, match="newlines"):
+            connect(Settings.from_env(state_dir=secured.state_dir), retries=1)
+    finally:
+        path.write_text(TOKEN)
+    assert localstack.up(secured, quiet=True).ok
+
+
+def _kill_master(settings):
+    pid = json.loads((settings.state_dir / "state.json").read_text())["proxy"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    localstack._reap(pid)
+    return pid
+
+
+def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
+    url = f"{secured.registry_url}{_api_path()}/registered_models"
+    master = _kill_master(secured)
+    assert _http_status(url, TOKEN) == 200  # its worker still serves, with the token it was given
+    strays = localstack._own_nginx_pids(secured)
+    assert strays and master not in strays
+    try:
+        ensure_secret(secured, secured.secret_name, {"token": "rotated-" + TOKEN})
+        assert _http_status(url, TOKEN) == 200  # the stray still takes the old token ...
+        assert localstack.up(secured, quiet=True).ok  # ... until `up` finds and stops it
+        assert all(not localstack._alive(p, "nginx") for p in strays)
+        assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
+        assert _http_status(url, TOKEN) == 401 and _http_status(url, "rotated-" + TOKEN) == 200
+    finally:
+        ensure_secret(secured, secured.secret_name, {"token": TOKEN})
+    assert _http_status(url, TOKEN) == 200
+
+    _kill_master(secured)
+    strays = localstack._own_nginx_pids(secured)
+    assert strays
+    assert "stray proxy" in localstack.down(secured, quiet=True)
+    assert all(not localstack._alive(p, "nginx") for p in strays) and _http_status(url, TOKEN) is None
+    assert localstack.up(secured, quiet=True).ok  # back for any test after this one

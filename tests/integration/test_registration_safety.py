@@ -60,16 +60,19 @@ def _register(job):
             on_conflict=on_conflict,
             **FMT,
         )
-        return ("ok", res.model_id, res.version_name)
+        return ("ok", res.model_id, res.version_name, res.version_id, res.artifact_id)
     except VersionConflict as exc:
         return ("conflict", exc.version_name, exc.owner_run_id)
+    except Exception as exc:  # returned, not raised, so a failing test shows every outcome
+        return ("error", type(exc).__name__, str(exc))
 
 
-def _race(stack, jobs):
-    start = time.time() + 2.0
+def _race(stack, jobs, timeout=240):
+    """Run ``_register`` jobs in as many processes, all starting at once; a hang fails after ``timeout`` s."""
+    start = time.time() + 3.0
     full = [(str(stack.state_dir), str(stack.bin_dir), *job, start) for job in jobs]
     with mp.get_context("spawn").Pool(len(full)) as pool:
-        return pool.map(_register, full)
+        return pool.map_async(_register, full).get(timeout=timeout)
 
 
 def test_processes_racing_on_a_new_model_all_succeed_with_one_model(stack):
