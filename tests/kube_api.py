@@ -1,6 +1,6 @@
 """A real Kubernetes control plane on loopback, for the ``kube`` test tier.
 
-etcd (Debian's ``etcd-server``), kube-apiserver and kube-controller-manager (built by ``make install``
+etcd (Debian's ``etcd-server``), kube-apiserver and kube-controller-manager (built by ``make tools``
 from ``setup/kube/go.mod`` into ``.mrh/bin``), on free 127.0.0.1 ports, in a folder of the session's
 own. The API server serves TLS with a certificate made here, authenticates static tokens and
 authorizes with RBAC; the controller-manager runs only the ``serviceaccount``, ``serviceaccount-token``
@@ -30,7 +30,7 @@ LIMITED_TOKEN = "limited-token-for-tests-only"  # noqa: S105
 LIMITED_USER = "limited"
 """A user in no group but system:authenticated: RBAC denies it everything a test does not grant."""
 BINARIES = ("kube-apiserver", "kube-controller-manager")
-"""What the control plane runs (``make install`` also builds kubectl, for the tests of setup/cluster.sh)."""
+"""What the control plane runs (``make tools`` also builds kubectl, for the tests of setup/cluster.sh)."""
 
 
 def free_port() -> int:
@@ -40,7 +40,7 @@ def free_port() -> int:
 
 
 def missing_binaries(bin_dir: Path | None = None) -> list[str]:
-    """The control-plane programs that are not there yet (``make install`` builds them)."""
+    """The control-plane programs that are not there yet (``make tools`` builds them)."""
     bin_dir = bin_dir or default_bin_dir()
     out = [name for name in BINARIES if not (bin_dir / name).is_file()]
     if not shutil.which("etcd"):
@@ -133,7 +133,7 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         missing = missing_binaries(self.bin)
         if missing:
-            raise RuntimeError(f"Missing {', '.join(missing)} (in {self.bin} and on PATH): run `make install`.")
+            raise RuntimeError(f"Missing {', '.join(missing)} (in {self.bin} and on PATH): run `make tools`.")
         self._pki()
         pki = self.work / "pki"
         peer = f"http://127.0.0.1:{self.peer_port}"

@@ -1,5 +1,5 @@
 """setup/cluster.sh's steps that need only a Kubernetes API, run for real: the script is sourced and
-single steps run with the kubectl that `make install` built, against the session's kube-apiserver
+single steps run with the kubectl that `make tools` built, against the session's kube-apiserver
 (through a kubeconfig whose context is the one the script uses, kind-mrhelpers). kind and docker,
 which cannot run here, stay stubbed in tests/unit/test_cluster_script.py."""
 
