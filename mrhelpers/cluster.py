@@ -447,20 +447,21 @@ def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
     row = found.iloc[0]
     model = registry.get_registered_model(row["model"])
     artifact = registry.get_model_artifact(row["model"], row["version"])
+    uri = artifact.uri if artifact else None  # exact: the frame's ``uri`` column is masked for display
     out.update(
         model_id=model.id,
         version_id=row["version_id"],
         version_name=row["version"],
         created=True,
         model={
-            "uri": row["uri"],
+            "uri": uri,
             "metadata": {
                 "model_name": row["model"],
                 "version_name": row["version"],
                 "registered_model_id": model.id,
                 "model_version_id": row["version_id"],
                 "model_artifact_id": artifact.id if artifact else None,
-                "model_uri": row["uri"],
+                "model_uri": uri,
                 "registry_url": settings.component_registry_url,
             },
         },

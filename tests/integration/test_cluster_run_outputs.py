@@ -48,3 +48,17 @@ def test_a_run_that_registered_nothing_has_only_its_ids(stack):
         args = dict(model_name="x", version_name="v1", model_uri="minio://x", author="t", registry_url="http://r")
         run = mh.submit(model_registration_pipeline, args, cluster_settings(stack, api)).wait(progress=False)
     assert run.outputs == {"run_id": run.run_id}
+
+
+def test_outputs_keep_the_exact_uri_that_frames_mask(stack):
+    """The frames mask credentials for display; a run's outputs are data and carry the URI as stored."""
+    run_id, name = str(uuid.uuid4()), f"cluster-{uuid.uuid4().hex[:8]}"
+    uri = "s3://AKIAEXAMPLE:not-a-real-secret@objects.local/bucket/model"
+    registry = mh.connect(stack)
+    mh.register_version(registry, name, "v1", uri, **FMT, lineage=mh.Lineage.for_kfp_run(run_id, "r", "kubeflow"))
+    assert "not-a-real-secret" not in mh.find_versions(registry, run_id=run_id).iloc[0]["uri"]
+    with KfpApi(states=["SUCCEEDED"]) as api:
+        api.next_run_id = run_id
+        args = dict(model_name=name, version_name="v1", model_uri="minio://x", author="t", registry_url="http://r")
+        run = mh.submit(model_registration_pipeline, args, cluster_settings(stack, api)).wait(progress=False)
+    assert run.outputs["model"]["uri"] == uri and run.outputs["model"]["metadata"]["model_uri"] == uri
