@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mrhelpers as mh
 from mrhelpers import localstack
-from mrhelpers.settings import Settings, default_bin_dir, versions
+from mrhelpers.core.settings import Settings, default_bin_dir, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 FMT = dict(model_format_name="sklearn", model_format_version="1")

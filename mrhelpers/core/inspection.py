@@ -5,8 +5,8 @@ for many versions at once over one HTTP session (16 requests in flight), so
 frames of thousands of versions stay quick.
 
 Every function here retries a registry that does not answer, then raises
-:class:`~mrhelpers.errors.RegistryUnavailable`; a refused token raises
-:class:`~mrhelpers.errors.AuthError`, as :func:`mrhelpers.connect` does.
+:class:`~mrhelpers.core.errors.RegistryUnavailable`; a refused token raises
+:class:`~mrhelpers.core.errors.AuthError`, as :func:`mrhelpers.connect` does.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.lifecycle import stage_of
-from mrhelpers.registry import RESERVED_PREFIX, SOURCE_ID_KEY, _caller
+from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.lifecycle import stage_of
+from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, caller_for
+from mrhelpers.core.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
     from model_registry import ModelRegistry
 
-    from mrhelpers.settings import Settings
 
 PAGE = 1000
 IN_FLIGHT = 16
@@ -105,7 +106,7 @@ def _run(registry: ModelRegistry, work: Any) -> Any:
         async with registry._api.get_client() as client:
             return await work(client)
 
-    return _caller(registry)(go)
+    return caller_for(registry)(go)
 
 
 def _version_row(model_name: str, v: Any, art: Any, model_props: dict[str, Any] | None) -> dict[str, Any]:
@@ -212,12 +213,12 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
     Columns: ``model, version, version_id, state, stage, author, created, uri,
     format, format_version, source_kind, source_class, source_group, source_id,
     source_name, metadata``: ``source_*`` is the lineage, ``stage`` the stage set
-    by :func:`mrhelpers.lifecycle.set_stage`, ``metadata`` a dict of the user's
+    by :func:`mrhelpers.core.lifecycle.set_stage`, ``metadata`` a dict of the user's
     properties, ``uri`` with any credentials in it masked (see :func:`mask_credentials`;
     ``registry.get_model_artifact(name, version).uri`` is the exact one). An unknown
     model gives an empty frame.
     """
-    model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
+    model = caller_for(registry)(lambda: registry._api.get_registered_model_by_params(name))
     if model is None or model.name != name:  # a database that ignores case may return another model
         return _frame([], VERSION_COLUMNS, ["created", "version_id"])
     rows = [_version_row(name, v, a, model.custom_properties) for v, a in _versions(registry, model.id)]
@@ -295,8 +296,6 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     Raises:
         InvalidInput: When the model or version does not exist.
     """
-    from mrhelpers.errors import InvalidInput
-    from mrhelpers.settings import Settings
 
     frame = versions_frame(registry, name)
     match = frame[frame.version == version]
@@ -307,12 +306,7 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     settings = settings or Settings.from_env()
     link = None
     if row.source_kind == "kfp" and row.source_id:
-        if settings.backend == "cluster":
-            link = f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{row.source_id}"
-        else:
-            from mrhelpers.runs import run_history
-
-            link = next((r["url"] for r in run_history(settings) if r.get("run_id") == row.source_id), None)
+        link = settings.backend_impl().run_link(settings, row.source_id)
     return {
         "model": name, "version": version, "version_id": row.version_id, "kind": row.source_kind,
         "class": row.source_class, "group": row.source_group, "run_id": row.source_id,
@@ -403,8 +397,6 @@ def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") 
         InvalidInput: When no version of ``name`` records ``metric``.
     """
     from matplotlib.figure import Figure
-
-    from mrhelpers.errors import InvalidInput
 
     frame = versions_frame(registry, name)
     frame = frame[[isinstance(m.get(metric), (int, float)) for m in frame.metadata]]
