@@ -228,10 +228,24 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
 def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     """The versions whose lineage names run ``run_id``: "what did run X register?".
 
+    One listing of every version decides most of them: :func:`mrhelpers.core.registry.register_version`
+    keeps the run id on the version too (``mrh_source_id``). Only the versions of this run, and those
+    without that key (written by another tool, or by hand), have their artifact read, so the answer
+    costs two listings plus a call per match, not a call per version in the registry. A version whose
+    key names another run is not read further: an artifact that another tool re-pointed to ``run_id``
+    after registration is not found (change the version's ``mrh_source_id`` with it).
+
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.
     """
     models = {m.id: m for m in _models(registry)}
+
+    async def work(client: Any) -> list[tuple[Any, Any]]:
+        versions = [_typed(v) for v in await _pages(client.get_model_versions)]
+        maybe = [v for v in versions if (v.custom_properties or {}).get(SOURCE_ID_KEY, run_id) == run_id]
+        arts = await _artifacts_of(client, [v.id for v in maybe])
+        return [(v, arts[v.id]) for v in maybe]
+
     rows = [
         _version_row(
             getattr(models.get(v.registered_model_id), "name", "?"),
@@ -239,7 +253,7 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
             a,
             getattr(models.get(v.registered_model_id), "custom_properties", None),
         )
-        for v, a in _versions(registry, None)
+        for v, a in _run(registry, work)
         if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
     ]
     return _frame(rows, VERSION_COLUMNS, ["model", "version"])
