@@ -117,6 +117,7 @@ status:
 
 lint: python $(BIN)/actionlint
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/nbqa ruff notebooks
 	@$(VENV)/bin/shellcheck -x setup/*.sh .ci/run
 	@$(BIN)/actionlint -shellcheck=$(abspath $(VENV)/bin/shellcheck) .github/workflows/*.yml

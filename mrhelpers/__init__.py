@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from mrhelpers.errors import (
+from mrhelpers import backends  # noqa: F401 - registers the local and cluster backends (no kfp, no kubernetes)
+from mrhelpers.core.errors import (
     AuthError,
     InvalidInput,
     MRHelpersError,
@@ -18,45 +19,52 @@ from mrhelpers.errors import (
     StackError,
     VersionConflict,
 )
-from mrhelpers.registry import Lineage, RegistrationResult, connect, register_version
-from mrhelpers.settings import Secret, Settings
+from mrhelpers.core.registry import Lineage, RegistrationResult, connect, register_version
+from mrhelpers.core.settings import Secret, Settings
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "models_frame": "mrhelpers.inspection",
-    "versions_frame": "mrhelpers.inspection",
-    "find_versions": "mrhelpers.inspection",
-    "artifacts_frame": "mrhelpers.inspection",
-    "lineage_of": "mrhelpers.inspection",
-    "lineage_graph": "mrhelpers.inspection",
-    "metric_figure": "mrhelpers.inspection",
-    "archive_version": "mrhelpers.lifecycle",
-    "restore_version": "mrhelpers.lifecycle",
-    "set_stage": "mrhelpers.lifecycle",
-    "production_version": "mrhelpers.lifecycle",
-    "lifecycle": "mrhelpers.lifecycle",
-    "archive_model": "mrhelpers.lifecycle",
-    "inspection": "mrhelpers.inspection",
-    "serving": "mrhelpers.serving",
-    "training": "mrhelpers.training",
-    "ensure_secret": "mrhelpers.secrets",
-    "compile_pipeline": "mrhelpers.compiling",
-    "describe_package": "mrhelpers.compiling",
-    "submit": "mrhelpers.runs",
-    "RunHandle": "mrhelpers.runs",
-    "last_run": "mrhelpers.runs",
-    "record": "mrhelpers.records",
-    "read_records": "mrhelpers.records",
-    "localstack": "mrhelpers.localstack",
-    "backends": "mrhelpers.backends",
-    "doctor": "mrhelpers.doctor",
-    "secrets": "mrhelpers.secrets",
-    "runs": "mrhelpers.runs",
-    "tutorial": "mrhelpers.tutorial",
-    "components": "mrhelpers.components",
-    "pipelines": "mrhelpers.pipelines",
+    "models_frame": "mrhelpers.core.inspection",
+    "versions_frame": "mrhelpers.core.inspection",
+    "find_versions": "mrhelpers.core.inspection",
+    "artifacts_frame": "mrhelpers.core.inspection",
+    "lineage_of": "mrhelpers.core.inspection",
+    "lineage_graph": "mrhelpers.core.inspection",
+    "metric_figure": "mrhelpers.core.inspection",
+    "archive_version": "mrhelpers.core.lifecycle",
+    "restore_version": "mrhelpers.core.lifecycle",
+    "set_stage": "mrhelpers.core.lifecycle",
+    "production_version": "mrhelpers.core.lifecycle",
+    "archive_model": "mrhelpers.core.lifecycle",
+    "record": "mrhelpers.core.records",
+    "read_records": "mrhelpers.core.records",
+    "ensure_secret": "mrhelpers.backends.secrets",
+    "compile_pipeline": "mrhelpers.authoring.compiling",
+    "describe_package": "mrhelpers.authoring.compiling",
+    "submit": "mrhelpers.backends.runs",
+    "RunHandle": "mrhelpers.authoring.runs",
+    "last_run": "mrhelpers.authoring.runs",
+    "doctor": "mrhelpers.backends.doctor",
+    "get_backend": "mrhelpers.backends",
 }
+"""Public names, loaded on first use (the kfp-based parts stay unloaded until then)."""
+
+_MODULES = {
+    "inspection": "mrhelpers.core.inspection",
+    "lifecycle": "mrhelpers.core.lifecycle",
+    "components": "mrhelpers.authoring.components",
+    "components_runtime": "mrhelpers.authoring.components_runtime",
+    "pipelines": "mrhelpers.authoring.pipelines",
+    "training": "mrhelpers.authoring.training",
+    "runs": "mrhelpers.backends.runs",
+    "serving": "mrhelpers.backends.serving",
+    "secrets": "mrhelpers.backends.secrets",
+    "localstack": "mrhelpers.backends.local.stack",
+    "cluster": "mrhelpers.backends.cluster.cluster",
+    "tutorial": "mrhelpers.tutorial",
+}
+"""Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""
 
 __all__ = [
     "AuthError",
@@ -73,15 +81,16 @@ __all__ = [
     "connect",
     "register_version",
     *_LAZY,
+    *_MODULES,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mrhelpers' has no attribute {name!r}")
-    loaded = import_module(module)
-    return loaded if module.endswith("." + name) else getattr(loaded, name)
+    if name in _MODULES:
+        return import_module(_MODULES[name])
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mrhelpers' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

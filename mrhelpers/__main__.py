@@ -6,12 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrhelpers.errors import MRHelpersError
+from mrhelpers.backends.cluster import cluster
+from mrhelpers.backends.doctor import doctor
+from mrhelpers.backends.local import stack as localstack
+from mrhelpers.core.errors import MRHelpersError
+from mrhelpers.core.inspection import models_frame, versions_frame
+from mrhelpers.core.registry import connect
+from mrhelpers.core.settings import Settings
+from mrhelpers.tutorial.cleanup import cleanup
+from mrhelpers.tutorial.report import build_report
+from mrhelpers.tutorial.runner import pick_notebooks, run_notebooks
 
 
 def _registered_table(settings) -> str:  # noqa: ANN001
-    from mrhelpers.inspection import models_frame, versions_frame
-    from mrhelpers.registry import connect
 
     registry = connect(settings, retries=2)
     frames = [versions_frame(registry, name) for name in models_frame(registry)["model"]]
@@ -73,9 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     p_cl.add_argument("--dry-run", action="store_true", help="print every command, run none")
     args = parser.parse_args(argv)
 
-    from mrhelpers import localstack
-    from mrhelpers.settings import Settings
-
     try:
         settings = Settings.from_env()
         if args.command == "up":
@@ -94,13 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Model Registry server: {localstack.install_server(settings)}")
             return 0
         if args.command == "report":
-            from mrhelpers.report import build_report
-
             print(f"Report: {build_report(args.input, args.output).resolve()}")
             return 0
         if args.command == "cleanup":
-            from mrhelpers.tutorial import cleanup
-
             done = cleanup(settings, stop_stack=not args.keep_stack)
             print(done.to_string(index=False) if len(done) else "No tutorial models to archive.")
             return 0
@@ -109,9 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cluster":
             return _cluster(args)
         if args.command == "run-notebooks":
-            from mrhelpers.report import build_report
-            from mrhelpers.tutorial import pick_notebooks, run_notebooks
-
             results = run_notebooks(args.output, dict(args.parameter), pick_notebooks(args.only))
             failed = [r for r in results if r.status != "ok"]
             print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
@@ -124,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             after = Settings.from_env(backend=dict(args.parameter).get("backend"))
             print("\nWhat the registry holds now:")
             print(_registered_table(after))
-            if after.backend == "local":
-                print("\nThe local stack keeps running for JupyterLab (`make lab`); stop it with `make down`.")
+            note = after.backend_impl().after_tutorial(after)
+            if note:
+                print(f"\n{note}")
             return 0
     except MRHelpersError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -134,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from mrhelpers import cluster
-    from mrhelpers.settings import Settings
 
     settings = Settings.from_env(backend="cluster")
     if args.action == "up":
@@ -153,19 +149,13 @@ def _cluster(args: argparse.Namespace) -> int:
 
 
 def _doctor(settings) -> int:  # noqa: ANN001
-    from mrhelpers.doctor import doctor
-    from mrhelpers.registry import connect
 
     findings = doctor(settings)
     for f in findings:
         print(f"PROBLEM: {f.check}\n  cause: {f.cause}\n  fix:   {f.fix}")
     if findings:
         return 1
-    if settings.backend == "local":
-        connect(settings, retries=2)
-        print(f"ok: the local stack runs and the Model Registry at {settings.registry_url} answers the client.")
-    else:
-        print("ok: no known failure found on the cluster.")
+    print(settings.backend_impl().doctor_ok(settings))
     return 0
 
 

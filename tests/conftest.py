@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import localstack
-from mrhelpers.settings import Settings, default_bin_dir
+from mrhelpers.core.settings import Settings, default_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from mrhelpers.settings import default_bin_dir
+from mrhelpers.core.settings import default_bin_dir
 
 ADMIN_TOKEN = "admin-token-for-tests-only"  # noqa: S105 - a throwaway token of a loopback test cluster
 LIMITED_TOKEN = "limited-token-for-tests-only"  # noqa: S105

@@ -36,8 +36,8 @@ def apply_policy(committed: nbformat.NotebookNode, executed: nbformat.NotebookNo
 
 def main() -> int:
     from mrhelpers import localstack
-    from mrhelpers.settings import Settings, default_bin_dir
-    from mrhelpers.tutorial import CLEANUP, TUTORIAL, notebooks_dir, run_notebooks
+    from mrhelpers.core.settings import Settings, default_bin_dir
+    from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, notebooks_dir, run_notebooks
 
     state = Path(tempfile.mkdtemp(prefix="mrh-refresh-"))
     for key in [k for k in os.environ if k.startswith("MRH_")]:

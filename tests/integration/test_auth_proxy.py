@@ -19,7 +19,8 @@ from mrhelpers import (
     models_frame,
     register_version,
 )
-from mrhelpers.localstack import _api_path, _http_status
+from mrhelpers.backends.local.stack import api_path
+from mrhelpers.backends.net import http_status
 from tests.conftest import stack_settings
 
 TOKEN = "proxy-test-token-9b1f2e7c4d"
@@ -39,10 +40,10 @@ def secured(tmp_path_factory):
 
 
 def test_requests_need_the_bearer_token(secured):
-    url = f"{secured.registry_url}{_api_path()}/registered_models"
-    assert _http_status(url) == 401
-    assert _http_status(url, "not-" + TOKEN) == 401
-    assert _http_status(url, TOKEN) == 200
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    assert http_status(url) == 401
+    assert http_status(url, "not-" + TOKEN) == 401
+    assert http_status(url, TOKEN) == 200
     assert secured.token.reveal() == TOKEN  # Settings read it from the local Secret
 
 
@@ -83,10 +84,10 @@ def test_up_again_keeps_the_proxy_and_its_url(secured):
 
 
 def test_the_token_match_is_exact_including_letter_case(secured):
-    url = f"{secured.registry_url}{_api_path()}/registered_models"
-    assert _http_status(url, TOKEN.swapcase()) == 401 and _http_status(url, TOKEN.upper()) == 401
-    assert _http_status(url, TOKEN + "x") == 401 and _http_status(url, TOKEN[:-1]) == 401
-    assert _http_status(url, TOKEN.replace("-", ".")) == 401  # no character stands for another
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    assert http_status(url, TOKEN.swapcase()) == 401 and http_status(url, TOKEN.upper()) == 401
+    assert http_status(url, TOKEN + "x") == 401 and http_status(url, TOKEN[:-1]) == 401
+    assert http_status(url, TOKEN.replace("-", ".")) == 401  # no character stands for another
 
 
 def test_status_says_the_registry_port_itself_is_open(secured):
@@ -95,11 +96,11 @@ def test_status_says_the_registry_port_itself_is_open(secured):
     assert status.open_port == registry_url and registry_url != secured.registry_url
     assert f"the registry server itself, {registry_url}, takes reads and writes" in str(status)
     assert "not a security boundary" in str(status)
-    assert _http_status(f"{registry_url}{_api_path()}/registered_models") == 200  # what the line warns of
+    assert http_status(f"{registry_url}{api_path()}/registered_models") == 200  # what the line warns of
 
 
 def test_metadata_up_to_the_limit_passes_the_proxy_and_past_it_writes_nothing(secured):
-    from mrhelpers.registry import MAX_METADATA_BYTES, MAX_VALUE_BYTES
+    from mrhelpers.core.registry import MAX_METADATA_BYTES, MAX_VALUE_BYTES
 
     registry = connect(secured)
     chunk = MAX_VALUE_BYTES - 1024
@@ -122,7 +123,7 @@ def test_the_proxy_refuses_bodies_past_its_own_limit(secured):
 
     body = b"x" * (33 * 1024 * 1024)  # client_max_body_size is 32m: mrhelpers' 16 MiB stays below it
     request = urllib.request.Request(
-        f"{secured.registry_url}{_api_path()}/registered_models",
+        f"{secured.registry_url}{api_path()}/registered_models",
         data=body,
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
@@ -154,25 +155,25 @@ def _kill_master(settings):
 
 
 def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
-    url = f"{secured.registry_url}{_api_path()}/registered_models"
+    url = f"{secured.registry_url}{api_path()}/registered_models"
     master = _kill_master(secured)
-    assert _http_status(url, TOKEN) == 200  # its worker still serves, with the token it was given
+    assert http_status(url, TOKEN) == 200  # its worker still serves, with the token it was given
     strays = localstack._own_nginx_pids(secured)
     assert strays and master not in strays
     try:
         ensure_secret(secured, secured.secret_name, {"token": "rotated-" + TOKEN})
-        assert _http_status(url, TOKEN) == 200  # the stray still takes the old token ...
+        assert http_status(url, TOKEN) == 200  # the stray still takes the old token ...
         assert localstack.up(secured, quiet=True).ok  # ... until `up` finds and stops it
         assert all(not localstack._alive(p, "nginx") for p in strays)
         assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
-        assert _http_status(url, TOKEN) == 401 and _http_status(url, "rotated-" + TOKEN) == 200
+        assert http_status(url, TOKEN) == 401 and http_status(url, "rotated-" + TOKEN) == 200
     finally:
         ensure_secret(secured, secured.secret_name, {"token": TOKEN})
-    assert _http_status(url, TOKEN) == 200
+    assert http_status(url, TOKEN) == 200
 
     _kill_master(secured)
     strays = localstack._own_nginx_pids(secured)
     assert strays
     assert "stray proxy" in localstack.down(secured, quiet=True)
-    assert all(not localstack._alive(p, "nginx") for p in strays) and _http_status(url, TOKEN) is None
+    assert all(not localstack._alive(p, "nginx") for p in strays) and http_status(url, TOKEN) is None
     assert localstack.up(secured, quiet=True).ok  # back for any test after this one

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 import mrhelpers as mh
-from mrhelpers.pipelines import model_registration_pipeline
+from mrhelpers.authoring.pipelines import model_registration_pipeline
 from tests.kfp_api_stub import KfpApi
 
 FMT = dict(model_format_name="sklearn", model_format_version="1")

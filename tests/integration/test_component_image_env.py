@@ -11,7 +11,7 @@ import subprocess
 import sys
 import venv
 
-from mrhelpers.settings import versions
+from mrhelpers.core.settings import versions
 from tests.conftest import ROOT
 
 DOCKERFILE = ROOT / "setup" / "component-image" / "Dockerfile"
@@ -44,7 +44,7 @@ def test_components_train_and_evaluate_in_the_image_environment(tmp_path):
     script = """
 import json, sys, tempfile
 import kfp, kfp.dsl.executor_main, model_registry, sklearn, numpy, joblib, mrhelpers
-from mrhelpers.training import train_to, evaluate_file
+from mrhelpers.authoring.training import train_to, evaluate_file
 folder = tempfile.mkdtemp() + "/model"
 train_to(folder, dataset="breast_cancer", c=1.0, max_iter=500, seed=7)
 print(json.dumps({"sklearn": sklearn.__version__, "numpy": numpy.__version__, "joblib": joblib.__version__,

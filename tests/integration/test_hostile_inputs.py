@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from mrhelpers import InvalidInput, Lineage, connect, models_frame, register_version, versions_frame
-from mrhelpers.registry import MAX_KEY, MAX_NAME, MAX_VALUE_BYTES
+from mrhelpers.core.registry import MAX_KEY, MAX_NAME, MAX_VALUE_BYTES
 
 FMT = dict(model_format_name="f", model_format_version="1")
 LINEAGE = Lineage.for_kfp_run("hostile-run", "hostile", "ns")

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from mrhelpers import InvalidInput, Lineage, Settings, connect, inspection, register_version, versions_frame
-from mrhelpers.lifecycle import archive_version, production_version, restore_version, set_stage
+from mrhelpers.core.lifecycle import archive_version, production_version, restore_version, set_stage
 
 FMT = dict(model_format_name="onnx", model_format_version="1")
 

@@ -17,9 +17,9 @@ from mrhelpers import (
     register_version,
     versions_frame,
 )
-from mrhelpers.inspection import artifacts_frame, lineage_of
-from mrhelpers.lifecycle import production_version, set_stage
-from mrhelpers.registry import MAX_URI_BYTES, PRODUCTION_KEY, STAGE_KEY
+from mrhelpers.core.inspection import artifacts_frame, lineage_of
+from mrhelpers.core.lifecycle import production_version, set_stage
+from mrhelpers.core.registry import MAX_URI_BYTES, PRODUCTION_KEY, STAGE_KEY
 from tests.conftest import stack_settings
 from tests.integration.test_registration_safety import _race
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import Lineage, StackError, connect, localstack, register_version, versions_frame
-from mrhelpers.settings import Settings
+from mrhelpers.core.settings import Settings
 from tests.conftest import stack_settings
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import RunFailed, connect, find_versions, submit
-from mrhelpers.pipelines import example_model, model_registration_pipeline
-from mrhelpers.runs import last_run
+from mrhelpers.authoring.pipelines import example_model, model_registration_pipeline
+from mrhelpers.authoring.runs import last_run
 
 
 def args(stack, **extra):
@@ -67,8 +67,8 @@ def test_token_reaches_the_task_environment_only_during_the_run(stack, monkeypat
     from kfp import dsl
 
     from mrhelpers import ensure_secret
-    from mrhelpers.runs import run_component
-    from mrhelpers.settings import TOKEN_ENV, Settings
+    from mrhelpers.backends.runs import run_component
+    from mrhelpers.core.settings import TOKEN_ENV, Settings
 
     @dsl.component(base_image="python:3.11", install_kfp_package=False)
     def token_digest() -> str:

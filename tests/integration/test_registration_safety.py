@@ -19,7 +19,7 @@ from mrhelpers import (
     register_version,
     versions_frame,
 )
-from mrhelpers.inspection import artifacts_frame
+from mrhelpers.core.inspection import artifacts_frame
 from tests.conftest import stack_settings
 from tests.unit.test_registration_inputs import BAD_INPUTS, GOOD, LINEAGE
 

@@ -126,7 +126,7 @@ def test_bad_input_creates_nothing(registry, bad):
 def test_half_made_registration_is_finished_only_by_its_own_run(registry):
     from model_registry.types import ModelVersion, RegisteredModel
 
-    from mrhelpers.registry import SOURCE_ID_KEY
+    from mrhelpers.core.registry import SOURCE_ID_KEY
 
     name = fresh("half")
     # What a crash between the second and third write leaves: a model and a version, no artifact.
@@ -161,9 +161,9 @@ def test_versions_frame_of_unknown_model_is_empty(registry):
 
 
 def test_unreachable_registry_is_named(tmp_path):
-    from mrhelpers.localstack import _free_port
+    from mrhelpers.backends.net import free_port
 
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RegistryUnavailable, match=rf"{url}.*mrhelpers up"):
         connect(Settings(registry_url=url, state_dir=tmp_path), retries=2, backoff=0.05)
 

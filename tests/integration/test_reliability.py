@@ -17,7 +17,7 @@ from mrhelpers import (
     register_version,
     versions_frame,
 )
-from mrhelpers.inspection import artifacts_frame
+from mrhelpers.core.inspection import artifacts_frame
 from tests.conftest import stack_settings
 
 FMT = dict(model_format_name="f", model_format_version="1")
@@ -26,7 +26,7 @@ FMT = dict(model_format_name="f", model_format_version="1")
 def _pipeline_run(job):
     state_dir, bin_dir, model, version = job
     from mrhelpers import submit
-    from mrhelpers.pipelines import model_registration_pipeline
+    from mrhelpers.authoring.pipelines import model_registration_pipeline
 
     settings = Settings.from_env(state_dir=state_dir, bin_dir=bin_dir)
     run = submit(

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from mrhelpers.serving import s3_access_manifests
-from mrhelpers.settings import default_bin_dir
+from mrhelpers.backends.serving import s3_access_manifests
+from mrhelpers.core.settings import default_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "setup" / "cluster.sh"
@@ -42,7 +42,7 @@ def kubectl(env, *args, stdin=None):
 
 
 def test_the_built_kubectl_is_the_pinned_version(script_env):
-    from mrhelpers.settings import versions
+    from mrhelpers.core.settings import versions
 
     shown = json.loads(kubectl(script_env, "version", "-o", "json").stdout)
     assert (

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.doctor import doctor
+from mrhelpers.backends.doctor import doctor
 
 IMAGE = "registry.example/kfp/image:1"
 

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings, ensure_secret
-from mrhelpers.doctor import doctor
+from mrhelpers.backends.doctor import doctor
 from tests.kube_api import grant_secrets
 
 TOKEN = "in-cluster-token-91ab"  # noqa: S105

@@ -13,9 +13,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mrhelpers import Settings, ensure_secret
-from mrhelpers.compiling import compile_pipeline
-from mrhelpers.pipelines import model_registration_pipeline
-from mrhelpers.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV
+from mrhelpers.authoring.compiling import compile_pipeline
+from mrhelpers.authoring.pipelines import model_registration_pipeline
+from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV
 
 TOKEN = "wiring-token-8c1d"
 

@@ -21,8 +21,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.serving import ISVC_API, KFP_S3_SECRET, S3_SECRET, SERVING_ACCOUNT, deploy, serve
-from mrhelpers.training import evaluate, train_to
+from mrhelpers.authoring.training import evaluate, train_to
+from mrhelpers.backends.cluster.serving import deploy
+from mrhelpers.backends.serving import ISVC_API, KFP_S3_SECRET, S3_SECRET, SERVING_ACCOUNT, serve
 from tests import cluster_stubs
 
 GROUP, VERSION, PLURAL = ISVC_API

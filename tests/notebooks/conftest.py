@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import ensure_secret, localstack
-from mrhelpers.settings import Settings, default_bin_dir
-from mrhelpers.tutorial import run_notebooks
+from mrhelpers.core.settings import Settings, default_bin_dir
+from mrhelpers.tutorial.runner import run_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "build" / "test-notebooks"

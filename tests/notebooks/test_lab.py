@@ -11,7 +11,7 @@ import urllib.request
 from tests.notebooks.conftest import ROOT
 
 
-def _free_port():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -24,7 +24,7 @@ def test_make_lab_serves_lab(tmp_path):
     command = shlex.split([line for line in dry.stdout.splitlines() if "jupyter lab" in line][-1])
     assert command[1:3] == ["lab", "--ip=127.0.0.1"] and command[-1] == "notebooks/"
     assert ("--allow-root" in command) == (os.getuid() == 0)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     with open(tmp_path / "lab.log", "w") as log:
         proc = subprocess.Popen(

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from mrhelpers import localstack
-from mrhelpers.settings import Settings, default_bin_dir
+from mrhelpers.core.settings import Settings, default_bin_dir
 from tests.notebooks.conftest import ROOT
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mrhelpers.report import build_report
-from mrhelpers.tutorial import TUTORIAL
+from mrhelpers.tutorial.report import build_report
+from mrhelpers.tutorial.runner import TUTORIAL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTED = ROOT / "build" / "test-notebooks"

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from mrhelpers import connect, find_versions, localstack, models_frame, read_records, versions_frame
-from mrhelpers.tutorial import CLEANUP, TUTORIAL, run_notebooks
+from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, run_notebooks
 from tests.notebooks.conftest import OUT, ROOT, TOKEN
 
 

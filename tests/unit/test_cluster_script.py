@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mrhelpers.settings import versions
+from mrhelpers.core.settings import versions
 from tests import cluster_stubs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -342,7 +342,7 @@ def test_unknown_commands_and_options_print_usage(cluster):
 
 
 def test_the_cli_runs_the_script_and_reports_the_endpoints(cluster):
-    """`python -m mrhelpers cluster up --dry-run` and `cluster status`, through mrhelpers.cluster."""
+    """`python -m mrhelpers cluster up --dry-run` and `cluster status`, through mrhelpers.backends.cluster.cluster."""
     import sys
 
     env = {**cluster.env, "PATH": f"{cluster.bin}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
@@ -381,7 +381,7 @@ def test_status_follows_the_installed_mode(cluster, monkeypatch):
 
 
 def test_start_reuses_what_up_built_instead_of_rebuilding(cluster, monkeypatch, capsys):
-    """Issue 17 (9): notebook 00 (mrhelpers.backends.start -> cluster.up) after `up` checks and reuses it."""
+    """Issue 17 (9): notebook 00 (mrhelpers.backends.bringup.start -> cluster.up) after `up` checks and reuses it."""
     from mrhelpers import Settings, backends
 
     for key, value in cluster.env.items():

@@ -12,7 +12,7 @@ import pytest
 
 import mrhelpers as mh
 from mrhelpers import MRHelpersError, RunFailed, Settings, cluster
-from mrhelpers.pipelines import model_registration_pipeline
+from mrhelpers.authoring.pipelines import model_registration_pipeline
 from tests.kfp_api_stub import KfpApi
 
 ARGS = dict(model_name="m", version_name="v1", model_uri="s3://b/k", author="me", registry_url="http://r:8080")
@@ -123,7 +123,7 @@ def test_other_refusals_name_the_status_and_a_hint(tmp_path):
 def test_run_component_on_cluster_wraps_one_task_with_the_secret(tmp_path):
     from kfp import dsl
 
-    from mrhelpers.components import register_model
+    from mrhelpers.authoring.components import register_model
 
     args = dict(ARGS, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
     with KfpApi(states=["FAILED"]) as api, pytest.raises(RunFailed):

@@ -7,11 +7,12 @@ import types
 
 import pytest
 
-from mrhelpers import InvalidInput, Secret, Settings, connect, errors, register_version
-from mrhelpers.inspection import mask_credentials
-from mrhelpers.lifecycle import stage_of
-from mrhelpers.localstack import _token_regex
-from mrhelpers.registry import (
+from mrhelpers import InvalidInput, Secret, Settings, connect, register_version
+from mrhelpers.backends.local.stack import token_regex
+from mrhelpers.core import errors
+from mrhelpers.core.inspection import mask_credentials
+from mrhelpers.core.lifecycle import stage_of
+from mrhelpers.core.registry import (
     MAX_DEPTH,
     MAX_METADATA_BYTES,
     MAX_URI_BYTES,
@@ -176,7 +177,7 @@ def test_mask_credentials(text, shown):
 def test_token_regex_matches_only_the_token():
     import re
 
-    pattern = re.compile("^Bearer " + _token_regex("a.b+c/d~e_f-g==") + "$")
+    pattern = re.compile("^Bearer " + token_regex("a.b+c/d~e_f-g==") + "$")
     assert pattern.match("Bearer a.b+c/d~e_f-g==")
     assert not pattern.match("Bearer aXb+c/d~e_f-g==") and not pattern.match("Bearer A.b+c/d~e_f-g==")
     assert not pattern.match("Bearer a.bbc/d~e_f-g==")
@@ -199,7 +200,7 @@ def test_the_run_notebooks_summary_masks_credentials(tmp_path, monkeypatch):
 
     import nbformat
 
-    from mrhelpers import tutorial
+    from mrhelpers.tutorial import runner as tutorial
 
     folder = tmp_path / "notebooks"
     folder.mkdir()

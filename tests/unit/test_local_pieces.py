@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import InvalidInput, Settings, StackError, ensure_secret, localstack, read_records
-from mrhelpers.records import MIME
-from mrhelpers.tutorial import TUTORIAL, notebook_parameters, notebooks_dir, run_notebooks
+from mrhelpers.core.records import MIME
+from mrhelpers.tutorial.runner import TUTORIAL, notebook_parameters, notebooks_dir, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_port_in_use_is_named():
 
 
 def test_recorded_port_is_reused_when_free():
-    free = localstack._free_port()
+    free = localstack.free_port()
     assert localstack._choose_port("x", None, free, "E") == free
 
 
@@ -122,8 +122,8 @@ def test_every_notebook_has_a_parameters_cell_first_with_local_default():
 
 def test_committed_notebooks_follow_the_output_policy():
     """Outputs only in cells marked NBVAL_CHECK_OUTPUT (refreshed by tests/refresh_notebook_outputs.py)."""
-    from mrhelpers.records import MIME
-    from mrhelpers.tutorial import CLEANUP
+    from mrhelpers.core.records import MIME
+    from mrhelpers.tutorial.runner import CLEANUP
 
     marked = 0
     for name in [*TUTORIAL, CLEANUP]:
@@ -157,7 +157,7 @@ def test_import_has_no_side_effects(tmp_path):
 
 
 def test_pick_notebooks_by_number_or_name_in_the_order_given():
-    from mrhelpers.tutorial import pick_notebooks
+    from mrhelpers.tutorial.runner import pick_notebooks
 
     assert pick_notebooks("") == TUTORIAL
     assert pick_notebooks("05, 00,99") == ("05_inspect_registry", "00_cluster_setup", "99_cleanup")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from mrhelpers.tutorial import CLEANUP, TUTORIAL, notebooks_dir
+from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, notebooks_dir
 
 
 def cells(name):
@@ -47,7 +47,7 @@ def test_parameters_cell_and_code_cells(name):
 
 
 def test_report_pages_are_titled_linked_and_offline(tmp_path):
-    from mrhelpers.report import REMOTE, build_report
+    from mrhelpers.tutorial.report import REMOTE, build_report
 
     names = ["02_component_authoring", "03_compile_pipeline", "04_submit_run"]
     summary = [{"notebook": n, "output": str(notebooks_dir() / f"{n}.ipynb"), "status": "ok", "seconds": 1.0}
@@ -161,7 +161,7 @@ def test_output_policy():
 def test_hub_client_pin_agrees_with_the_versions_file():
     import tomllib
 
-    from mrhelpers.settings import project_root, versions
+    from mrhelpers.core.settings import project_root, versions
 
     extra = tomllib.loads((project_root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert f"kubeflow[hub]=={versions()['KUBEFLOW_SDK_VERSION']}" in extra["tutorial"]

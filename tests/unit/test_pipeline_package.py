@@ -4,8 +4,8 @@ import pytest
 from kfp import dsl
 
 from mrhelpers import InvalidInput, Settings, compile_pipeline, describe_package, submit
-from mrhelpers.components import register_model
-from mrhelpers.pipelines import model_registration_pipeline
+from mrhelpers.authoring.components import register_model
+from mrhelpers.authoring.pipelines import model_registration_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_lineage_placeholders(package):
 
 
 def test_bad_lineage_wiring_is_warned(tmp_path):
-    from mrhelpers.errors import LineageWarning
+    from mrhelpers.core.errors import LineageWarning
 
     @dsl.pipeline(name="bad-lineage")
     def bad(registry_url: str):
@@ -76,7 +76,7 @@ def echo(text: str) -> str:
 
 
 def test_env_var_kfp_never_sets_is_warned(tmp_path):
-    from mrhelpers.errors import LineageWarning
+    from mrhelpers.core.errors import LineageWarning
 
     @dsl.pipeline(name="env-lineage")
     def from_env():
@@ -92,7 +92,7 @@ def test_env_var_kfp_never_sets_is_warned(tmp_path):
 
 @pytest.mark.parametrize("value", ["{{workflow.namespace}}", "{{pod.name}}", "run-{{workflow.uid}}"])
 def test_argo_placeholder_value_is_warned(tmp_path, value):
-    from mrhelpers.errors import LineageWarning
+    from mrhelpers.core.errors import LineageWarning
 
     @dsl.pipeline(name="argo-placeholder")
     def argo():
@@ -108,7 +108,7 @@ def test_argo_placeholder_value_is_warned(tmp_path, value):
 
 
 def test_argo_placeholder_as_pipeline_default_is_warned(tmp_path):
-    from mrhelpers.errors import LineageWarning
+    from mrhelpers.core.errors import LineageWarning
 
     @dsl.pipeline(name="argo-default")
     def argo(namespace: str = "{{workflow.namespace}}"):
@@ -119,7 +119,7 @@ def test_argo_placeholder_as_pipeline_default_is_warned(tmp_path):
 
 
 def test_good_pipeline_compiles_without_warnings(tmp_path, recwarn):
-    from mrhelpers.errors import LineageWarning
+    from mrhelpers.core.errors import LineageWarning
 
     compile_pipeline(model_registration_pipeline, tmp_path / "ok.yaml")
     assert not [w for w in recwarn if issubclass(w.category, LineageWarning)]
@@ -154,7 +154,7 @@ def test_component_image_can_be_moved_for_another_cluster():
     import subprocess
     import sys
 
-    code = ("from mrhelpers.components import register_model, train_model; "
+    code = ("from mrhelpers.authoring.components import register_model, train_model; "
             "print(register_model.component_spec.implementation.container.image,"
             " train_model.component_spec.implementation.container.image)")  # fmt: skip
     env = {**__import__("os").environ, "MRH_COMPONENT_IMAGE": "registry.example/team/mrhelpers-python:0.1.0"}

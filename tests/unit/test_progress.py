@@ -1,4 +1,4 @@
-from mrhelpers.progress import Progress
+from mrhelpers.core.progress import Progress
 
 
 def test_a_log_gets_only_the_start_and_the_end(capsys):
@@ -24,7 +24,7 @@ def test_a_failure_is_reported_and_quiet_prints_nothing(capsys):
 
 
 def test_milestones_reach_plain_logs_and_updates_do_not(capsys):
-    from mrhelpers.progress import Progress
+    from mrhelpers.core.progress import Progress
 
     with Progress("Run r") as p:  # pytest's stdout is not a terminal: the "log" mode of CI
         p.update("RUNNING, 0 of 2 tasks finished")

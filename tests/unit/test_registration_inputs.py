@@ -6,7 +6,7 @@ import math
 import pytest
 
 from mrhelpers import InvalidInput, Lineage, register_version
-from mrhelpers.registry import _next_free_name, normalize_metadata, normalize_uri
+from mrhelpers.core.registry import _next_free_name, normalize_metadata, normalize_uri
 
 
 class Untouchable:

@@ -6,8 +6,8 @@ import pytest
 
 import mrhelpers as mh
 from mrhelpers import Settings
-from mrhelpers.serving import S3_SECRET, s3_access_manifests, serve
-from mrhelpers.training import evaluate, train_to
+from mrhelpers.authoring.training import evaluate, train_to
+from mrhelpers.backends.serving import S3_SECRET, s3_access_manifests, serve
 
 
 def entry(uri):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mrhelpers import InvalidInput, Secret, Settings
-from mrhelpers.settings import project_root, versions
+from mrhelpers.core.settings import project_root, versions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,14 +29,16 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.errors import StackError
-from mrhelpers.settings import Settings, project_root, versions
+from mrhelpers.backends.local.secrets import read_local_secret, write_local_secret
+from mrhelpers.backends.net import free_port, http_status
+from mrhelpers.backends.secrets import check_secret, choose_token
+from mrhelpers.core.errors import StackError
+from mrhelpers.core.progress import Progress
+from mrhelpers.core.settings import SECRET_TOKEN_KEY, Settings, project_root, versions
 
 DATABASE = "model_registry"
 COLLATION = "utf8mb4_bin"
@@ -130,12 +132,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _choose_port(name: str, asked: int | None, recorded: int | None, env: str) -> int:
     if asked:
         if not _port_free(asked):
@@ -147,7 +143,7 @@ def _choose_port(name: str, asked: int | None, recorded: int | None, env: str) -
         return asked
     if recorded and _port_free(recorded):
         return recorded
-    return _free_port()
+    return free_port()
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -195,7 +191,6 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: P
 
 def _wait(what: str, check: Any, timeout: float, pid: int, binary: str, log: Path, quiet: bool) -> None:
     """Poll ``check()`` until true, showing progress; fail naming ``what`` with the log's tail."""
-    from mrhelpers.progress import Progress
 
     with Progress(f"Waiting for the {what} (pid {pid})", quiet=quiet) as progress:
         start = time.monotonic()
@@ -452,7 +447,6 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
         )
     settings.bin_dir.mkdir(parents=True, exist_ok=True)
     log = settings.bin_dir / "go-install.log"
-    from mrhelpers.progress import Progress
 
     env = dict(os.environ, GOBIN=str(settings.bin_dir), GOFLAGS="-buildvcs=false")
     what = f"Building the Model Registry server {wanted} with `go install` (first time only; about a minute)"
@@ -474,22 +468,11 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
     return binary
 
 
-def _http_status(url: str, token: str | None = None, timeout: float = 2.0) -> int | None:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
 def _http_ok(url: str, token: str | None = None, timeout: float = 2.0) -> bool:
-    return _http_status(url, token, timeout) == 200
+    return http_status(url, token, timeout) == 200
 
 
-def _api_path() -> str:
+def api_path() -> str:
     return versions().get("MODEL_REGISTRY_API_PATH", "/api/model_registry/v1alpha3")
 
 
@@ -525,7 +508,7 @@ def _start_registry(settings: Settings, state: dict[str, Any], port: int | None,
     state["registry"] = {"pid": pid, "port": port, "log": str(log), "url": url}
     state["registry_url"] = url
     _save(settings, state)
-    ready = f"{url}{_api_path()}/registered_models?pageSize=1"
+    ready = f"{url}{api_path()}/registered_models?pageSize=1"
     _wait(
         "Model Registry server",
         lambda: _http_ok(f"{url}/readyz/isDirty") and _http_ok(ready),
@@ -539,7 +522,7 @@ def _start_registry(settings: Settings, state: dict[str, Any], port: int | None,
 
 # --------------------------------------------------------------------------- token-checking proxy (nginx)
 
-_NGINX_CONF = """# Written by mrhelpers.localstack; holds the token, so mode 0600.
+_NGINX_CONF = """# Written by mrhelpers.backends.local.stack; holds the token, so mode 0600.
 worker_processes 1;
 error_log {logs}/nginx-error.log warn;
 pid {prefix}/nginx.pid;
@@ -574,13 +557,12 @@ http {{
 
 
 def _proxy_token(settings: Settings) -> str:
-    from mrhelpers.secrets import choose_token, ensure_secret, read_local_secret
-    from mrhelpers.settings import SECRET_TOKEN_KEY
-
     token = read_local_secret(settings.state_dir, settings.secret_name, SECRET_TOKEN_KEY)
     if token is None:
         token = choose_token(settings)
-        ensure_secret(settings, settings.secret_name, {SECRET_TOKEN_KEY: token}, _refresh=False)
+        data = {SECRET_TOKEN_KEY: token}
+        check_secret(settings.secret_name, data)
+        write_local_secret(settings.state_dir, settings.secret_name, data)
     if token != token.strip():
         raise StackError(
             f"The token in the Secret {settings.secret_name!r} ({settings.state_dir}/secrets/{settings.secret_name}/"
@@ -597,7 +579,7 @@ def _proxy_token(settings: Settings) -> str:
     return token
 
 
-def _token_regex(token: str) -> str:
+def token_regex(token: str) -> str:
     """``token`` as a PCRE matching only itself: of its characters only ``.`` and ``+`` are special."""
     return token.replace(".", "[.]").replace("+", "[+]")
 
@@ -615,7 +597,7 @@ def _write_proxy_conf(settings: Settings, state: dict[str, Any]) -> Path:
     token = _proxy_token(settings)
     text = _NGINX_CONF.format(
         logs=settings.state_dir / "logs", prefix=prefix, port=state["proxy"]["port"],
-        upstream=state["registry"]["port"], token=_token_regex(token),
+        upstream=state["registry"]["port"], token=token_regex(token),
     )  # fmt: skip
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -660,10 +642,10 @@ def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, ti
     state["proxy"]["pid"] = pid
     state["registry_url"] = url
     _save(settings, state)
-    probe = f"{url}{_api_path()}/registered_models?pageSize=1"
+    probe = f"{url}{api_path()}/registered_models?pageSize=1"
     token = _proxy_token(settings)
     _wait("token-checking proxy", lambda: _http_ok(probe, token), timeout, pid, "nginx", log, quiet)
-    if _http_status(probe) != 401:
+    if http_status(probe) != 401:
         raise StackError(f"The proxy at {url} let a request without a token through; check {conf}.")
 
 
@@ -723,13 +705,13 @@ def refresh_proxy(settings: Settings) -> bool:
     before = _conf_token(conf)
     _write_proxy_conf(settings, state)
     os.kill(proxy["pid"], signal.SIGHUP)
-    probe = f"{proxy['url']}{_api_path()}/registered_models?pageSize=1"
+    probe = f"{proxy['url']}{api_path()}/registered_models?pageSize=1"
     token = _proxy_token(settings)
     old = before if before and before != token else None
     deadline = time.monotonic() + 15
     settled = 0
     while settled < 3:
-        ok = _http_ok(probe, token) and (old is None or _http_status(probe, old) == 401)
+        ok = _http_ok(probe, token) and (old is None or http_status(probe, old) == 401)
         settled = settled + 1 if ok else 0
         if time.monotonic() > deadline:
             raise StackError(f"The proxy at {proxy['url']} did not take the new token; see {proxy['log']}.")
@@ -780,7 +762,7 @@ class StackStatus:
             where = c.address or "-"
             lines.append(f"  {c.name:<9} {state:<8} pid {c.pid or '-':<8} {where:<24} {answer:<16} log {c.log or '-'}")
         if self.ok:
-            lines.append(f"  Model Registry API: {self.registry_url}{_api_path()}")
+            lines.append(f"  Model Registry API: {self.registry_url}{api_path()}")
         if self.open_port:
             proxy = any(c.name == "proxy" for c in self.components)
             lines.append(
@@ -815,12 +797,12 @@ def status(settings: Settings | None = None) -> StackStatus:
     )
     reg = state.get("registry", {})
     reg_running = _alive(reg.get("pid"), "model-registry")
-    reg_answers = reg_running and _http_ok(f"{reg.get('url')}{_api_path()}/registered_models?pageSize=1")
+    reg_answers = reg_running and _http_ok(f"{reg.get('url')}{api_path()}/registered_models?pageSize=1")
     parts.append(ComponentStatus("registry", reg.get("pid"), reg_running, reg.get("url"), reg_answers, reg.get("log")))
     if state.get("auth"):
         proxy = state.get("proxy", {})
         proxy_running = _alive(proxy.get("pid"), "nginx")
-        proxy_answers = proxy_running and _http_status(f"{proxy.get('url')}{_api_path()}/registered_models") == 401
+        proxy_answers = proxy_running and http_status(f"{proxy.get('url')}{api_path()}/registered_models") == 401
         parts.append(
             ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from mrhelpers.errors import LineageWarning
+from mrhelpers.core.errors import LineageWarning
 
 # Placeholders that do not exist in KFP or crash kfp.local (see the design's verified facts).
 BAD_PLACEHOLDERS = {
@@ -43,7 +43,7 @@ def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
 
     Folders are created as needed; an existing file is replaced. Then the
     package is checked: each problem :func:`describe_package` lists under
-    ``warnings`` is emitted as a :class:`mrhelpers.errors.LineageWarning`.
+    ``warnings`` is emitted as a :class:`mrhelpers.core.errors.LineageWarning`.
 
     Returns:
         The package's path.

@@ -5,7 +5,7 @@
   its output; :func:`status` says which forwards answer.
 * :func:`submit` compiles the pipeline, uploads it once per content (a pipeline version named
   after its hash, reused when the same YAML is submitted again), creates a run in the
-  ``mrhelpers`` experiment and returns a :class:`~mrhelpers.runs.RunHandle` whose ``wait()``
+  ``mrhelpers`` experiment and returns a :class:`~mrhelpers.authoring.runs.RunHandle` whose ``wait()``
   polls the run with a progress line. When the run succeeded, its outputs are read back from
   the Model Registry (what the run registered, found by its run id): the registry, not the
   pipeline's object store, is the record a reader needs.
@@ -26,9 +26,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
-from mrhelpers.runs import TERMINAL_STATES
-from mrhelpers.settings import Settings, project_root
+from mrhelpers.authoring.compiling import compile_pipeline
+from mrhelpers.authoring.runs import TERMINAL_STATES, RunHandle, remember
+from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
+from mrhelpers.core.inspection import find_versions
+from mrhelpers.core.progress import Progress
+from mrhelpers.core.registry import connect
+from mrhelpers.core.settings import Settings, in_cluster, project_root, serviceaccount_dir
 
 EXPERIMENT = "mrhelpers"
 """The KFP experiment every run that :func:`submit` creates goes into."""
@@ -209,7 +213,7 @@ def kube_client(what: str, hint: str = "") -> Any:
     Your kubeconfig (``KUBECONFIG``, else ``~/.kube/config``) when there is one, as ``kubectl`` does;
     else, inside a pod (a Kubeflow Notebook, a pipeline step), the pod's ServiceAccount: the API
     server named by ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` and the token and CA
-    certificate mounted in :func:`mrhelpers.settings.serviceaccount_dir`. The Kubernetes client reads
+    certificate mounted in :func:`mrhelpers.core.settings.serviceaccount_dir`. The Kubernetes client reads
     ``KUBECONFIG`` once, at import; loading it here, at call time, follows what was set since.
 
     Raises:
@@ -217,8 +221,6 @@ def kube_client(what: str, hint: str = "") -> Any:
     """
     from kubernetes import client, config
     from kubernetes.config.incluster_config import InClusterConfigLoader
-
-    from mrhelpers.settings import in_cluster, serviceaccount_dir
 
     kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     has_kubeconfig = any(Path(p).is_file() for p in kubeconfig.split(os.pathsep) if p)
@@ -256,8 +258,6 @@ def kfp_client(settings: Settings) -> Any:
     import kfp
     from kfp.client import KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH
     from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
-
-    from mrhelpers.settings import in_cluster
 
     token = os.environ.get("MRH_KFP_TOKEN") or None
     host = settings.kfp_host or IN_CLUSTER_KFP_HOST
@@ -310,7 +310,6 @@ def _api_call(what: str, settings: Settings, call: Callable[[], Any]) -> Any:
 
 
 def _package(pipeline: Any, settings: Settings) -> tuple[Path, str]:
-    from mrhelpers.compiling import compile_pipeline
 
     name = pipeline.pipeline_spec.pipeline_info.name
     path = compile_pipeline(pipeline, settings.state_dir / "packages" / f"{name}.yaml")
@@ -350,8 +349,6 @@ def submit(
 
     The handle's ``state`` is the run's state at creation; call ``.wait()`` to follow it.
     """
-    from mrhelpers.runs import RunHandle
-
     client = client or kfp_client(settings)
     name = pipeline.pipeline_spec.pipeline_info.name
     path, digest = _package(pipeline, settings)
@@ -376,8 +373,27 @@ def submit(
         url=url,
         seconds=0.0,
     )
-    handle._follow = lambda timeout, progress: _follow(client, settings, handle, arguments, timeout, progress)
+    handle.follow = lambda timeout, progress: _follow(client, settings, handle, arguments, timeout, progress)
     return handle
+
+
+def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``component`` as a one-task pipeline (with the Secret's token and its namespace) on the KFP API server.
+
+    Its outputs are read back from the registry, so this fits components that register.
+    """
+    from kfp import dsl
+
+    from mrhelpers.authoring.pipelines import with_token  # loads kfp (heavy): only when a component runs here
+
+    @dsl.pipeline(name=f"{component.component_spec.name}-check")
+    def one_task():  # no annotation: KFP would read the string "None"
+        with_token(component(**arguments))
+
+    outputs = dict(submit(one_task, {}, settings).wait().outputs)
+    if "model" in outputs:
+        outputs["output_model"] = outputs.pop("model")
+    return outputs
 
 
 def _task_summary(run: Any) -> tuple[int, int, list[str]]:
@@ -391,8 +407,6 @@ def _follow(
     client: Any, settings: Settings, handle: Any, arguments: dict[str, Any], timeout: float, show: bool
 ) -> None:
     """Poll the run until it ends or ``timeout`` passes; fill the handle."""
-    from mrhelpers.progress import Progress
-    from mrhelpers.runs import _remember
 
     start, last = time.monotonic(), None
     poll = float(os.environ.get("MRH_POLL_SECONDS", "5"))
@@ -421,7 +435,7 @@ def _follow(
     else:
         handle.outputs = outputs_from_registry(settings, handle.run_id)
         handle.run_name = handle.outputs.get("run_name") or handle.run_name
-    _remember(settings, handle, arguments)
+    remember(settings, handle, arguments)
 
 
 def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
@@ -432,8 +446,6 @@ def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
     ``metadata``, the fields the component writes into its output Model). A run that registered
     several versions lists them under ``versions``.
     """
-    from mrhelpers.inspection import find_versions
-    from mrhelpers.registry import connect
 
     registry = connect(settings)
     found = find_versions(registry, run_id=run_id)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from mrhelpers.errors import AuthError, InvalidInput, RegistryUnavailable, VersionConflict
-from mrhelpers.settings import DEFAULT_SECRET_NAME, Settings
+from mrhelpers.core.errors import AuthError, InvalidInput, RegistryUnavailable, VersionConflict
+from mrhelpers.core.settings import DEFAULT_SECRET_NAME, TOKEN_ENV, Secret, Settings
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -34,9 +34,9 @@ RESERVED_PREFIX = "mrh_"
 SOURCE_ID_KEY = "mrh_source_id"
 """Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
 STAGE_KEY = "mrh_stage"
-"""On a version: the stage it was last given (see :mod:`mrhelpers.lifecycle`)."""
+"""On a version: the stage it was last given (see :mod:`mrhelpers.core.lifecycle`)."""
 PRODUCTION_KEY = "mrh_production_version"
-"""On a RegisteredModel: the id of its production version, ``""`` for none (see :mod:`mrhelpers.lifecycle`)."""
+"""On a RegisteredModel: the id of its production version, ``""`` for none (see :mod:`mrhelpers.core.lifecycle`)."""
 MAX_NAME = 200
 """Longest model, version or lineage name. The server keeps names in 255-character
 columns with an id prefix (``"<parent id>:<name>"``), so 200 leaves room for ids."""
@@ -160,14 +160,7 @@ def _retryable(exc: BaseException) -> bool:
     return _is_connection_error(exc) or _status_of(exc) in (502, 503, 504) or _datastore_down(exc)
 
 
-def _unavailable(url: str, settings_backend: str, reason: str) -> RegistryUnavailable:
-    if settings_backend == "cluster":
-        hint = (
-            "Check the port-forward (`kubectl port-forward -n kubeflow svc/model-registry-service "
-            "8082:8080`) and `python -m mrhelpers doctor`."
-        )
-    else:
-        hint = "Start the local stack with `python -m mrhelpers up` and check it with `python -m mrhelpers status`."
+def _unavailable(url: str, hint: str, reason: str) -> RegistryUnavailable:
     return RegistryUnavailable(f"Model Registry at {url} is not reachable ({reason}). {hint}")
 
 
@@ -180,7 +173,7 @@ def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
     )
 
 
-def _with_retries(make: Callable[[], T], url: str, backend: str, secret_name: str, retries: int, backoff: float) -> T:
+def _with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float) -> T:
     """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
 
     A refused token raises :class:`AuthError` at once; after ``retries`` attempts a
@@ -202,42 +195,48 @@ def _with_retries(make: Callable[[], T], url: str, backend: str, secret_name: st
                     if _datastore_down(exc)
                     else f"{type(exc).__name__}: {exc}"
                 )
-                raise _unavailable(url, backend, reason) from None
+                raise _unavailable(url, hint, reason) from None
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _Caller:
+class Caller:
     """Runs one client call (a coroutine factory) through :func:`_with_retries`."""
 
     def __init__(
-        self, registry: ModelRegistry, url: str, backend: str, secret_name: str, retries: int = 3, backoff: float = 0.5
+        self, registry: ModelRegistry, url: str, hint: str, secret_name: str, retries: int = 3, backoff: float = 0.5
     ) -> None:
         self.registry = registry
         self.url = url
-        self.backend = backend
+        self.hint = hint
         self.secret_name = secret_name
         self.retries = retries
         self.backoff = backoff
 
     def sync(self, make: Callable[[], T]) -> T:
         """Run a blocking client call (a public client method) with the same retries and error mapping."""
-        return _with_retries(make, self.url, self.backend, self.secret_name, self.retries, self.backoff)
+        return _with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff)
 
     def __call__(self, make: Callable[[], Awaitable[T]]) -> T:
         return _with_retries(
             lambda: self.registry.async_runner(make()),  # type: ignore[arg-type]
-            self.url, self.backend, self.secret_name, self.retries, self.backoff,
+            self.url, self.hint, self.secret_name, self.retries, self.backoff,
         )  # fmt: skip
 
 
-def _caller(registry: ModelRegistry) -> _Caller:
+def caller_for(registry: ModelRegistry) -> Caller:
     found = getattr(registry, "_mrh_caller", None)
-    if isinstance(found, _Caller):
+    if isinstance(found, Caller):
         return found
     url = getattr(getattr(getattr(registry, "_api", None), "config", None), "host", None) or "the Model Registry"
-    caller = _Caller(registry, url=url, backend="local", secret_name=DEFAULT_SECRET_NAME)
+    default = Settings()
+    caller = Caller(
+        registry,
+        url=url,
+        hint=default.backend_impl().unreachable_hint(DEFAULT_SECRET_NAME),
+        secret_name=DEFAULT_SECRET_NAME,
+    )
     registry._mrh_caller = caller  # type: ignore[attr-defined]
     return caller
 
@@ -281,6 +280,8 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     if token is not None and token != token.strip():
         raise InvalidInput("token", "<hidden>", _PADDED_HINT.format(secret=settings.secret_name))
 
+    hint = settings.backend_impl().unreachable_hint(settings.secret_name)
+
     def make() -> ModelRegistry:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="User access token is missing")
@@ -292,10 +293,10 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
                 user_token=token,
                 log_level=logging.ERROR,
             )
-        registry._mrh_caller = _Caller(registry, url, settings.backend, settings.secret_name)  # type: ignore[attr-defined]
+        registry._mrh_caller = Caller(registry, url, hint, settings.secret_name)  # type: ignore[attr-defined]
         return registry
 
-    return _with_retries(make, url, settings.backend, settings.secret_name, retries, backoff)
+    return _with_retries(make, url, hint, settings.secret_name, retries, backoff)
 
 
 # --------------------------------------------------------------------------- validation
@@ -564,7 +565,7 @@ def register_version(
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput("on_conflict", on_conflict, " or ".join(repr(o) for o in ON_CONFLICT))
 
-    call = _caller(registry)
+    call = caller_for(registry)
     api = registry._api
     author = author or registry._author
 
@@ -617,7 +618,7 @@ def register_version(
         mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
         twin = None
         if mv is None:
-            same = [v for v in _all_versions(registry, rm.id) if v.name.casefold() == wanted.casefold()]
+            same = [v for v in all_versions(registry, rm.id) if v.name.casefold() == wanted.casefold()]
             mv = next((v for v in same if v.name == wanted), None)  # created by a racing writer since
             twin = same[0] if same and mv is None else None
         elif mv.name != wanted:
@@ -654,7 +655,7 @@ def register_version(
             art = add_artifact(mv.id)
             return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
         tried.append(wanted)
-        taken = {v.name.casefold() for v in _all_versions(registry, rm.id)}
+        taken = {v.name.casefold() for v in all_versions(registry, rm.id)}
         wanted = _next_free_name(version, taken)
     raise VersionConflict(name, version, "", None, tried=tuple(tried))
 
@@ -671,13 +672,13 @@ def _model_twin(name: str, existing: str) -> InvalidInput:
 
 def _all_models(registry: ModelRegistry) -> list[Any]:
     """Every RegisteredModel, through the client's public pager (1,000 a page)."""
-    return _caller(registry).sync(lambda: list(registry.get_registered_models().page_size(1000)))
+    return caller_for(registry).sync(lambda: list(registry.get_registered_models().page_size(1000)))
 
 
-def _all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:
+def all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:
     from model_registry.types import ListOptions
 
-    call = _caller(registry)
+    call = caller_for(registry)
     out: list[Any] = []
     options = ListOptions(limit=1000)
     while True:
@@ -715,7 +716,6 @@ def connect_in_task(registry_url: str, author: str) -> ModelRegistry:
     That variable is the Secret mounted as env on a cluster, and the local secret store's
     token (put into the environment by :func:`mrhelpers.submit`) locally.
     """
-    from mrhelpers.settings import TOKEN_ENV, Secret
 
     settings = Settings(
         registry_url=registry_url.rstrip("/"), author=author, token=Secret(os.environ.get(TOKEN_ENV, "")),

@@ -28,12 +28,47 @@ import dataclasses
 import getpass
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from mrhelpers.errors import InvalidInput
+from mrhelpers.core.errors import InvalidInput
 
-BACKENDS = ("local", "cluster")
+
+class BackendProfile(Protocol):
+    """What core needs to know about a backend; :class:`mrhelpers.backends.Backend` adds the operations.
+
+    Core never compares a backend's name: it asks the object :meth:`Settings.backend_impl` returns.
+    """
+
+    name: str
+
+    def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]:
+        """Defaults for ``registry_url``, ``namespace``, ``token`` and ``kfp_host`` on this backend."""
+        ...
+
+    def component_registry_url(self, settings: Settings) -> str:
+        """The registry URL as a pipeline component on this backend must use it."""
+        ...
+
+    def unreachable_hint(self, settings_secret_name: str) -> str:
+        """What to check when the registry does not answer."""
+        ...
+
+    def run_link(self, settings: Settings, run_id: str) -> str | None:
+        """Where a reader sees pipeline run ``run_id``, or None."""
+        ...
+
+
+BACKENDS: dict[str, BackendProfile] = {}
+"""The backends by name, filled by :mod:`mrhelpers.backends` (imported by ``import mrhelpers``)."""
+
+
+def register_backend(backend: BackendProfile) -> None:
+    """Make ``backend`` selectable as ``Settings(backend=backend.name)``."""
+    BACKENDS[backend.name] = backend
+
+
 TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
 """Environment variable through which a pipeline component receives the registry token."""
 SECRET_TOKEN_KEY = "token"  # noqa: S105
@@ -58,7 +93,7 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir() / "token").is_file()
 
 
-def _pod_namespace() -> str | None:
+def pod_namespace() -> str | None:
     """The namespace of the pod this runs in (its ServiceAccount's namespace file), or None outside a pod."""
     if not in_cluster():
         return None
@@ -106,7 +141,7 @@ def project_root() -> Path | None:
 
     A clone is recognised by ``setup/versions.env`` next to the package folder.
     """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "setup" / "versions.env").is_file() else None
 
 
@@ -217,9 +252,11 @@ class Settings:
         Local components run on this machine and use :attr:`registry_url`; on a
         cluster they use the in-cluster DNS name.
         """
-        if self.backend == "cluster":
-            return os.environ.get("MRH_COMPONENT_REGISTRY_URL") or CLUSTER_REGISTRY_URL.format(namespace=self.namespace)
-        return self.registry_url
+        return self.backend_impl().component_registry_url(self)
+
+    def backend_impl(self) -> Any:
+        """The backend object (:class:`mrhelpers.backends.Backend`) that :attr:`backend` names."""
+        return BACKENDS[self.backend]
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -250,32 +287,22 @@ class Settings:
         backend = pick("backend", "local")
         state_dir = Path(pick("state_dir", None) or default_state_dir()).expanduser()
         bin_dir = Path(pick("bin_dir", None) or default_bin_dir()).expanduser()
-        if backend == "local":
-            state = read_stack_state(state_dir)
-            registry_url = pick("registry_url", state.get("registry_url", "http://127.0.0.1:8080"))
-            namespace = pick("namespace", "local")
-            token = pick("token", None)
-            if token is None:
-                from mrhelpers.secrets import read_local_secret
-
-                token = read_local_secret(state_dir, pick("secret_name", DEFAULT_SECRET_NAME), SECRET_TOKEN_KEY)
-        else:
-            registry_url = pick("registry_url", "http://127.0.0.1:8082")
-            namespace = pick("namespace", None) or _pod_namespace() or "kubeflow"
-            token = pick("token", None)
+        if backend not in BACKENDS:
+            raise InvalidInput("backend", backend, f"one of {', '.join(BACKENDS)} (set MRH_BACKEND or backend=...)")
+        defaults = BACKENDS[backend].settings_defaults(pick, state_dir)
+        token = defaults["token"]
         try:
             default_author = getpass.getuser()
         except (KeyError, OSError):
             default_author = "mrhelpers"
         return cls(
             backend=backend,
-            registry_url=str(registry_url).rstrip("/"),
+            registry_url=str(defaults["registry_url"]).rstrip("/"),
             author=pick("author", default_author),
-            namespace=namespace,
+            namespace=defaults["namespace"],
             token=token if isinstance(token, Secret) else Secret(token or ""),
             secret_name=pick("secret_name", DEFAULT_SECRET_NAME),
-            # Inside a pod no port-forward runs: with no host, kfp_client uses the in-cluster ml-pipeline Service.
-            kfp_host=pick("kfp_host", "" if backend == "cluster" and in_cluster() else "http://127.0.0.1:8888"),
+            kfp_host=defaults["kfp_host"],
             registry_ui_url=pick("registry_ui_url", "http://127.0.0.1:8084"),
             kfp_ui_url=pick("kfp_ui_url", "http://127.0.0.1:8080"),
             pipeline_root=pick("pipeline_root", ""),

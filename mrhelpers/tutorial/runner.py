@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.errors import InvalidInput, MRHelpersError
-from mrhelpers.settings import project_root
+from mrhelpers.core.errors import InvalidInput, MRHelpersError
+from mrhelpers.core.inspection import mask_credentials
+from mrhelpers.core.settings import project_root
 
 TUTORIAL = (
     "00_cluster_setup",
@@ -26,6 +27,10 @@ TUTORIAL = (
     "06_train_gate_promote",
     "07_registry_to_serving",
 )
+
+
+CLEANUP = "99_cleanup"
+"""Run on its own, when you are done: it archives what the tutorial registered and stops the stack."""
 
 
 def __getattr__(name: str) -> Any:
@@ -44,47 +49,6 @@ def __getattr__(name: str) -> Any:
         globals()["LocalKernelManager"] = LocalKernelManager
         return LocalKernelManager
     raise AttributeError(name)
-
-
-CLEANUP = "99_cleanup"
-"""Run on its own, when you are done: it archives what the tutorial registered and stops the stack."""
-TUTORIAL_MODELS = ("tutorial-scratch", "tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
-
-
-def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> Any:
-    """Archive the tutorial's models (versions, then the model), then stop the local stack.
-
-    On a cluster it stops the port-forwards instead; ``setup/cluster.sh down`` deletes the cluster.
-
-    Args:
-        settings: The tutorial's settings.
-        stop_stack: Also stop the local stack, or the cluster's port-forwards (default True; data is kept).
-        quiet: Print nothing.
-
-    Returns:
-        A DataFrame: one row per tutorial model with the versions this call archived.
-    """
-    import pandas as pd
-
-    from mrhelpers.lifecycle import archive_model
-    from mrhelpers.registry import connect
-
-    rows = []
-    if settings.backend == "cluster":
-        from mrhelpers import cluster as backend
-    else:
-        from mrhelpers import localstack as backend
-    if backend.status(settings).ok:
-        registry = connect(settings)
-        for name in TUTORIAL_MODELS:
-            if registry.get_registered_model(name) is not None:
-                rows.append({"model": name, "archived_versions": archive_model(registry, name)})
-    if stop_stack and settings.backend == "cluster":
-        # The port-forwards only: deleting the cluster is a separate, deliberate step (setup/cluster.sh down).
-        backend.port_forward("stop")
-    elif stop_stack:
-        backend.down(settings, quiet=quiet)
-    return pd.DataFrame(rows, columns=["model", "archived_versions"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +152,7 @@ def run_notebooks(
                 str(target),
                 parameters=own,
                 kernel_name="python3",
-                kernel_manager_class="mrhelpers.tutorial.LocalKernelManager",
+                kernel_manager_class="mrhelpers.tutorial.runner.LocalKernelManager",
                 cwd=str(folder),
                 progress_bar=False,
                 log_output=False,
@@ -198,7 +162,6 @@ def run_notebooks(
                 "failed",
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}",
             )
-        from mrhelpers.inspection import mask_credentials  # a cell's error may quote a URI with credentials
 
         error = mask_credentials(error)
         result = NotebookResult(path.stem, status, round(time.monotonic() - start, 1), str(target), error)

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.errors import InvalidInput
-from mrhelpers.records import MIME
+from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.records import MIME
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.4rem .7rem;text-align:left;vertical-align:top}
@@ -76,7 +76,7 @@ def build_report(executed: str | Path, output: str | Path) -> Path:
     """Render the executed notebooks in ``executed`` (with its ``summary.json``) into ``output``.
 
     Args:
-        executed: The folder :func:`mrhelpers.tutorial.run_notebooks` wrote.
+        executed: The folder :func:`mrhelpers.tutorial.runner.run_notebooks` wrote.
         output: Where the site goes (created); ``index.html`` plus one page per notebook.
 
     Returns:

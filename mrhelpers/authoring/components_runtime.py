@@ -7,7 +7,8 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.registry import register_for_run
+from mrhelpers.authoring.uris import serving_uri
+from mrhelpers.core.registry import register_for_run
 
 Outputs = namedtuple("RegistrationOutputs", ["model_id", "version_id", "version_name", "created", "run_id", "run_name"])
 
@@ -17,7 +18,7 @@ def run_register_component(output_model: Any, **args: Any) -> Outputs:
 
     Args:
         output_model: The component's ``dsl.Output[dsl.Model]``.
-        **args: The keyword arguments of :func:`mrhelpers.registry.register_for_run`.
+        **args: The keyword arguments of :func:`mrhelpers.core.registry.register_for_run`.
     """
     result = register_for_run(**args)
     url = args["registry_url"].rstrip("/")
@@ -48,8 +49,6 @@ def run_register_component(output_model: Any, **args: Any) -> Outputs:
 def register_trained(model: Any, metrics: Any, **args: Any) -> Any:
     """Register a model artifact a run wrote, with its metrics and parameters as metadata."""
     from collections import namedtuple
-
-    from mrhelpers.serving import serving_uri
 
     where = serving_uri(model.uri, s3_endpoint=args.pop("s3_endpoint"))
     scores = {k: v for k, v in dict(metrics.metadata).items() if isinstance(v, (int, float))}

@@ -1,4 +1,4 @@
-"""``doctor``: say what is wrong with the backend, why, and how to fix it.
+"""The cluster's ``doctor``: say what is wrong, why, and how to fix it.
 
 The cluster rules work on Kubernetes objects as plain dicts (the JSON ``kubectl get -o json``
 prints), so each rule is tested on objects built in the test; :func:`doctor` reads the live
@@ -8,25 +8,18 @@ client and feeds them to :func:`diagnose`.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mrhelpers.errors import MRHelpersError
-from mrhelpers.settings import Settings
+from mrhelpers.backends.cluster.cluster import kube_client
+from mrhelpers.backends.doctor import Finding
+from mrhelpers.backends.net import http_status
+from mrhelpers.core.errors import MRHelpersError
+from mrhelpers.core.settings import Settings
 
 _MISSING_CONFIG = r'(configmap|secret) "[^"]+" not found|couldn\'t find key \S+ in (ConfigMap|Secret) \S+'
 KFP_CORE = ("ml-pipeline", "metadata-grpc-deployment", "ml-pipeline-ui", "workflow-controller", "mysql")
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """One problem: what is wrong (``check``), why (``cause``), and what to do (``fix``)."""
-
-    check: str
-    cause: str
-    fix: str
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -274,30 +267,14 @@ def diagnose(
     return out
 
 
-def doctor(settings: Settings) -> list[Finding]:
-    """Check the backend ``settings`` name and return what is wrong (empty: all good).
+def cluster_doctor(settings: Settings) -> list[Finding]:
+    """What is wrong on the cluster (empty: all good).
 
-    Local: every part of the local stack runs and answers, and the client connects.
-    Cluster: reads pods, PVCs and StorageClasses with the Kubernetes client (your kubeconfig).
+    Reads pods, events, PVCs and StorageClasses with the Kubernetes client (your kubeconfig).
 
     Raises:
         MRHelpersError: No cluster is reachable with the current kubeconfig.
     """
-    if settings.backend == "local":
-        from mrhelpers import localstack
-
-        status = localstack.status(settings)
-        out = [
-            Finding(
-                f"{c.name} {'does not answer' if c.running else 'is stopped'}",
-                f"see its log: {c.log}",
-                "`python -m mrhelpers up`",
-            )
-            for c in status.components
-            if not (c.running and c.answers)
-        ]
-        return out
-    from mrhelpers.cluster import kube_client
 
     client = kube_client("diagnose", " Then `kubectl auth can-i list pods -A`.")
     try:
@@ -325,9 +302,7 @@ def doctor(settings: Settings) -> list[Finding]:
             )
         except Exception:  # noqa: S112 - a pod gone since the listing has no log to check
             continue
-    from mrhelpers.localstack import _http_status
-
-    reachable = _http_status(settings.registry_ui_url) is not None
+    reachable = http_status(settings.registry_ui_url) is not None
     return diagnose(
         pods,
         namespace=settings.namespace,

@@ -1,13 +1,8 @@
-"""Notebook 04: submit a pipeline and follow the run.
+"""Notebook 04: what a pipeline run leaves behind, whichever backend ran it.
 
-Local backend: kfp.local with ``SubprocessRunner(use_venv=False)``; the run is
-finished when :func:`submit` returns. The registry token is put into the
-environment the tasks inherit (``MODEL_REGISTRY_TOKEN``) for the duration of
-the run only, since kfp.local ignores ``use_secret_as_env``.
-
-Cluster backend: :func:`mrhelpers.cluster.submit` uploads the pipeline to the KFP API
-server and starts the run; ``wait()`` follows it and reads its outputs back from the
-registry. The task gets its token from the Secret through ``use_secret_as_env``.
+The :class:`RunHandle` that ``submit`` returns, the run history (``<state dir>/runs/history.jsonl``),
+and the kfp.local log helpers. Running the pipeline is the backends' work: :mod:`mrhelpers.backends.runs`
+(``submit``, ``run_component``) hands it to kfp.local or to the KFP API server.
 """
 
 from __future__ import annotations
@@ -18,15 +13,14 @@ import datetime as dt
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.errors import InvalidInput, MRHelpersError, RunFailed
-from mrhelpers.settings import TOKEN_ENV, Settings
+from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
+from mrhelpers.core.settings import TOKEN_ENV, Settings
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Executing task '([^']+)'")
 _TASK_END = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Task '([^']+)' finished with status (\w+)")
 LOG_NAME = "kfp-local.log"
@@ -69,7 +63,8 @@ class RunHandle:
     error: str | None = None
     tasks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     log: str | None = None
-    _follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
+    follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
+    """Cluster runs: polls the run until it ends (set by the backend that started it)."""
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
         """Wait until the run ends; raise :class:`RunFailed` when it did not succeed.
@@ -79,13 +74,13 @@ class RunHandle:
                 a cluster run is polled, with one progress line, until it ends.
             progress: Show progress while waiting (default True).
         """
-        if self._follow is not None and self.state not in TERMINAL_STATES:
-            self._follow(timeout, progress)
+        if self.follow is not None and self.state not in TERMINAL_STATES:
+            self.follow(timeout, progress)
         if self.state != SUCCEEDED:
-            if self.backend == "cluster":
-                where = f" The run in the KFP UI, with each task's log: {self.url}."
+            if self.log:
+                where = f" The task log's tail is above; the whole log: {self.log}."
             else:
-                where = f" The task log's tail is above; the whole log: {self.log}." if self.log else ""
+                where = f" The run in the KFP UI, with each task's log: {self.url}." if self.url else ""
             raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
         return self
 
@@ -104,7 +99,7 @@ class RunHandle:
 
 
 @contextlib.contextmanager
-def _token_in_env(settings: Settings) -> Iterator[None]:
+def token_in_env(settings: Settings) -> Iterator[None]:
     old = os.environ.get(TOKEN_ENV)
     if settings.token:
         os.environ[TOKEN_ENV] = settings.token.reveal()
@@ -117,7 +112,7 @@ def _token_in_env(settings: Settings) -> Iterator[None]:
             os.environ[TOKEN_ENV] = old
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if hasattr(value, "uri") and hasattr(value, "metadata"):
@@ -150,7 +145,7 @@ def task_lines(log: str | Path) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     started: dict[str, float] = {}
     for raw in Path(log).read_text(errors="replace").splitlines():
-        line = _ANSI.sub("", raw)
+        line = ANSI.sub("", raw)
         if m := _TASK_START.match(line):
             started[m.group(4)] = _seconds(m)
             rows[m.group(4)] = {"task": m.group(4), "state": FAILED, "seconds": None}
@@ -162,7 +157,7 @@ def task_lines(log: str | Path) -> list[dict[str, Any]]:
 
 def log_tail(log: str | Path, lines: int = TAIL_LINES) -> str:
     """The last ``lines`` lines of a kfp.local log, without colour codes."""
-    text = _ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()
+    text = ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()
     return "\n".join(text[-lines:])
 
 
@@ -182,16 +177,8 @@ def summarize(log: str | Path) -> list[dict[str, Any]]:
     return tasks
 
 
-def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
-    """Run ``pipeline`` with ``arguments`` on the backend ``settings`` choose.
-
-    Args:
-        pipeline: A ``@dsl.pipeline`` function.
-        arguments: Its parameters by name.
-        settings: ``backend``, ``pipeline_root`` and the token.
-
-    Returns:
-        A :class:`RunHandle`; call ``.wait()`` to raise if it failed.
+def check_arguments(pipeline: Callable[..., Any], arguments: dict[str, Any]) -> None:
+    """Refuse what is not a ``@dsl.pipeline``, and arguments it does not take, before anything runs.
 
     Raises:
         InvalidInput: ``pipeline`` is not a pipeline, or an argument is unknown.
@@ -204,120 +191,9 @@ def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Se
     unknown = set(arguments) - known
     if unknown:
         raise InvalidInput("pipeline argument", sorted(unknown)[0], f"one of {', '.join(sorted(known))}")
-    if settings.backend == "cluster":
-        from mrhelpers import cluster
-
-        return cluster.submit(pipeline, arguments, settings)
-    return _submit_local(pipeline, arguments, settings)
 
 
-def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Run one ``@dsl.component`` on its own, as a quick check.
-
-    Local: kfp.local runs the task here. Cluster: the task becomes a one-task pipeline (with the
-    token from the Secret and its namespace, like the real pipelines) run on the KFP API server;
-    its outputs are read back from the registry, so this fits components that register.
-
-    Returns:
-        The task's outputs by name (artifacts as ``{"uri", "metadata"}``).
-
-    Raises:
-        RunFailed: When the task fails (its log is printed above, or in the KFP UI).
-    """
-    from kfp import local
-
-    if settings.backend == "cluster":
-        return _run_component_on_cluster(component, arguments, settings)
-    root = Path(settings.pipeline_root)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    log = root / f".{component.component_spec.name}-{time.time_ns()}.log"
-    error = None
-    with _token_in_env(settings), kfp_local_log(log):
-        try:
-            task = component(**arguments)
-        except RuntimeError as exc:
-            error = _ANSI.sub("", str(exc))
-    log = _into_run_dir(log, root, component.component_spec.name.replace("_", "-"))
-    print_tasks(task_lines(log), log, failed=error is not None)
-    if error is not None:
-        raise RunFailed(f"{error} The log's tail is above; the whole log: {log}.")
-    return {k: _plain(v) for k, v in (task.outputs or {}).items()}
-
-
-def _into_run_dir(log: Path, root: Path, prefix: str) -> Path:
-    """Move a run's log into the newest run folder whose name starts with ``prefix`` (kfp.local made it)."""
-    runs = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix)]
-    if not runs:
-        return log
-    target = max(runs, key=lambda p: p.stat().st_mtime) / LOG_NAME
-    log.replace(target)
-    return target
-
-
-def _run_component_on_cluster(
-    component: Callable[..., Any], arguments: dict[str, Any], settings: Settings
-) -> dict[str, Any]:
-    from kfp import dsl
-
-    from mrhelpers import cluster
-    from mrhelpers.pipelines import _with_token
-
-    @dsl.pipeline(name=f"{component.component_spec.name}-check")
-    def one_task():  # no annotation: KFP would read the string "None"
-        _with_token(component(**arguments))
-
-    outputs = dict(cluster.submit(one_task, {}, settings).wait().outputs)
-    if "model" in outputs:
-        outputs["output_model"] = outputs.pop("model")
-    return outputs
-
-
-def _submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
-    from kfp import local
-
-    root = Path(settings.pipeline_root)
-    root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    name = pipeline.pipeline_spec.pipeline_info.name
-    before = {p.name for p in root.iterdir()}
-    start = time.monotonic()
-    state, error, outputs = SUCCEEDED, None, {}
-    from mrhelpers.progress import Progress
-
-    log = root / f".{name}-{time.time_ns()}.log"
-    with _token_in_env(settings), Progress(f"Running pipeline {name!r} with kfp.local") as progress:
-        with kfp_local_log(log):
-            try:
-                task = pipeline(**arguments)
-                outputs = {k: _plain(v) for k, v in (task.outputs or {}).items()}
-            except RuntimeError as exc:
-                state, error = FAILED, _ANSI.sub("", str(exc))
-        progress.done(state)
-    seconds = time.monotonic() - start
-    new = sorted(p for p in root.iterdir() if p.name not in before and p.name.startswith(name) and p.is_dir())
-    run_dir = new[-1] if new else None
-    if run_dir is not None:
-        log = log.replace(run_dir / LOG_NAME)
-    tasks = task_lines(log)
-    print_tasks(tasks, log, failed=state != SUCCEEDED)
-    handle = RunHandle(
-        backend="local",
-        pipeline=name,
-        state=state,
-        outputs=outputs,
-        run_id=outputs.get("run_id"),
-        run_name=outputs.get("run_name") or (run_dir.name if run_dir else None),
-        url=run_dir.resolve().as_uri() if run_dir else None,
-        seconds=seconds,
-        error=error,
-        tasks=tasks,
-        log=str(log),
-    )
-    _remember(settings, handle, arguments)
-    return handle
-
-
-def _remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
+def remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
     folder = settings.state_dir / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     entry = {

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.errors import InvalidInput
-from mrhelpers.registry import PRODUCTION_KEY, STAGE_KEY, _all_versions, _caller
+from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY, all_versions, caller_for
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -61,7 +61,7 @@ def _production_id(model: Any, versions: list[Any] | None, registry: ModelRegist
     props = model.custom_properties or {}
     if PRODUCTION_KEY in props:
         return str(props[PRODUCTION_KEY])
-    versions = _all_versions(registry, model.id) if versions is None else versions
+    versions = all_versions(registry, model.id) if versions is None else versions
     staged = [v for v in versions if (v.custom_properties or {}).get(STAGE_KEY) == "production"]
     newest = max(staged, key=lambda v: int(v.last_update_time_since_epoch or 0), default=None)
     return str(newest.id) if newest is not None else ""
@@ -70,11 +70,11 @@ def _production_id(model: Any, versions: list[Any] | None, registry: ModelRegist
 def _point(registry: ModelRegistry, model: Any, version_id: str) -> None:
     """Write the production pointer: one write, so concurrent writers leave exactly one (the last)."""
     model.custom_properties = {**(model.custom_properties or {}), PRODUCTION_KEY: version_id}
-    _caller(registry).sync(lambda: registry.update(model))
+    caller_for(registry).sync(lambda: registry.update(model))
 
 
 def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
-    call = _caller(registry)
+    call = caller_for(registry)
     model = call(lambda: registry._api.get_registered_model_by_params(name))
     if model is None or model.name != name:  # a database that ignores case may find another model
         raise InvalidInput("model", name, "the name of a registered model")
@@ -85,7 +85,7 @@ def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
 
 
 def _save(registry: ModelRegistry, mv: Any) -> Any:
-    return _caller(registry)(lambda: registry._api.upsert_model_version(mv, None))
+    return caller_for(registry)(lambda: registry._api.upsert_model_version(mv, None))
 
 
 def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:
@@ -165,7 +165,7 @@ def set_stage(
     model, mv = _find(registry, name, version)
     if stage == "production" and _state_of(mv) == "ARCHIVED":
         raise InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
-    versions = _all_versions(registry, model.id)
+    versions = all_versions(registry, model.id)
     current = _production_id(model, versions, registry)
     if (mv.custom_properties or {}).get(STAGE_KEY) != stage:
         mv.custom_properties = {**(mv.custom_properties or {}), STAGE_KEY: stage}
@@ -185,10 +185,10 @@ def set_stage(
 
 def production_version(registry: ModelRegistry, name: str) -> str | None:
     """The name of model ``name``'s production version, or None."""
-    model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
+    model = caller_for(registry)(lambda: registry._api.get_registered_model_by_params(name))
     if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
-    versions = _all_versions(registry, model.id)
+    versions = all_versions(registry, model.id)
     current = _production_id(model, versions, registry)
     return next((v.name for v in versions if str(v.id) == current), None) if current else None
 
@@ -204,11 +204,11 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     """
     from model_registry.types import RegisteredModelState
 
-    call = _caller(registry)
+    call = caller_for(registry)
     model = call(lambda: registry._api.get_registered_model_by_params(name))
     if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
-    archived = [v.name for v in _all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
+    archived = [v.name for v in all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
     if getattr(model.state, "value", model.state) != "ARCHIVED":

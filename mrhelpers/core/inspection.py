@@ -5,8 +5,8 @@ for many versions at once over one HTTP session (16 requests in flight), so
 frames of thousands of versions stay quick.
 
 Every function here retries a registry that does not answer, then raises
-:class:`~mrhelpers.errors.RegistryUnavailable`; a refused token raises
-:class:`~mrhelpers.errors.AuthError`, as :func:`mrhelpers.connect` does.
+:class:`~mrhelpers.core.errors.RegistryUnavailable`; a refused token raises
+:class:`~mrhelpers.core.errors.AuthError`, as :func:`mrhelpers.connect` does.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.lifecycle import stage_of
-from mrhelpers.registry import RESERVED_PREFIX, SOURCE_ID_KEY, _caller
+from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.lifecycle import stage_of
+from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, caller_for
+from mrhelpers.core.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
     from model_registry import ModelRegistry
 
-    from mrhelpers.settings import Settings
 
 PAGE = 1000
 IN_FLIGHT = 16
@@ -121,7 +122,7 @@ def _run(registry: ModelRegistry, work: Any) -> Any:
         async with registry._api.get_client() as client:
             return await work(client)
 
-    return _caller(registry)(go)
+    return caller_for(registry)(go)
 
 
 def _version_row(model_name: str, v: Any, art: Any, model_props: dict[str, Any] | None) -> dict[str, Any]:
@@ -228,12 +229,12 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
     Columns: ``model, version, version_id, state, stage, author, created, uri,
     format, format_version, source_kind, source_class, source_group, source_id,
     source_name, metadata``: ``source_*`` is the lineage, ``stage`` the stage set
-    by :func:`mrhelpers.lifecycle.set_stage`, ``metadata`` a dict of the user's
+    by :func:`mrhelpers.core.lifecycle.set_stage`, ``metadata`` a dict of the user's
     properties, ``uri`` with any credentials in it masked (see :func:`mask_credentials`;
     ``registry.get_model_artifact(name, version).uri`` is the exact one). An unknown
     model gives an empty frame.
     """
-    model = _caller(registry)(lambda: registry._api.get_registered_model_by_params(name))
+    model = caller_for(registry)(lambda: registry._api.get_registered_model_by_params(name))
     if model is None or model.name != name:  # a database that ignores case may return another model
         return _frame([], VERSION_COLUMNS, ["created", "version_id"])
     rows = [_version_row(name, v, a, model.custom_properties) for v, a in _versions(registry, model.id)]
@@ -243,10 +244,24 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
 def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     """The versions whose lineage names run ``run_id``: "what did run X register?".
 
+    One listing of every version decides most of them: :func:`mrhelpers.core.registry.register_version`
+    keeps the run id on the version too (``mrh_source_id``). Only the versions of this run, and those
+    without that key (written by another tool, or by hand), have their artifact read, so the answer
+    costs two listings plus a call per match, not a call per version in the registry. A version whose
+    key names another run is not read further: an artifact that another tool re-pointed to ``run_id``
+    after registration is not found (change the version's ``mrh_source_id`` with it).
+
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.
     """
     models = {m.id: m for m in _models(registry)}
+
+    async def work(client: Any) -> list[tuple[Any, Any]]:
+        versions = [_typed(v) for v in await _pages(client.get_model_versions)]
+        maybe = [v for v in versions if (v.custom_properties or {}).get(SOURCE_ID_KEY, run_id) == run_id]
+        arts = await _artifacts_of(client, [v.id for v in maybe])
+        return [(v, arts[v.id]) for v in maybe]
+
     rows = [
         _version_row(
             getattr(models.get(v.registered_model_id), "name", "?"),
@@ -254,7 +269,7 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
             a,
             getattr(models.get(v.registered_model_id), "custom_properties", None),
         )
-        for v, a in _versions(registry, None)
+        for v, a in _run(registry, work)
         if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
     ]
     return _frame(rows, VERSION_COLUMNS, ["model", "version"])
@@ -311,8 +326,6 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     Raises:
         InvalidInput: When the model or version does not exist.
     """
-    from mrhelpers.errors import InvalidInput
-    from mrhelpers.settings import Settings
 
     frame = versions_frame(registry, name)
     match = frame[frame.version == version]
@@ -323,12 +336,7 @@ def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Setti
     settings = settings or Settings.from_env()
     link = None
     if row.source_kind == "kfp" and row.source_id:
-        if settings.backend == "cluster":
-            link = f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{row.source_id}"
-        else:
-            from mrhelpers.runs import run_history
-
-            link = next((r["url"] for r in run_history(settings) if r.get("run_id") == row.source_id), None)
+        link = settings.backend_impl().run_link(settings, row.source_id)
     return {
         "model": name, "version": version, "version_id": row.version_id, "kind": row.source_kind,
         "class": row.source_class, "group": row.source_group, "run_id": row.source_id,
@@ -419,8 +427,6 @@ def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") 
         InvalidInput: When no version of ``name`` records ``metric``.
     """
     from matplotlib.figure import Figure
-
-    from mrhelpers.errors import InvalidInput
 
     frame = versions_frame(registry, name)
     frame = frame[[isinstance(m.get(metric), (int, float)) for m in frame.metadata]]

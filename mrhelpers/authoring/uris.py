@@ -1,0 +1,50 @@
+"""Artifact URIs as KFP writes them, turned into ones a serving runtime can fetch."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from urllib.parse import urlparse
+
+from mrhelpers.core.errors import InvalidInput
+
+DEFAULT_MINIO_ENDPOINT = "http://seaweedfs.kubeflow:9000"
+"""KFP's object store service in namespace kubeflow (what ``minio://`` URIs point at)."""
+
+
+def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, str]:
+    """Convert an artifact URI as KFP writes it into one a serving runtime can fetch.
+
+    ``minio://bucket/key`` (KFP's object store on a cluster) becomes
+    ``s3://bucket/key`` with the endpoint recorded beside it; ``s3://``,
+    ``gs://``, ``oci://``, ``pvc://``, ``hf://`` and ``https://`` pass unchanged;
+    ``file://`` and absolute paths stay local (fine for ``kfp.local``, not for a cluster).
+
+    Args:
+        uri: The artifact URI.
+        s3_endpoint: The S3 endpoint of the object store behind ``minio://``
+            (default: KFP's MinIO service in namespace kubeflow).
+
+    Returns:
+        ``{"uri": ..., "s3_endpoint": ...}`` (``s3_endpoint`` only for S3 URIs).
+
+    Raises:
+        InvalidInput: Empty, relative, or a scheme no runtime can fetch, or a
+            ``minio://``/``s3://`` URI without a bucket.
+    """
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidInput("uri", uri, "a non-empty artifact URI")
+    if uri.startswith("/"):
+        return {"uri": PurePosixPath(uri).as_uri()}
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme in ("minio", "s3"):
+        if not parsed.netloc:
+            raise InvalidInput("uri", uri, f"{scheme}://<bucket>/<key>")
+        return {"uri": f"s3://{parsed.netloc}{parsed.path}", "s3_endpoint": s3_endpoint}
+    if scheme in ("gs", "oci", "pvc", "hf", "https", "http", "file"):
+        if scheme != "file" and not parsed.netloc:
+            raise InvalidInput("uri", uri, f"{scheme}://<location>")
+        return {"uri": uri}
+    raise InvalidInput(
+        "uri", uri, "minio://, s3://, gs://, oci://, pvc://, hf://, https://, file:// or an absolute path"
+    )
