@@ -1,8 +1,10 @@
 """Notebook 05: look at what the registry holds, as pandas DataFrames and a figure.
 
-Listing is paged (1,000 entities a page) and a version's artifact is fetched
-for many versions at once over one HTTP session (16 requests in flight), so
-frames of thousands of versions stay quick.
+Listing is paged (1,000 entities a page) over the registry's one keep-alive
+session (:mod:`mrhelpers.core.rest`). A version's artifact columns come from the
+copy of its artifact's fields the version carries; only versions without one have
+their artifact read, at most ``IN_FLIGHT`` requests at once. So a frame of
+thousands of versions costs a few listings, not a request per version.
 
 Every function here retries a registry that does not answer, then raises
 :class:`~mrhelpers.core.errors.RegistryUnavailable`; a refused token raises
@@ -11,14 +13,13 @@ Every function here retries a registry that does not answer, then raises
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.lifecycle import stage_of
-from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, caller_for
+from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, artifact_fields, copied_fields
+from mrhelpers.core.rest import session_for
 from mrhelpers.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from model_registry import ModelRegistry
 
 
-PAGE = 1000
-IN_FLIGHT = 16
 LINEAGE_COLUMNS = ["source_kind", "source_class", "source_group", "source_id", "source_name"]
 VERSION_COLUMNS = [
     "model", "version", "version_id", "state", "stage", "author", "created", "uri",
@@ -78,117 +77,57 @@ def mask_credentials(text: Any) -> Any:
     return _URI.sub(lambda m: _mask_one(m.group(0)), text)
 
 
-def _ts(ms: Any) -> Any:
-    import pandas as pd
-
-    return pd.to_datetime(int(ms), unit="ms", utc=True) if ms not in (None, "") else pd.NaT
-
-
 def _state(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-async def _pages(fetch: Any) -> list[Any]:
-    items: list[Any] = []
-    token = None
-    while True:
-        page = await fetch(page_size=str(PAGE), next_page_token=token) if token else await fetch(page_size=str(PAGE))
-        items.extend(page.items or [])
-        token = page.next_page_token
-        if not token or not page.items:
-            return items
-
-
-async def _artifacts_of(client: Any, version_ids: Iterable[str]) -> dict[str, Any]:
-    """The first model artifact of each version, fetched concurrently."""
-    from model_registry.types import Artifact, ModelArtifact
-
-    gate = asyncio.Semaphore(IN_FLIGHT)
-
-    async def one(vid: str) -> tuple[str, Any]:
-        async with gate:
-            page = await client.get_model_version_artifacts(vid, page_size=str(PAGE))
-        arts = [Artifact.validate_artifact(a) for a in page.items or []]
-        models = [a for a in arts if isinstance(a, ModelArtifact)]
-        return vid, (models[0] if models else None)
-
-    return dict(await asyncio.gather(*(one(v) for v in version_ids)))
-
-
-def _run(registry: ModelRegistry, work: Any) -> Any:
-    """Run ``work(client)`` on one HTTP session, with the usual retries and error mapping."""
-
-    async def go() -> Any:
-        async with registry._api.get_client() as client:
-            return await work(client)
-
-    return caller_for(registry)(go)
-
-
-def _version_row(model_name: str, v: Any, art: Any, model_props: dict[str, Any] | None) -> dict[str, Any]:
+def _version_row(model_name: str, v: Any, fields: dict[str, Any] | None, model_props: dict[str, Any] | None) -> dict:
+    """One row of :func:`versions_frame`: the version, with its artifact's ``fields`` (None: no artifact)."""
     props = dict(v.custom_properties or {})
+    fields = fields or artifact_fields(None)
     return {
         "model": model_name, "version": v.name, "version_id": v.id, "state": _state(v.state),
-        "stage": stage_of(model_props, v), "author": v.author, "created": _ts(v.create_time_since_epoch),
-        "uri": mask_credentials(getattr(art, "uri", None)),
-        "format": getattr(art, "model_format_name", None),
-        "format_version": getattr(art, "model_format_version", None),
-        "source_kind": getattr(art, "model_source_kind", None),
-        "source_class": getattr(art, "model_source_class", None),
-        "source_group": getattr(art, "model_source_group", None),
-        "source_id": getattr(art, "model_source_id", None) or props.get(SOURCE_ID_KEY),
-        "source_name": getattr(art, "model_source_name", None),
+        "stage": stage_of(model_props, v), "author": v.author, "created": v.create_time_since_epoch,
+        "uri": mask_credentials(fields["uri"]), "format": fields["format"], "format_version": fields["format_version"],
+        "source_kind": fields["source_kind"], "source_class": fields["source_class"],
+        "source_group": fields["source_group"], "source_id": fields["source_id"] or props.get(SOURCE_ID_KEY),
+        "source_name": fields["source_name"],
         "metadata": {k: val for k, val in props.items() if not k.casefold().startswith(RESERVED_PREFIX)},
     }  # fmt: skip
 
 
-def _typed(raw: Any) -> Any:
-    """The client's ModelVersion of ``raw``, with every double property as a float.
-
-    The server writes a double such as ``1e20`` or ``-0.0`` in JSON as ``100000000000000000000``
-    or ``-0``, which reads back as an int; the property's type says it is a double.
-    (The sign of a zero does not survive that JSON: ``-0.0`` reads back as ``0.0``.)
-    """
-    from model_registry.types import ModelVersion
-
-    version = ModelVersion.from_basemodel(raw)
-    props = dict(version.custom_properties or {})
-    for key, meta in (raw.custom_properties or {}).items():
-        inner = getattr(meta, "actual_instance", meta)
-        if getattr(inner, "metadata_type", None) == "MetadataDoubleValue" and key in props:
-            props[key] = float(props[key])
-    version.custom_properties = props or version.custom_properties
-    return version
-
-
-def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str]) -> pd.DataFrame:
+def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str], times: tuple[str, ...] = ()) -> Any:
+    """The rows as a frame; ``times`` columns hold epoch milliseconds, made UTC timestamps in one conversion each."""
     import pandas as pd
 
-    return pd.DataFrame(rows, columns=columns).sort_values(sort, ignore_index=True)
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in times:
+        frame[column] = pd.to_datetime(pd.to_numeric(frame[column], errors="coerce"), unit="ms", utc=True)
+    return frame.sort_values(sort, ignore_index=True)
 
 
 def _models(registry: ModelRegistry) -> list[Any]:
-    from model_registry.types import RegisteredModel
-
-    async def work(client: Any) -> list[Any]:
-        return [RegisteredModel.from_basemodel(m) for m in await _pages(client.get_registered_models)]
-
-    return _run(registry, work)
+    return session_for(registry).models()
 
 
-def _versions(registry: ModelRegistry, model_id: str | None) -> list[tuple[Any, Any]]:
-    """(version, artifact) pairs of one model, or of every model when ``model_id`` is None."""
+def _artifact_fields_of(registry: ModelRegistry, versions: list[Any], read_all: bool) -> list[dict[str, Any] | None]:
+    """Each version's artifact fields: from the copy it carries, else (or with ``read_all``) read from its artifact.
 
-    async def work(client: Any) -> list[tuple[Any, Any]]:
-        if model_id is None:
-            raw = await _pages(client.get_model_versions)
-        else:
-            raw = await _pages(lambda **kw: client.get_registered_model_versions(model_id, **kw))
-        versions = [_typed(v) for v in raw]
-        arts = await _artifacts_of(client, [v.id for v in versions])
-        return [(v, arts[v.id]) for v in versions]
+    The reads run at most ``IN_FLIGHT`` at once on the registry's one session.
+    """
+    session = session_for(registry)
+    fields = [None if read_all else copied_fields(v) for v in versions]
+    missing = [i for i, f in enumerate(fields) if f is None]
+    read = session.map(lambda i: session.model_artifact(versions[i].id), missing)
+    for i, art in zip(missing, read, strict=True):
+        fields[i] = artifact_fields(art) if art is not None else None
+    return fields
 
-    return _run(registry, work)
+
+def _versions(registry: ModelRegistry, model_id: str | None, read_all: bool = False) -> list[tuple[Any, Any]]:
+    """(version, artifact fields) pairs of one model, or of every model when ``model_id`` is None."""
+    versions = session_for(registry).versions(model_id)
+    return list(zip(versions, _artifact_fields_of(registry, versions, read_all), strict=True))
 
 
 def models_frame(registry: ModelRegistry) -> pd.DataFrame:
@@ -197,33 +136,26 @@ def models_frame(registry: ModelRegistry) -> pd.DataFrame:
     Columns: ``model, model_id, state, owner, created, updated, versions, description``
     (``versions`` counts the model's versions).
     """
-    from model_registry.types import ModelVersion
-
-    async def counts(client: Any) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for v in await _pages(client.get_model_versions):
-            mid = ModelVersion.from_basemodel(v).registered_model_id
-            out[mid] = out.get(mid, 0) + 1
-        return out
-
-    per_model = _run(registry, counts)
+    per_model: dict[str, int] = {}
+    for v in session_for(registry).versions():
+        per_model[v.registered_model_id] = per_model.get(v.registered_model_id, 0) + 1
     rows = [
         {
             "model": m.name,
             "model_id": m.id,
             "state": _state(m.state),
             "owner": m.owner,
-            "created": _ts(m.create_time_since_epoch),
-            "updated": _ts(m.last_update_time_since_epoch),
+            "created": m.create_time_since_epoch,
+            "updated": m.last_update_time_since_epoch,
             "versions": per_model.get(m.id, 0),
             "description": m.description,
         }  # fmt: skip
         for m in _models(registry)
     ]
-    return _frame(rows, MODEL_COLUMNS, ["model"])
+    return _frame(rows, MODEL_COLUMNS, ["model"], times=("created", "updated"))
 
 
-def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
+def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool = False) -> pd.DataFrame:
     """One row per version of model ``name``, oldest first.
 
     Columns: ``model, version, version_id, state, stage, author, created, uri,
@@ -233,46 +165,55 @@ def versions_frame(registry: ModelRegistry, name: str) -> pd.DataFrame:
     properties, ``uri`` with any credentials in it masked (see :func:`mask_credentials`;
     ``registry.get_model_artifact(name, version).uri`` is the exact one). An unknown
     model gives an empty frame.
+
+    One listing gives every version. The artifact columns come from the copy of its artifact's
+    fields that :func:`mrhelpers.register_version` keeps on each version (``mrh_artifact``); a
+    version without one (written by another tool, or before mrhelpers kept it) has its artifact
+    read, a few requests at a time. An artifact changed afterwards by another tool (its URI
+    re-pointed, say) is not seen in the copy: pass ``read_artifacts=True`` to read every artifact.
     """
-    model = caller_for(registry)(lambda: registry._api.get_registered_model_by_params(name))
+    model = session_for(registry).find_model(name)
     if model is None or model.name != name:  # a database that ignores case may return another model
-        return _frame([], VERSION_COLUMNS, ["created", "version_id"])
-    rows = [_version_row(name, v, a, model.custom_properties) for v, a in _versions(registry, model.id)]
-    return _frame(rows, VERSION_COLUMNS, ["created", "version_id"])
+        return _frame([], VERSION_COLUMNS, ["created", "version_id"], times=("created",))
+    rows = [_version_row(name, v, f, model.custom_properties) for v, f in _versions(registry, model.id, read_artifacts)]
+    return _frame(rows, VERSION_COLUMNS, ["created", "version_id"], times=("created",))
 
 
 def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     """The versions whose lineage names run ``run_id``: "what did run X register?".
 
-    One listing of every version decides most of them: :func:`mrhelpers.core.registry.register_version`
-    keeps the run id on the version too (``mrh_source_id``). Only the versions of this run, and those
-    without that key (written by another tool, or by hand), have their artifact read, so the answer
-    costs two listings plus a call per match, not a call per version in the registry. A version whose
-    key names another run is not read further: an artifact that another tool re-pointed to ``run_id``
-    after registration is not found (change the version's ``mrh_source_id`` with it).
+    One listing of every version decides: :func:`mrhelpers.core.registry.register_version` keeps the
+    run id and its artifact's fields on the version (``mrh_source_id``, ``mrh_artifact``). Only the
+    versions that carry neither (written by another tool, or by hand) have their artifact read, so the
+    answer costs two listings, not a request per version in the registry. A version whose copy names
+    another run is not read further: an artifact that another tool re-pointed to ``run_id`` after
+    registration is not found.
 
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.
     """
     models = {m.id: m for m in _models(registry)}
+    session = session_for(registry)
+    versions = session.versions()
 
-    async def work(client: Any) -> list[tuple[Any, Any]]:
-        versions = [_typed(v) for v in await _pages(client.get_model_versions)]
-        maybe = [v for v in versions if (v.custom_properties or {}).get(SOURCE_ID_KEY, run_id) == run_id]
-        arts = await _artifacts_of(client, [v.id for v in maybe])
-        return [(v, arts[v.id]) for v in maybe]
+    def maybe(v: Any) -> bool:
+        copied = copied_fields(v)
+        if copied is not None:
+            return (copied["source_id"] or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
+        return (v.custom_properties or {}).get(SOURCE_ID_KEY, run_id) == run_id
 
+    candidates = [v for v in versions if maybe(v)]
     rows = [
         _version_row(
             getattr(models.get(v.registered_model_id), "name", "?"),
             v,
-            a,
+            f,
             getattr(models.get(v.registered_model_id), "custom_properties", None),
         )
-        for v, a in _run(registry, work)
-        if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
+        for v, f in zip(candidates, _artifact_fields_of(registry, candidates, False), strict=True)
+        if ((f or {}).get("source_id") or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
     ]
-    return _frame(rows, VERSION_COLUMNS, ["model", "version"])
+    return _frame(rows, VERSION_COLUMNS, ["model", "version"], times=("created",))
 
 
 def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.DataFrame:
@@ -287,6 +228,9 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
         model_id = next((mid for mid, n in names.items() if n == name), None)
         if model_id is None:
             return _frame([], ARTIFACT_COLUMNS, ["model", "version"])
+    session = session_for(registry)
+    versions = session.versions(model_id)
+    artifacts = session.map(lambda v: session.model_artifact(v.id), versions)
     rows = [
         {
             "model": names.get(v.registered_model_id, "?"),
@@ -303,7 +247,7 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
             "source_id": a.model_source_id,
             "source_name": a.model_source_name,
         }  # fmt: skip
-        for v, a in _versions(registry, model_id)
+        for v, a in zip(versions, artifacts, strict=True)
         if a is not None
     ]
     return _frame(rows, ARTIFACT_COLUMNS, ["model", "version"])

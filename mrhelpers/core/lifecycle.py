@@ -19,7 +19,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from mrhelpers.core.errors import InvalidInput
-from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY, all_versions, caller_for
+from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY, all_versions
+from mrhelpers.core.rest import session_for
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -70,22 +71,22 @@ def _production_id(model: Any, versions: list[Any] | None, registry: ModelRegist
 def _point(registry: ModelRegistry, model: Any, version_id: str) -> None:
     """Write the production pointer: one write, so concurrent writers leave exactly one (the last)."""
     model.custom_properties = {**(model.custom_properties or {}), PRODUCTION_KEY: version_id}
-    caller_for(registry).sync(lambda: registry.update(model))
+    session_for(registry).save_model(model)
 
 
 def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
-    call = caller_for(registry)
-    model = call(lambda: registry._api.get_registered_model_by_params(name))
+    session = session_for(registry)
+    model = session.find_model(name)
     if model is None or model.name != name:  # a database that ignores case may find another model
         raise InvalidInput("model", name, "the name of a registered model")
-    mv = call(lambda: registry._api.get_model_version_by_params(model.id, version))
+    mv = session.find_version(model.id, version)
     if mv is None or mv.name != version:
         raise InvalidInput("version", f"{name}/{version}", f"an existing version of {name!r}")
     return model, mv
 
 
 def _save(registry: ModelRegistry, mv: Any) -> Any:
-    return caller_for(registry)(lambda: registry._api.upsert_model_version(mv, None))
+    return session_for(registry).save_version(mv)
 
 
 def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:
@@ -185,7 +186,7 @@ def set_stage(
 
 def production_version(registry: ModelRegistry, name: str) -> str | None:
     """The name of model ``name``'s production version, or None."""
-    model = caller_for(registry)(lambda: registry._api.get_registered_model_by_params(name))
+    model = session_for(registry).find_model(name)
     if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
     versions = all_versions(registry, model.id)
@@ -204,15 +205,15 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     """
     from model_registry.types import RegisteredModelState
 
-    call = caller_for(registry)
-    model = call(lambda: registry._api.get_registered_model_by_params(name))
+    session = session_for(registry)
+    model = session.find_model(name)
     if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
     archived = [v.name for v in all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
     if getattr(model.state, "value", model.state) != "ARCHIVED":
-        model = call(lambda: registry._api.get_registered_model_by_params(name))  # with the pointer just cleared
+        model = session.find_model(name)  # with the pointer just cleared
         model.state = RegisteredModelState.ARCHIVED
-        call(lambda: registry._api.upsert_registered_model(model))
+        session.save_model(model)
     return archived

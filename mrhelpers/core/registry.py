@@ -6,7 +6,6 @@ no pandas. It uses the pinned ``model-registry`` client (see setup/versions.env)
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -16,13 +15,14 @@ import random
 import re
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from mrhelpers.core.errors import AuthError, InvalidInput, RegistryUnavailable, VersionConflict
-from mrhelpers.core.settings import DEFAULT_SECRET_NAME, TOKEN_ENV, Secret, Settings
+from mrhelpers.core.errors import InvalidInput, VersionConflict
+from mrhelpers.core.rest import RegistrySession, Version, attach, session_for, status_of, with_retries
+from mrhelpers.core.settings import TOKEN_ENV, Secret, Settings
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -35,6 +35,8 @@ SOURCE_ID_KEY = "mrh_source_id"
 """Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
 STAGE_KEY = "mrh_stage"
 """On a version: the stage it was last given (see :mod:`mrhelpers.core.lifecycle`)."""
+ARTIFACT_KEY = "mrh_artifact"
+"""Set on a version at its creation: its ModelArtifact's fields as JSON (see :func:`artifact_copy`)."""
 PRODUCTION_KEY = "mrh_production_version"
 """On a RegisteredModel: the id of its production version, ``""`` for none (see :mod:`mrhelpers.core.lifecycle`)."""
 MAX_NAME = 200
@@ -126,121 +128,6 @@ class RegistrationResult:
     model_name: str
 
 
-# --------------------------------------------------------------------------- errors
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) else None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - the client depends on aiohttp
-        return isinstance(exc, (ConnectionError, asyncio.TimeoutError))
-    return isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError))
-
-
-_DATASTORE_DOWN = (
-    "dial tcp",
-    "connection refused",
-    "bad connection",
-    "invalid connection",
-    "Datastore service is down",
-)
-
-
-def _datastore_down(exc: BaseException) -> bool:
-    """An HTTP 500 whose body says the server lost its database (it answers, the database does not)."""
-    return _status_of(exc) == 500 and any(s in str(exc) for s in _DATASTORE_DOWN)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return _is_connection_error(exc) or _status_of(exc) in (502, 503, 504) or _datastore_down(exc)
-
-
-def _unavailable(url: str, hint: str, reason: str) -> RegistryUnavailable:
-    return RegistryUnavailable(f"Model Registry at {url} is not reachable ({reason}). {hint}")
-
-
-def _auth_error(url: str, status: int, secret_name: str) -> AuthError:
-    return AuthError(
-        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from MRH_TOKEN if set, "
-        f"else from the Secret {secret_name!r}: locally the file <state dir>/secrets/{secret_name}/token "
-        f"(notebook 01 or mrhelpers.ensure_secret writes it); on a cluster `kubectl get secret {secret_name} "
-        "-n <namespace>`. Store the token the registry expects and retry."
-    )
-
-
-def _with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float) -> T:
-    """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
-
-    A refused token raises :class:`AuthError` at once; after ``retries`` attempts a
-    server or database that does not answer raises :class:`RegistryUnavailable`.
-    """
-    delay = backoff
-    for attempt in range(1, retries + 1):
-        try:
-            return make()
-        except Exception as exc:
-            status = _status_of(exc)
-            if status in (401, 403):
-                raise _auth_error(url, status, secret_name) from None
-            if not _retryable(exc):
-                raise
-            if attempt == retries:
-                reason = (
-                    "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
-                    if _datastore_down(exc)
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                raise _unavailable(url, hint, reason) from None
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-class Caller:
-    """Runs one client call (a coroutine factory) through :func:`_with_retries`."""
-
-    def __init__(
-        self, registry: ModelRegistry, url: str, hint: str, secret_name: str, retries: int = 3, backoff: float = 0.5
-    ) -> None:
-        self.registry = registry
-        self.url = url
-        self.hint = hint
-        self.secret_name = secret_name
-        self.retries = retries
-        self.backoff = backoff
-
-    def sync(self, make: Callable[[], T]) -> T:
-        """Run a blocking client call (a public client method) with the same retries and error mapping."""
-        return _with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff)
-
-    def __call__(self, make: Callable[[], Awaitable[T]]) -> T:
-        return _with_retries(
-            lambda: self.registry.async_runner(make()),  # type: ignore[arg-type]
-            self.url, self.hint, self.secret_name, self.retries, self.backoff,
-        )  # fmt: skip
-
-
-def caller_for(registry: ModelRegistry) -> Caller:
-    found = getattr(registry, "_mrh_caller", None)
-    if isinstance(found, Caller):
-        return found
-    url = getattr(getattr(getattr(registry, "_api", None), "config", None), "host", None) or "the Model Registry"
-    default = Settings()
-    caller = Caller(
-        registry,
-        url=url,
-        hint=default.backend_impl().unreachable_hint(DEFAULT_SECRET_NAME),
-        secret_name=DEFAULT_SECRET_NAME,
-    )
-    registry._mrh_caller = caller  # type: ignore[attr-defined]
-    return caller
-
-
 # --------------------------------------------------------------------------- connect
 
 _PADDED_HINT = (
@@ -285,7 +172,7 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     def make() -> ModelRegistry:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="User access token is missing")
-            registry = ModelRegistry(
+            return ModelRegistry(
                 f"{parsed.scheme}://{parsed.hostname}",
                 port=port,
                 author=settings.author,
@@ -293,10 +180,10 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
                 user_token=token,
                 log_level=logging.ERROR,
             )
-        registry._mrh_caller = Caller(registry, url, hint, settings.secret_name)  # type: ignore[attr-defined]
-        return registry
 
-    return _with_retries(make, url, hint, settings.secret_name, retries, backoff)
+    registry = with_retries(make, url, hint, settings.secret_name, retries, backoff)
+    attach(registry, RegistrySession(url, token, settings.author, hint, settings.secret_name))
+    return registry
 
 
 # --------------------------------------------------------------------------- validation
@@ -565,33 +452,33 @@ def register_version(
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput("on_conflict", on_conflict, " or ".join(repr(o) for o in ON_CONFLICT))
 
-    call = caller_for(registry)
-    api = registry._api
-    author = author or registry._author
+    props = {**props, ARTIFACT_KEY: artifact_copy(uri, model_format_name, model_format_version, lineage)}
+    if lineage is not None:
+        props[SOURCE_ID_KEY] = lineage.id
+    _check_request_size(props, description)  # again, with the copy of the artifact's fields (the URI)
 
-    rm = call(lambda: api.get_registered_model_by_params(name))
+    session = session_for(registry)
+    author = author or session.author
+
+    rm = session.find_model(name)
     if rm is not None and rm.name != name:  # the database ignores case (or accents): that is another model
         raise _model_twin(name, rm.name)
     if rm is None:
-        same = [m for m in _all_models(registry) if m.name.casefold() == name.casefold()]
+        same = [m for m in session.models() if m.name.casefold() == name.casefold()]
         exact = next((m for m in same if m.name == name), None)  # created by a racing writer since
         if same and exact is None:
             raise _model_twin(name, same[0].name)
         rm = exact
     if rm is None:
         try:
-            rm = call(lambda: api.upsert_registered_model(RegisteredModel(name=name, owner=author)))
+            rm = session.save_model(RegisteredModel(name=name, owner=author))
         except Exception as exc:
-            if _status_of(exc) != 409:  # another writer created it first: use theirs
+            if status_of(exc) != 409:  # another writer created it first: use theirs
                 raise
-            rm = call(lambda: api.get_registered_model_by_params(name))
+            rm = session.find_model(name)
             if rm is not None and rm.name != name:
                 raise _model_twin(name, rm.name) from None
     assert rm is not None and rm.id is not None
-
-    def artifact_of(version_id: str) -> Any:
-        arts = call(lambda: api.get_model_artifacts(version_id))
-        return arts[0] if arts else None
 
     def add_artifact(version_id: str) -> Any:
         artifact = ModelArtifact(
@@ -602,62 +489,118 @@ def register_version(
             **(lineage.as_fields() if lineage else {}),
         )
         try:
-            return call(lambda: api.upsert_model_version_artifact(artifact, version_id))
+            return session.add_artifact(version_id, artifact)
         except Exception as exc:
             # 409: a same-run writer (or our own request whose response was lost) added it first.
-            found = artifact_of(version_id) if _status_of(exc) == 409 else None
+            found = session.model_artifact(version_id) if status_of(exc) == 409 else None
             if found is None:
                 raise
             return found
 
-    if lineage is not None:
-        props = {**props, SOURCE_ID_KEY: lineage.id}
+    def settle(version_id: str, stored: dict[str, Any] | None, art: Any) -> None:
+        """Make the version's copy of its artifact's fields say what the artifact says (a same-run
+        writer may have written the artifact with other values). Versions without a copy keep none."""
+        if stored is None or ARTIFACT_KEY not in stored or stored[ARTIFACT_KEY] == artifact_copy(art):
+            return
+        full = session.version(version_id)
+        full.custom_properties = {**(full.custom_properties or {}), ARTIFACT_KEY: artifact_copy(art)}
+        session.save_version(full)
+
     wanted = version
     tried: list[str] = []
     for attempt in range(BUMP_ATTEMPTS):
-        mv = call(lambda wanted=wanted: api.get_model_version_by_params(rm.id, wanted))
-        twin = None
-        if mv is None:
-            same = [v for v in all_versions(registry, rm.id) if v.name.casefold() == wanted.casefold()]
-            mv = next((v for v in same if v.name == wanted), None)  # created by a racing writer since
-            twin = same[0] if same and mv is None else None
-        elif mv.name != wanted:
-            twin, mv = mv, None
+        known = session.version_names(rm.id).values()
+        mv = next((v for v in known if v.name == wanted), None)
+        twin = None if mv else next((v for v in known if v.name.casefold() == wanted.casefold()), None)
         if twin is not None:  # differs only in case from an existing version: that name is taken
             owner = (twin.custom_properties or {}).get(SOURCE_ID_KEY)
             if on_conflict == "error":
                 raise VersionConflict(name, wanted, str(twin.id), owner, existing_name=twin.name)
         elif mv is not None:
-            art = artifact_of(mv.id)
+            art = session.model_artifact(mv.id)
             owner = art.model_source_id if art else (mv.custom_properties or {}).get(SOURCE_ID_KEY)
             if lineage is not None and owner == lineage.id:
+                created = art is None
                 if art is None:  # our own registration stopped between its writes: finish it
                     art = add_artifact(mv.id)
-                    return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
-                return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, False, name)
+                settle(mv.id, mv.custom_properties, art)
+                return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, created, name)
             if on_conflict == "error":
                 raise VersionConflict(name, wanted, str(mv.id), owner)
         else:
             try:
-                mv = call(
-                    lambda wanted=wanted: api.upsert_model_version(
-                        ModelVersion(name=wanted, author=author, description=description, custom_properties=props),
-                        rm.id,
-                    )
+                mv = session.save_version(
+                    ModelVersion(name=wanted, author=author, description=description, custom_properties=props), rm.id
                 )
             except Exception as exc:
-                if _status_of(exc) != 409:
+                if status_of(exc) != 409:
                     raise
-                # A racing writer took the name (or our lost request did): read it and decide again,
-                # after a short random wait so that many bumping writers spread out.
+                # A racing writer took the name (or our lost request did): read them all again and decide
+                # again, after a short random wait so that many bumping writers spread out.
+                session.forget(rm.id)
                 time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))  # noqa: S311 - jitter, not security
                 continue
             art = add_artifact(mv.id)
+            settle(mv.id, mv.custom_properties, art)
             return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
         tried.append(wanted)
-        taken = {v.name.casefold() for v in all_versions(registry, rm.id)}
+        taken = {v.name.casefold() for v in session.version_names(rm.id).values()}
         wanted = _next_free_name(version, taken)
     raise VersionConflict(name, version, "", None, tried=tuple(tried))
+
+
+def artifact_copy(
+    art_or_uri: Any,
+    model_format_name: str | None = None,
+    model_format_version: str | None = None,
+    lineage: Lineage | None = None,
+) -> str:
+    """The JSON that a version keeps (as ``mrh_artifact``) of its ModelArtifact's fields.
+
+    Called with an artifact, or with the values a new artifact is written with. The frames read it
+    instead of one request per version; a version without it has its artifact read.
+    """  # fmt: skip
+    if isinstance(art_or_uri, str):
+        fields = {
+            "uri": art_or_uri, "format": model_format_name, "format_version": model_format_version,
+            **{f"source_{k}": None for k in ("kind", "class", "group", "id", "name")},
+        }  # fmt: skip
+        if lineage is not None:
+            fields.update(
+                source_kind=lineage.kind, source_class=lineage.cls, source_group=lineage.group,
+                source_id=lineage.id, source_name=lineage.name,
+            )  # fmt: skip
+    else:
+        fields = artifact_fields(art_or_uri)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def artifact_fields(art: Any) -> dict[str, Any]:
+    """The frames' artifact columns of a ModelArtifact (all None for None)."""
+    return {
+        "uri": getattr(art, "uri", None),
+        "format": getattr(art, "model_format_name", None),
+        "format_version": getattr(art, "model_format_version", None),
+        "source_kind": getattr(art, "model_source_kind", None),
+        "source_class": getattr(art, "model_source_class", None),
+        "source_group": getattr(art, "model_source_group", None),
+        "source_id": getattr(art, "model_source_id", None),
+        "source_name": getattr(art, "model_source_name", None),
+    }
+
+
+def copied_fields(version: Any) -> dict[str, Any] | None:
+    """The artifact fields a version carries (see :func:`artifact_copy`), or None when it carries none."""
+    raw = (version.custom_properties or {}).get(ARTIFACT_KEY)
+    if not isinstance(raw, str):
+        return None
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or set(fields) != set(artifact_fields(None)):
+        return None
+    return fields
 
 
 def _model_twin(name: str, existing: str) -> InvalidInput:
@@ -670,22 +613,9 @@ def _model_twin(name: str, existing: str) -> InvalidInput:
     )
 
 
-def _all_models(registry: ModelRegistry) -> list[Any]:
-    """Every RegisteredModel, through the client's public pager (1,000 a page)."""
-    return caller_for(registry).sync(lambda: list(registry.get_registered_models().page_size(1000)))
-
-
-def all_versions(registry: ModelRegistry, model_id: str) -> list[Any]:
-    from model_registry.types import ListOptions
-
-    call = caller_for(registry)
-    out: list[Any] = []
-    options = ListOptions(limit=1000)
-    while True:
-        page = call(lambda: registry._api.get_model_versions(model_id, options))
-        out.extend(page)
-        if not options.next_page_token or not page:
-            return out
+def all_versions(registry: ModelRegistry, model_id: str) -> list[Version]:
+    """Every version of model ``model_id``, from one listing."""
+    return session_for(registry).versions(model_id)
 
 
 # --------------------------------------------------------------------------- inside a pipeline component

@@ -271,20 +271,22 @@ def test_sixteen_processes_of_one_run_registering_one_version_all_succeed(stack,
 
 
 def test_a_lost_response_to_the_artifact_write_maps_its_409_to_the_result(registry, monkeypatch):
-    import aiohttp
+    import requests
 
-    api = registry._api
-    real = api.upsert_model_version_artifact
+    from mrhelpers.core.rest import session_for
+
+    session = session_for(registry)
+    real = session.send
     lost = []
 
-    async def write_then_lose_the_answer(*args, **kwargs):
-        result = await real(*args, **kwargs)
-        if not lost:
-            lost.append(result.id)
-            raise aiohttp.ServerDisconnectedError()  # the write happened; the answer did not arrive
+    def write_then_lose_the_answer(method, path, params=None, body=None):
+        result = real(method, path, params, body)
+        if method == "POST" and path.endswith("/artifacts") and not lost:
+            lost.append(result["id"])
+            raise requests.ConnectionError("connection reset")  # the write happened; the answer did not arrive
         return result
 
-    monkeypatch.setattr(api, "upsert_model_version_artifact", write_then_lose_the_answer)
+    monkeypatch.setattr(session, "send", write_then_lose_the_answer)
     name = uid("lost")
     res = register_version(registry, name, "v1", "s3://b/l", lineage=LINEAGE, **FMT)
     monkeypatch.undo()

@@ -20,6 +20,7 @@ from mrhelpers import (
     versions_frame,
 )
 from mrhelpers.core.inspection import artifacts_frame
+from mrhelpers.core.rest import session_for
 from tests.conftest import stack_settings
 from tests.unit.test_registration_inputs import BAD_INPUTS, GOOD, LINEAGE
 
@@ -110,14 +111,15 @@ def test_server_stopped_between_writes_then_rerun_finishes(tmp_path, monkeypatch
         registry = connect(settings)
         register_version(registry, "earlier", "v1", "s3://b/e", lineage=LINEAGE, **FMT)
         state = json.loads((settings.state_dir / "state.json").read_text())
-        api = registry._api
-        real = api.upsert_model_version_artifact
+        session = session_for(registry)
+        real = session.send
 
-        async def stop_server_then_write(*args, **kwargs):
-            localstack._stop_pid(state["registry"]["pid"], "model-registry")  # the real server goes away
-            return await real(*args, **kwargs)
+        def stop_server_then_write(method, path, params=None, body=None):
+            if method == "POST" and path.endswith("/artifacts"):
+                localstack._stop_pid(state["registry"]["pid"], "model-registry")  # the real server goes away
+            return real(method, path, params, body)
 
-        monkeypatch.setattr(api, "upsert_model_version_artifact", stop_server_then_write)
+        monkeypatch.setattr(session, "send", stop_server_then_write)
         lineage = Lineage.for_kfp_run("run-interrupted", "n", "ns")
         with pytest.raises(RegistryUnavailable, match=settings.registry_url):
             register_version(registry, "interrupted", "v1", "s3://b/i", lineage=lineage, **FMT)

@@ -18,6 +18,7 @@ from mrhelpers import (
     versions_frame,
 )
 from mrhelpers.core.inspection import artifacts_frame
+from mrhelpers.core.rest import session_for
 from tests.conftest import stack_settings
 
 FMT = dict(model_format_name="f", model_format_version="1")
@@ -72,18 +73,19 @@ def test_server_killed_mid_batch_then_the_retried_batch_completes(tmp_path, monk
         registry = connect(settings)
         register_version(registry, "before", "v1", "s3://b/before", **FMT)
         state = json.loads((settings.state_dir / "state.json").read_text())
-        api = registry._api
-        real = api.upsert_model_version
+        session = session_for(registry)
+        real = session.send
         calls = {"n": 0}
 
-        async def kill_on_fourth_version(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                binary = "model-registry" if victim == "registry" else "mariadbd"
-                localstack._stop_pid(state[victim]["pid"], binary, timeout=10)
-            return await real(*args, **kwargs)
+        def kill_on_fourth_version(method, path, params=None, body=None):
+            if method == "POST" and path == "/model_versions":
+                calls["n"] += 1
+                if calls["n"] == 4:
+                    binary = "model-registry" if victim == "registry" else "mariadbd"
+                    localstack._stop_pid(state[victim]["pid"], binary, timeout=10)
+            return real(method, path, params, body)
 
-        monkeypatch.setattr(api, "upsert_model_version", kill_on_fourth_version)
+        monkeypatch.setattr(session, "send", kill_on_fourth_version)
         done: set[int] = set()
         lost = settings.registry_url if victim == "registry" else "answers, but its database does not"
         with pytest.raises(RegistryUnavailable, match=lost):

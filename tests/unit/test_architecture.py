@@ -115,7 +115,14 @@ def test_the_cycle_count_sees_a_cycle(tmp_path):
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.xfail(reason="issue 13: the client's private _api is still read (part 2 of the redesign)", strict=True)
-def test_no_use_of_the_clients_private_api():
-    uses = {str(p.relative_to(ROOT)): p.read_text().count("._api") for p in ROOT.rglob("*.py")}
+PRIVATE_USE = re.compile(r"\._api\b|\bregistry\._[A-Za-z]|setattr\(\s*registry\b")
+
+
+def test_no_use_of_the_clients_private_attributes():
+    """Nothing read from or set on the model-registry client's private attributes (``_api``, ``_author`` ...)."""
+    uses = {str(p.relative_to(ROOT)): len(PRIVATE_USE.findall(p.read_text())) for p in ROOT.rglob("*.py")}
     assert {k: v for k, v in uses.items() if v} == {}
+
+
+def test_the_private_attribute_count_sees_a_use(tmp_path):
+    assert len(PRIVATE_USE.findall("a = registry._api.config\nregistry._author\nsetattr(registry, 'x', 1)")) == 3

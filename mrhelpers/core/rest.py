@@ -1,0 +1,457 @@
+"""One keep-alive HTTP session per registry: every call mrhelpers makes to the Model Registry.
+
+Why REST over ``requests``, and not the client's own API object: the pinned client
+(``model-registry`` 0.3.x) opens a new aiohttp session, with a new SSL context, for every
+call, about 25 ms each on this project's machine, and its only handle on the HTTP layer is
+a private attribute of the client object, which any release may change. mrhelpers keeps
+to the client's public surface: its types (``model_registry.types``) build request bodies
+(``.create()``, ``.update()``, ``.wrap()``) and read answers (``from_basemodel``), with
+the generated models of ``mr_openapi`` in between. The HTTP itself is a ``requests.Session``
+per registry and process: connections are reused, at most ``IN_FLIGHT`` requests run at
+once, and every request has a timeout.
+
+:func:`mrhelpers.connect` makes the session and keeps it beside the client it returns
+(a ``WeakKeyDictionary``, nothing is set on the client); :func:`session_for` finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mrhelpers.core.errors import AuthError, InvalidInput, MRHelpersError, RegistryUnavailable
+from mrhelpers.core.settings import Secret
+
+if TYPE_CHECKING:
+    import requests
+    from model_registry import ModelRegistry
+
+T = TypeVar("T")
+API = "/api/model_registry/v1alpha3"
+PAGE = 1000
+"""Entities per listed page (the server's largest)."""
+IN_FLIGHT = 6
+"""Most requests one session has in flight. The server keeps 2 idle database connections and
+opens (then closes) one per extra concurrent request: 16 in flight opened thousands per frame."""
+TIMEOUT = (10.0, 120.0)
+"""Seconds to connect, and to wait for an answer, per request."""
+FRESH_MS = 1000
+"""How far back (in the server's update times) a refresh of a model's version names re-reads, so that
+a version whose commit lagged its timestamp is not missed (see :meth:`RegistrySession.version_names`)."""
+
+
+class RegistryHttpError(MRHelpersError):
+    """The server answered a request with an error status (other than a refused token).
+
+    Attributes:
+        status: The HTTP status, for example 409.
+        method: ``GET``, ``POST`` or ``PATCH``.
+        path: The API path that was asked for.
+        body: The start of the server's answer.
+    """
+
+    def __init__(self, status: int, method: str, path: str, body: str) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+        super().__init__(f"HTTP {status} from the Model Registry on {method} {path}: {body}")
+
+
+# --------------------------------------------------------------------------- errors and retries
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (ours, or the client's), else None."""
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """A lost or refused connection, or a timeout: what a restarting server gives."""
+    import aiohttp  # what the client's own calls (connect's first request) raise
+    import requests
+
+    return isinstance(
+        exc,
+        (
+            requests.ConnectionError,
+            requests.Timeout,
+            aiohttp.ClientConnectionError,
+            asyncio.TimeoutError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    )
+
+
+_DATASTORE_DOWN = (
+    "dial tcp",
+    "connection refused",
+    "bad connection",
+    "invalid connection",
+    "Datastore service is down",
+)
+
+
+def datastore_down(exc: BaseException) -> bool:
+    """An HTTP 500 whose body says the server lost its database (it answers, the database does not)."""
+    return status_of(exc) == 500 and any(s in str(exc) for s in _DATASTORE_DOWN)
+
+
+def retryable(exc: BaseException) -> bool:
+    return is_connection_error(exc) or status_of(exc) in (502, 503, 504) or datastore_down(exc)
+
+
+def unavailable(url: str, hint: str, reason: str) -> RegistryUnavailable:
+    return RegistryUnavailable(f"Model Registry at {url} is not reachable ({reason}). {hint}")
+
+
+def auth_error(url: str, status: int, secret_name: str) -> AuthError:
+    return AuthError(
+        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from MRH_TOKEN if set, "
+        f"else from the Secret {secret_name!r}: locally the file <state dir>/secrets/{secret_name}/token "
+        f"(notebook 01 or mrhelpers.ensure_secret writes it); on a cluster `kubectl get secret {secret_name} "
+        "-n <namespace>`. Store the token the registry expects and retry."
+    )
+
+
+def with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float) -> T:
+    """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
+
+    A refused token raises :class:`AuthError` at once; after ``retries`` attempts a
+    server or database that does not answer raises :class:`RegistryUnavailable`.
+    """
+    delay = backoff
+    for attempt in range(1, retries + 1):
+        try:
+            return make()
+        except Exception as exc:
+            status = status_of(exc)
+            if status in (401, 403):
+                raise auth_error(url, status, secret_name) from None
+            if not retryable(exc):
+                raise
+            if attempt == retries:
+                reason = (
+                    "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
+                    if datastore_down(exc)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                raise unavailable(url, hint, reason) from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- values as stored
+
+
+def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Custom properties as the client's types give them, read from the server's JSON.
+
+    The same rules as ``model_registry.types`` (``int_value`` is a string on the wire; struct and
+    proto values are kept as their string), except that a double is always a float: the server
+    writes ``1e20`` or ``-0.0`` as ``100000000000000000000`` or ``-0``, which JSON reads as an int.
+    (The sign of a zero does not survive that JSON: ``-0.0`` reads back as ``0.0``.)
+    """
+    out: dict[str, Any] = {}
+    for key, meta in (raw or {}).items():
+        kind = str(meta.get("metadataType", ""))[8:-5].lower()
+        value = meta.get(f"{kind}_value")
+        if kind == "int" and value is not None:
+            value = int(value)
+        elif kind == "double" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, (bool, int, float, str)):
+            out[key] = value
+    return out
+
+
+class Version:
+    """A model version as listed, read straight from the server's JSON (no pydantic on the hot path).
+
+    Attributes mirror ``model_registry.types.ModelVersion``: ``id, name, state, author,
+    description, registered_model_id, create_time_since_epoch, last_update_time_since_epoch,
+    custom_properties``.
+    """
+
+    __slots__ = (
+        "id", "name", "state", "author", "description", "registered_model_id",
+        "create_time_since_epoch", "last_update_time_since_epoch", "custom_properties",
+    )  # fmt: skip
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.id = raw.get("id")
+        self.name = raw.get("name")
+        self.state = raw.get("state")
+        self.author = raw.get("author")
+        self.description = raw.get("description")
+        self.registered_model_id = raw.get("registeredModelId")
+        self.create_time_since_epoch = raw.get("createTimeSinceEpoch")
+        self.last_update_time_since_epoch = raw.get("lastUpdateTimeSinceEpoch")
+        self.custom_properties = decode_properties(raw.get("customProperties")) or None
+
+    def __repr__(self) -> str:
+        return f"Version(id={self.id!r}, name={self.name!r}, model={self.registered_model_id!r})"
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class RegistrySession:
+    """The HTTP session of one registry client: retries, error mapping, typed calls.
+
+    Thread-safe; a forked or spawned process opens its own connections. The token is
+    never part of the repr.
+    """
+
+    def __init__(
+        self, url: str, token: str | None, author: str, hint: str, secret_name: str, *,
+        retries: int = 3, backoff: float = 0.5,
+    ) -> None:  # fmt: skip
+        self.url = url.rstrip("/")
+        self.author = author
+        self.hint = hint
+        self.secret_name = secret_name
+        self.retries = retries
+        self.backoff = backoff
+        self.__token = Secret(token or "")  # its repr hides the value
+        self.__lock = threading.Lock()
+        self.__http: requests.Session | None = None
+        self.__pid = -1
+        self.__names: dict[str, tuple[dict[str, Version], int]] = {}
+
+    def __repr__(self) -> str:
+        return f"RegistrySession(url={self.url!r}, author={self.author!r})"
+
+    def __getstate__(self) -> None:
+        raise TypeError("a RegistrySession holds a token and open connections: connect() again in the other process")
+
+    # ---- HTTP
+
+    def http(self) -> requests.Session:
+        """This process's ``requests.Session`` (made on first use, again after a fork)."""
+        with self.__lock:
+            if self.__http is None or self.__pid != os.getpid():
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                http = requests.Session()
+                http.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=IN_FLIGHT))
+                http.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=IN_FLIGHT))
+                http.headers["Accept"] = "application/json"
+                if self.__token.reveal():
+                    http.headers["Authorization"] = f"Bearer {self.__token.reveal()}"
+                self.__http, self.__pid = http, os.getpid()
+            return self.__http
+
+    def send(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """One request, no retries: the decoded JSON answer, or :class:`RegistryHttpError`."""
+        answer = self.http().request(method, self.url + API + path, params=params, json=body, timeout=TIMEOUT)
+        if answer.status_code >= 400:
+            raise RegistryHttpError(answer.status_code, method, path, answer.text[:2000].strip())
+        return answer.json() if answer.content else None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        *,
+        missing_ok: bool = False,
+    ) -> Any:
+        """:meth:`send` with retries; with ``missing_ok`` an HTTP 404 gives None."""
+
+        def once() -> Any:
+            try:
+                return self.send(method, path, params, body)
+            except RegistryHttpError as exc:
+                if missing_ok and exc.status == 404:
+                    return None
+                raise
+
+        return self.call(once)
+
+    def call(self, make: Callable[[], T]) -> T:
+        """Run ``make()`` with this registry's retries and error mapping."""
+        return with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff)
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every item of a listing, a page of ``PAGE`` at a time."""
+        items: list[dict[str, Any]] = []
+        query = {"pageSize": PAGE, **(params or {})}
+        while True:
+            page = self.request("GET", path, query) or {}
+            items.extend(page.get("items") or [])
+            token = page.get("nextPageToken")
+            if not token or not page.get("items"):
+                return items
+            query = {**query, "nextPageToken": token}
+
+    def map(self, work: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        """``[work(i) for i in items]``, at most ``IN_FLIGHT`` at once, in order."""
+        items = list(items)
+        if len(items) <= 1:
+            return [work(i) for i in items]
+        with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
+            return list(pool.map(work, items))
+
+    # ---- registered models
+
+    def find_model(self, name: str) -> Any:
+        """The RegisteredModel named ``name`` (as the database compares names), or None."""
+        from model_registry.types import RegisteredModel
+        from mr_openapi import RegisteredModel as Wire
+
+        raw = self.request("GET", "/registered_model", {"name": name}, missing_ok=True)
+        return RegisteredModel.from_basemodel(Wire.from_dict(raw)) if raw else None
+
+    def models(self) -> list[Any]:
+        """Every RegisteredModel, as the client's type."""
+        from model_registry.types import RegisteredModel
+        from mr_openapi import RegisteredModel as Wire
+
+        return [RegisteredModel.from_basemodel(Wire.from_dict(m)) for m in self.pages("/registered_models")]
+
+    def save_model(self, model: Any) -> Any:
+        """Create (no id) or update a RegisteredModel; returns it as stored."""
+        from model_registry.types import RegisteredModel
+        from mr_openapi import RegisteredModel as Wire
+
+        if model.id:
+            raw = self.request("PATCH", f"/registered_models/{model.id}", body=model.update().to_dict())
+        else:
+            raw = self.request("POST", "/registered_models", body=model.create().to_dict())
+        return RegisteredModel.from_basemodel(Wire.from_dict(raw))
+
+    # ---- model versions
+
+    def find_version(self, model_id: str, name: str) -> Any:
+        """Version ``name`` of model ``model_id`` (as the database compares names), or None."""
+        from model_registry.types import ModelVersion
+        from mr_openapi import ModelVersion as Wire
+
+        raw = self.request("GET", "/model_version", {"name": name, "parentResourceId": model_id}, missing_ok=True)
+        return ModelVersion.from_basemodel(Wire.from_dict(raw)) if raw else None
+
+    def versions(self, model_id: str | None = None) -> list[Version]:
+        """Every version of model ``model_id`` (of every model when None), read from one listing."""
+        path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
+        return [Version(v) for v in self.pages(path)]
+
+    def version_names(self, model_id: str) -> dict[str, Version]:
+        """The versions of a model by id, for name checks; re-reads only what changed.
+
+        The first call lists the model's versions; later calls in this session read them newest
+        update first and stop below the newest update time seen before minus ``FRESH_MS``,
+        so a version written since (or renamed) is seen without listing them all again.
+        """
+        with self.__lock:
+            known = self.__names.get(model_id)
+        if known is None:
+            listed = self.versions(model_id)
+            found = {str(v.id): v for v in listed}
+            newest = max((int(v.last_update_time_since_epoch or 0) for v in listed), default=0)
+        else:
+            found, newest = dict(known[0]), known[1]
+            floor = newest - FRESH_MS
+            query: dict[str, Any] = {"orderBy": "LAST_UPDATE_TIME", "sortOrder": "DESC", "pageSize": 10}
+            path = f"/registered_models/{model_id}/versions"
+            while True:
+                page = self.request("GET", path, query) or {}
+                items = [Version(v) for v in page.get("items") or []]
+                for v in items:
+                    found[str(v.id)] = v
+                    newest = max(newest, int(v.last_update_time_since_epoch or 0))
+                token = page.get("nextPageToken")
+                if not items or not token or int(items[-1].last_update_time_since_epoch or 0) < floor:
+                    break
+                query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
+        with self.__lock:
+            self.__names[model_id] = (found, newest)
+        return found
+
+    def forget(self, model_id: str) -> None:
+        """Drop what :meth:`version_names` knows of a model: its next call lists them all again."""
+        with self.__lock:
+            self.__names.pop(model_id, None)
+
+    def version(self, version_id: str) -> Any:
+        """The ModelVersion with id ``version_id``, as the client's type."""
+        from model_registry.types import ModelVersion
+        from mr_openapi import ModelVersion as Wire
+
+        return ModelVersion.from_basemodel(Wire.from_dict(self.request("GET", f"/model_versions/{version_id}")))
+
+    def save_version(self, version: Any, model_id: str | None = None) -> Any:
+        """Create (no id; ``model_id`` required) or update a ModelVersion; returns it as stored."""
+        from model_registry.types import ModelVersion
+        from mr_openapi import ModelVersion as Wire
+
+        if version.id:
+            raw = self.request("PATCH", f"/model_versions/{version.id}", body=version.update().to_dict())
+        else:
+            if model_id is None:
+                raise InvalidInput("model_id", model_id, "the id of the model a new version belongs to")
+            body = version.create(registered_model_id=model_id).to_dict()
+            raw = self.request("POST", "/model_versions", body=body)
+        return ModelVersion.from_basemodel(Wire.from_dict(raw))
+
+    # ---- artifacts
+
+    def model_artifact(self, version_id: str) -> Any:
+        """The first ModelArtifact of a version, or None."""
+        from model_registry.types import Artifact, ModelArtifact
+        from mr_openapi import Artifact as Wire
+
+        items = self.pages(f"/model_versions/{version_id}/artifacts")
+        arts = [Artifact.validate_artifact(Wire.from_dict(a)) for a in items]
+        return next((a for a in arts if isinstance(a, ModelArtifact)), None)
+
+    def add_artifact(self, version_id: str, artifact: Any) -> Any:
+        """Write ``artifact`` (a ``model_registry.types.ModelArtifact``) onto a version."""
+        from model_registry.types import Artifact
+        from mr_openapi import Artifact as Wire
+
+        raw = self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
+        return Artifact.validate_artifact(Wire.from_dict(raw))
+
+
+# --------------------------------------------------------------------------- one session per client
+
+_SESSIONS: weakref.WeakKeyDictionary[Any, RegistrySession] = weakref.WeakKeyDictionary()
+_SESSIONS_LOCK = threading.Lock()
+
+
+def attach(registry: ModelRegistry, session: RegistrySession) -> None:
+    """Keep ``session`` as the one :func:`session_for` gives for ``registry`` (for the client's lifetime)."""
+    with _SESSIONS_LOCK:
+        _SESSIONS[registry] = session
+
+
+def session_for(registry: ModelRegistry) -> RegistrySession:
+    """The session :func:`mrhelpers.connect` made with ``registry``.
+
+    Raises:
+        InvalidInput: ``registry`` was not made by :func:`mrhelpers.connect` (a client made with
+            ``ModelRegistry(...)`` does not tell its URL and token through its public API).
+    """
+    with _SESSIONS_LOCK:
+        found = _SESSIONS.get(registry)
+    if found is None:
+        raise InvalidInput(
+            "registry",
+            type(registry).__name__,
+            "a client from mrhelpers.connect(settings) (or connect_in_task): mrhelpers talks to the registry "
+            "with the URL and token it connected with, which a client made with ModelRegistry(...) does not "
+            "show through its public API. Keep your own client for its methods and pass mh.connect(settings) here",
+        )
+    return found
