@@ -185,7 +185,7 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     One listing of every version decides: :func:`mrhelpers.core.registry.register_version` keeps the
     run id and its artifact's fields on the version (``mrh_source_id``, ``mrh_artifact``). Only the
     versions that carry neither (written by another tool, or by hand) have their artifact read, so the
-    answer costs two listings, not a request per version in the registry. A version whose copy names
+    answer costs a listing per model (a few at once), not a request per version in the registry. A version whose copy names
     another run is not read further: an artifact that another tool re-pointed to ``run_id`` after
     registration is not found.
 
@@ -194,7 +194,9 @@ def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     """
     models = {m.id: m for m in _models(registry)}
     session = session_for(registry)
-    versions = session.versions()
+    # Each model's listing, a few at once: the server spends its time per version listed, and the
+    # models' listings can run side by side where one listing of all versions pages one by one.
+    versions = [v for listed in session.map(session.versions, list(models)) for v in listed]
 
     def maybe(v: Any) -> bool:
         copied = copied_fields(v)

@@ -174,6 +174,18 @@ def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def typed(kind: Any, wire: Any, raw: dict[str, Any]) -> Any:
+    """``raw`` (the server's JSON) as the client's type ``kind``, with doubles kept as floats.
+
+    ``kind.from_basemodel`` alone would read a double such as ``1e20`` back as an int, which the
+    client then refuses to write again (its integers have at most 9 digits).
+    """
+    out = kind.from_basemodel(wire.from_dict(raw))
+    if getattr(out, "custom_properties", None):
+        out.custom_properties = decode_properties(raw.get("customProperties")) or out.custom_properties
+    return out
+
+
 class Version:
     """A model version as listed, read straight from the server's JSON (no pydantic on the hot path).
 
@@ -312,14 +324,14 @@ class RegistrySession:
         from mr_openapi import RegisteredModel as Wire
 
         raw = self.request("GET", "/registered_model", {"name": name}, missing_ok=True)
-        return RegisteredModel.from_basemodel(Wire.from_dict(raw)) if raw else None
+        return typed(RegisteredModel, Wire, raw) if raw else None
 
     def models(self) -> list[Any]:
         """Every RegisteredModel, as the client's type."""
         from model_registry.types import RegisteredModel
         from mr_openapi import RegisteredModel as Wire
 
-        return [RegisteredModel.from_basemodel(Wire.from_dict(m)) for m in self.pages("/registered_models")]
+        return [typed(RegisteredModel, Wire, m) for m in self.pages("/registered_models")]
 
     def save_model(self, model: Any) -> Any:
         """Create (no id) or update a RegisteredModel; returns it as stored."""
@@ -330,7 +342,7 @@ class RegistrySession:
             raw = self.request("PATCH", f"/registered_models/{model.id}", body=model.update().to_dict())
         else:
             raw = self.request("POST", "/registered_models", body=model.create().to_dict())
-        return RegisteredModel.from_basemodel(Wire.from_dict(raw))
+        return typed(RegisteredModel, Wire, raw)
 
     # ---- model versions
 
@@ -340,7 +352,7 @@ class RegistrySession:
         from mr_openapi import ModelVersion as Wire
 
         raw = self.request("GET", "/model_version", {"name": name, "parentResourceId": model_id}, missing_ok=True)
-        return ModelVersion.from_basemodel(Wire.from_dict(raw)) if raw else None
+        return typed(ModelVersion, Wire, raw) if raw else None
 
     def versions(self, model_id: str | None = None) -> list[Version]:
         """Every version of model ``model_id`` (of every model when None), read from one listing."""
@@ -389,7 +401,7 @@ class RegistrySession:
         from model_registry.types import ModelVersion
         from mr_openapi import ModelVersion as Wire
 
-        return ModelVersion.from_basemodel(Wire.from_dict(self.request("GET", f"/model_versions/{version_id}")))
+        return typed(ModelVersion, Wire, self.request("GET", f"/model_versions/{version_id}"))
 
     def save_version(self, version: Any, model_id: str | None = None) -> Any:
         """Create (no id; ``model_id`` required) or update a ModelVersion; returns it as stored."""
@@ -403,7 +415,7 @@ class RegistrySession:
                 raise InvalidInput("model_id", model_id, "the id of the model a new version belongs to")
             body = version.create(registered_model_id=model_id).to_dict()
             raw = self.request("POST", "/model_versions", body=body)
-        return ModelVersion.from_basemodel(Wire.from_dict(raw))
+        return typed(ModelVersion, Wire, raw)
 
     # ---- artifacts
 
@@ -444,8 +456,11 @@ def session_for(registry: ModelRegistry) -> RegistrySession:
         InvalidInput: ``registry`` was not made by :func:`mrhelpers.connect` (a client made with
             ``ModelRegistry(...)`` does not tell its URL and token through its public API).
     """
-    with _SESSIONS_LOCK:
-        found = _SESSIONS.get(registry)
+    try:
+        with _SESSIONS_LOCK:
+            found = _SESSIONS.get(registry)
+    except TypeError:  # not weak-referenceable (None, a str ...): not a client at all
+        found = None
     if found is None:
         raise InvalidInput(
             "registry",

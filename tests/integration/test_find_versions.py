@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
+from benchmarks import before
 from mrhelpers import Lineage, connect, find_versions, register_version
-from mrhelpers.core import inspection
 from mrhelpers.core.registry import SOURCE_ID_KEY
 
 pytestmark = pytest.mark.integration
@@ -14,16 +14,8 @@ FMT = dict(model_format_name="onnx", model_format_version="1")
 
 
 def _per_version(registry, run_id):
-    """The answer as main computed it: every version's artifact read, then filtered."""
-    models = {m.id: m for m in inspection._models(registry)}
-    rows = [
-        inspection._version_row(
-            models[v.registered_model_id].name, v, a, models[v.registered_model_id].custom_properties
-        )
-        for v, a in inspection._versions(registry, None)
-        if (getattr(a, "model_source_id", None) or (v.custom_properties or {}).get(SOURCE_ID_KEY)) == run_id
-    ]
-    return inspection._frame(rows, inspection.VERSION_COLUMNS, ["model", "version"])
+    """The answer as main computed it before issue 13: every version's artifact read, then filtered."""
+    return before.find_versions(registry, run_id=run_id)
 
 
 def test_find_versions_matches_the_per_version_answer_row_for_row(stack):

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from mrhelpers import InvalidInput, Lineage, Settings, connect, inspection, register_version, versions_frame
+from mrhelpers.core import rest
 from mrhelpers.core.lifecycle import archive_version, production_version, restore_version, set_stage
 
 FMT = dict(model_format_name="onnx", model_format_version="1")
@@ -29,7 +30,7 @@ def model(stack):
 
 def test_paging_crosses_page_boundaries(model, monkeypatch):
     registry, name = model
-    monkeypatch.setattr(inspection, "PAGE", 3)
+    monkeypatch.setattr(rest, "PAGE", 3)  # every listing pages through the session
     frame = versions_frame(registry, name)
     assert list(frame.version) == [f"v{i}" for i in range(7)]
     assert [m["i"] for m in frame.metadata] == list(range(7))

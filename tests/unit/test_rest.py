@@ -1,0 +1,111 @@
+"""The session layer without a server: property decoding, error mapping, retries, secrecy."""
+
+import pickle
+import socket
+
+import pytest
+from model_registry.types import ModelVersion
+from mr_openapi import ModelVersion as Wire
+
+from mrhelpers.core.errors import AuthError, InvalidInput, RegistryUnavailable
+from mrhelpers.core.rest import (
+    RegistryHttpError,
+    RegistrySession,
+    Version,
+    decode_properties,
+    session_for,
+    with_retries,
+)
+
+RAW = {
+    "s": {"metadataType": "MetadataStringValue", "string_value": "text"},
+    "i": {"metadataType": "MetadataIntValue", "int_value": "-123456789"},
+    "d": {"metadataType": "MetadataDoubleValue", "double_value": 0.25},
+    "b": {"metadataType": "MetadataBoolValue", "bool_value": True},
+    "st": {"metadataType": "MetadataStructValue", "struct_value": "eyJhIjogMX0="},
+    "empty": {"metadataType": "MetadataStringValue", "string_value": ""},
+}
+
+
+def _version(props):
+    return {"id": "7", "name": "v1", "state": "LIVE", "registeredModelId": "3", "customProperties": props,
+            "createTimeSinceEpoch": "1796061446779", "lastUpdateTimeSinceEpoch": "1796061446780"}  # fmt: skip
+
+
+def test_decoding_matches_the_clients_own_types():
+    theirs = ModelVersion.from_basemodel(Wire.from_dict(_version(RAW))).custom_properties
+    assert decode_properties(RAW) == theirs
+    assert {k: type(v) for k, v in decode_properties(RAW).items()} == {k: type(v) for k, v in theirs.items()}
+
+
+def test_an_integral_double_stays_a_float_where_the_client_would_read_an_int():
+    raw = {"big": {"metadataType": "MetadataDoubleValue", "double_value": 100000000000000000000}}
+    assert ModelVersion.from_basemodel(Wire.from_dict(_version(raw))).custom_properties["big"] == 10**20
+    assert isinstance(decode_properties(raw)["big"], float)
+
+
+def test_a_listed_version_reads_like_the_clients_type():
+    ours = Version(_version(RAW))
+    theirs = ModelVersion.from_basemodel(Wire.from_dict(_version(RAW)))
+    for field in ("id", "name", "registered_model_id", "create_time_since_epoch", "custom_properties"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert ours.state == theirs.state.value
+
+
+def test_a_refused_token_is_an_auth_error_at_once():
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise RegistryHttpError(401, "GET", "/registered_models", "unauthorized")
+
+    with pytest.raises(AuthError, match="HTTP 401"):
+        with_retries(refused, "http://x", "hint", "secret", retries=3, backoff=0)
+    assert len(calls) == 1
+
+
+def test_a_client_error_is_not_retried_and_names_the_status():
+    calls = []
+
+    def bad():
+        calls.append(1)
+        raise RegistryHttpError(400, "POST", "/model_versions", "bad request: name")
+
+    with pytest.raises(RegistryHttpError, match="HTTP 400 .* POST /model_versions") as raised:
+        with_retries(bad, "http://x", "hint", "secret", retries=3, backoff=0)
+    assert len(calls) == 1 and raised.value.status == 400
+    assert pickle.loads(pickle.dumps(raised.value)).status == 400
+
+
+def test_a_lost_database_is_retried_then_unavailable():
+    calls = []
+
+    def down():
+        calls.append(1)
+        raise RegistryHttpError(500, "GET", "/x", "dial tcp 127.0.0.1:3306: connect: connection refused")
+
+    with pytest.raises(RegistryUnavailable, match="its database does not"):
+        with_retries(down, "http://x", "hint", "secret", retries=3, backoff=0)
+    assert len(calls) == 3
+
+
+def test_a_closed_port_gives_registry_unavailable_naming_the_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        session = RegistrySession(f"http://127.0.0.1:{port}", None, "me", "start it with make up", "secret", backoff=0)
+        with pytest.raises(RegistryUnavailable, match=f"127.0.0.1:{port}.*make up"):
+            session.find_model("m")
+
+
+def test_the_session_hides_its_token():
+    session = RegistrySession("http://127.0.0.1:1", "s3cr3t-token", "me", "hint", "secret")
+    assert "s3cr3t" not in repr(session) and "s3cr3t" not in repr(vars(session))
+    assert session.http().headers["Authorization"] == "Bearer s3cr3t-token"
+    with pytest.raises(TypeError, match="connect"):
+        pickle.dumps(session)
+
+
+def test_an_object_not_from_connect_is_refused_by_name():
+    with pytest.raises(InvalidInput, match=r"mrhelpers\.connect\(settings\)"):
+        session_for(object())
