@@ -236,8 +236,8 @@ def bench_find_versions(settings: Settings, models: int, per_model: int) -> dict
         "name": f"find_versions(run_id=...), {total} versions in {models} models",
         "baseline": f"before issue 13 (an artifact request per version, then the filter): {old_s:.1f} s, "
         f"{old_conns} new DB connections",
-        "ours": f"a listing per model, {IN_FLIGHT} at once: {mine:.2f} s (median of 3), {statistics.median(conns):.0f} new DB "
-        "connections; same rows",
+        "ours": f"a listing per model, {IN_FLIGHT} at once: {mine:.2f} s (median of 3), "
+        f"{statistics.median(conns):.0f} new DB connections; same rows",
         "ratio": mine / old_s,
         "goal": 0.1,
         "seed": f"{seeded:.0f} s: the session's two writes per version, {IN_FLIGHT} in flight",
