@@ -4,7 +4,7 @@ This is ``mrhelpers/core/inspection.py`` at commit 406473f, cut to ``versions_fr
 per-version ``find_versions`` it had when the issue was filed: the client's generated async API
 (reached through the client's private ``_api``, which mrhelpers itself no longer touches), one
 aiohttp session per frame, a request per version for its artifact, 16 in flight, and a
-``pd.to_datetime`` per row. ``tests/integration/test_before_after.py`` holds today's frames to
+``pd.to_datetime`` per row. ``tests/integration/core/test_before_after.py`` holds today's frames to
 these, row for row.
 """
 

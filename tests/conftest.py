@@ -12,11 +12,17 @@ from mrhelpers.core.settings import Settings, default_bin_dir
 ROOT = Path(__file__).resolve().parent.parent
 
 
+TIERS = ("unit", "integration", "notebooks", "kube")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tier is the first folder under tests/; below it, tests follow the package's layers
+    (``core/``, ``authoring/``, ``backends/local/``, ``backends/cluster/``, ``tutorial/``)."""
     for item in items:
-        tier = Path(str(item.fspath)).parent.name
-        if tier in ("unit", "integration", "notebooks", "kube"):
-            item.add_marker(getattr(pytest.mark, tier))
+        path = Path(str(item.fspath)).resolve()
+        parts = path.relative_to(ROOT / "tests").parts if path.is_relative_to(ROOT / "tests") else (path.parent.name,)
+        if parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 def stack_settings(state_dir: Path) -> Settings:

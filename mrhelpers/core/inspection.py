@@ -182,12 +182,12 @@ def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool =
 def find_versions(registry: ModelRegistry, *, run_id: str) -> pd.DataFrame:
     """The versions whose lineage names run ``run_id``: "what did run X register?".
 
-    One listing of every version decides: :func:`mrhelpers.core.registry.register_version` keeps the
-    run id and its artifact's fields on the version (``mrh_source_id``, ``mrh_artifact``). Only the
-    versions that carry neither (written by another tool, or by hand) have their artifact read, so the
-    answer costs a listing per model (a few at once), not a request per version in the registry. A version whose copy names
-    another run is not read further: an artifact that another tool re-pointed to ``run_id`` after
-    registration is not found.
+    The versions' listings decide: :func:`mrhelpers.core.registry.register_version` keeps the run id
+    and its artifact's fields on the version (``mrh_source_id``, ``mrh_artifact``). Only versions that
+    carry neither (written by another tool, or by hand) have their artifact read, so the answer costs
+    a listing per model (a few at once), not a request per version in the registry. A version whose
+    copy names another run is not read further: an artifact that another tool re-pointed to
+    ``run_id`` after registration is not found.
 
     Returns:
         A frame with the columns of :func:`versions_frame`, sorted by model and version.

@@ -1,7 +1,7 @@
 """setup/cluster.sh's steps that need only a Kubernetes API, run for real: the script is sourced and
 single steps run with the kubectl that `make tools` built, against the session's kube-apiserver
 (through a kubeconfig whose context is the one the script uses, kind-mrhelpers). kind and docker,
-which cannot run here, stay stubbed in tests/unit/test_cluster_script.py."""
+which cannot run here, stay stubbed in tests/unit/backends/cluster/test_cluster_script.py."""
 
 import json
 import subprocess

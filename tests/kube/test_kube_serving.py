@@ -24,7 +24,7 @@ from mrhelpers import MRHelpersError, Settings
 from mrhelpers.authoring.training import evaluate, train_to
 from mrhelpers.backends.cluster.serving import deploy
 from mrhelpers.backends.serving import ISVC_API, KFP_S3_SECRET, S3_SECRET, SERVING_ACCOUNT, serve
-from tests import cluster_stubs
+from tests.unit.backends.cluster import cluster_stubs
 
 GROUP, VERSION, PLURAL = ISVC_API
 CRD = f"{PLURAL}.{GROUP}"

@@ -182,7 +182,7 @@ def test_no_notebook_prints_more_than_the_stream_budget(tutorial):
 
 def test_reader_calls_ran_in_the_executed_notebooks(tutorial):
     """The calls of issue 11's table ran: their cells have an execution count and no error."""
-    from tests.unit.test_notebook_structure import READER_CALLS
+    from tests.unit.tutorial.test_notebook_structure import READER_CALLS
 
     ran = {call: 0 for call in READER_CALLS}
     for name in TUTORIAL:

@@ -22,7 +22,7 @@ from mrhelpers import (
 from mrhelpers.core.inspection import artifacts_frame
 from mrhelpers.core.rest import session_for
 from tests.conftest import stack_settings
-from tests.unit.test_registration_inputs import BAD_INPUTS, GOOD, LINEAGE
+from tests.unit.core.test_registration_inputs import BAD_INPUTS, GOOD, LINEAGE
 
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 

@@ -22,7 +22,7 @@ from mrhelpers.core.registry import (
     normalize_metadata,
     normalize_uri,
 )
-from tests.unit.test_registration_inputs import GOOD, LINEAGE, Untouchable
+from tests.unit.core.test_registration_inputs import GOOD, LINEAGE, Untouchable
 
 SAMPLES = {
     errors.MRHelpersError: ("plain message",),

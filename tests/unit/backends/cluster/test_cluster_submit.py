@@ -1,7 +1,7 @@
 """submit with backend='cluster', at its boundary: the real kfp.Client against a KFP API stub.
 
-What the registry says after a successful run is tested in tests/integration/test_cluster_submit.py,
-against the real registry server.
+What the registry says after a successful run is tested against the real registry server in
+tests/integration/backends/cluster/test_cluster_run_outputs.py.
 """
 
 import json
@@ -13,7 +13,7 @@ import pytest
 import mrhelpers as mh
 from mrhelpers import MRHelpersError, RunFailed, Settings, cluster
 from mrhelpers.authoring.pipelines import model_registration_pipeline
-from tests.kfp_api_stub import KfpApi
+from tests.unit.backends.cluster.kfp_api_stub import KfpApi
 
 ARGS = dict(model_name="m", version_name="v1", model_uri="s3://b/k", author="me", registry_url="http://r:8080")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from mrhelpers.core.settings import versions
-from tests import cluster_stubs
+from tests.unit.backends.cluster import cluster_stubs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCRIPT = ROOT / "setup" / "cluster.sh"
 V = versions()
 MUTATING = ("create", "delete", "apply", "build", "load", "patch", "port-forward", "use-context")

@@ -7,7 +7,7 @@ import pytest
 from mrhelpers import InvalidInput, Secret, Settings
 from mrhelpers.core.settings import project_root, versions
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

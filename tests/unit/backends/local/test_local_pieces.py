@@ -14,7 +14,7 @@ from mrhelpers import InvalidInput, Settings, StackError, ensure_secret, localst
 from mrhelpers.core.records import MIME
 from mrhelpers.tutorial.runner import TUTORIAL, notebook_parameters, notebooks_dir, run_notebooks
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def test_port_in_use_is_named():

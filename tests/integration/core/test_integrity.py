@@ -21,7 +21,7 @@ from mrhelpers.core.inspection import artifacts_frame, lineage_of
 from mrhelpers.core.lifecycle import production_version, set_stage
 from mrhelpers.core.registry import MAX_URI_BYTES, PRODUCTION_KEY, STAGE_KEY
 from tests.conftest import stack_settings
-from tests.integration.test_registration_safety import _race
+from tests.integration.core.test_registration_safety import _race
 
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 LINEAGE = Lineage.for_kfp_run("integrity-run", "integrity", "ns")

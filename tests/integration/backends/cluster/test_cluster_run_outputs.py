@@ -1,6 +1,6 @@
 """submit on a cluster, end of the run: the outputs come back from the real registry.
 
-The KFP API is the stub of tests/kfp_api_stub.py (no cluster runs here); the registry is the real
+The KFP API is the stub of tests/unit/backends/cluster/kfp_api_stub.py (no cluster runs here); the registry is the real
 server the session started. What a run registered is found by its run id, like a reader would.
 """
 
@@ -10,7 +10,7 @@ import pytest
 
 import mrhelpers as mh
 from mrhelpers.authoring.pipelines import model_registration_pipeline
-from tests.kfp_api_stub import KfpApi
+from tests.unit.backends.cluster.kfp_api_stub import KfpApi
 
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 
