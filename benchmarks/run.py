@@ -211,7 +211,7 @@ def bench_inspection(settings: Settings, n: int) -> dict:
         "floor": f"direct SQL read of the same rows: {floor_s:.2f} s ({mine / floor_s:.1f}x from the floor). "
         f"Every artifact read again (read_artifacts=True, {IN_FLIGHT} in flight): {read_s:.2f} s, "
         f"{read_conns} new DB connections",
-        "seed": f"{seeded:.0f} s: the session's two writes per version, {IN_FLIGHT} in flight",
+        "seed": f"{seeded:.0f} s: two POSTs per version on one session, {IN_FLIGHT} in flight",
         "old_s": old_s, "ours_s": mine, "floor_s": floor_s, "read_all_s": read_s,
         "old_db_connections": old_conns, "ours_db_connections": statistics.median(conns),
         "read_all_db_connections": read_conns, "seed_seconds": seeded,
@@ -255,7 +255,7 @@ def bench_find_versions(settings: Settings, models: int, per_model: int) -> dict
         f"{statistics.median(conns):.0f} new DB connections; same rows",
         "ratio": mine / old_s,
         "goal": 0.1,
-        "seed": f"{seeded:.0f} s: the session's two writes per version, {IN_FLIGHT} in flight",
+        "seed": f"{seeded:.0f} s: two POSTs per version on one session, {IN_FLIGHT} in flight",
         "seed_seconds": seeded, "old_s": old_s, "ours_s": mine,
         "old_db_connections": old_conns, "ours_db_connections": statistics.median(conns),
     }  # fmt: skip
