@@ -236,8 +236,9 @@ class RegistrySession:
         self.backoff = backoff
         self.__token = Secret(token or "")  # its repr hides the value
         self.__lock = threading.Lock()
+        self.__gate = threading.BoundedSemaphore(IN_FLIGHT)
         self.__http: requests.Session | None = None
-        self.__pid = -1
+        self.__pid = os.getpid()
         self.__names: dict[str, tuple[dict[str, Version], int]] = {}
 
     def __repr__(self) -> str:
@@ -250,8 +251,12 @@ class RegistrySession:
 
     def http(self) -> requests.Session:
         """This process's ``requests.Session`` (made on first use, again after a fork)."""
+        if self.__pid != os.getpid():  # a forked child: the parent's lock, gate and sockets are not its own
+            self.__lock = threading.Lock()
+            self.__gate = threading.BoundedSemaphore(IN_FLIGHT)
+            self.__http, self.__pid = None, os.getpid()
         with self.__lock:
-            if self.__http is None or self.__pid != os.getpid():
+            if self.__http is None:
                 import requests
                 from requests.adapters import HTTPAdapter
 
@@ -261,15 +266,29 @@ class RegistrySession:
                 http.headers["Accept"] = "application/json"
                 if self.__token.reveal():
                     http.headers["Authorization"] = f"Bearer {self.__token.reveal()}"
-                self.__http, self.__pid = http, os.getpid()
+                self.__http = http
             return self.__http
 
     def send(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
-        """One request, no retries: the decoded JSON answer, or :class:`RegistryHttpError`."""
-        answer = self.http().request(method, self.url + API + path, params=params, json=body, timeout=TIMEOUT)
+        """One request, no retries: the decoded JSON answer, or :class:`RegistryHttpError`.
+
+        At most ``IN_FLIGHT`` requests of this session run at once, from any number of threads.
+        """
+        http = self.http()
+        with self.__gate:
+            answer = http.request(method, self.url + API + path, params=params, json=body, timeout=TIMEOUT)
         if answer.status_code >= 400:
             raise RegistryHttpError(answer.status_code, method, path, answer.text[:2000].strip())
-        return answer.json() if answer.content else None
+        if not answer.content:
+            return None
+        try:
+            return answer.json()
+        except ValueError:
+            raise RegistryHttpError(
+                answer.status_code, method, path,
+                "the answer is not JSON, so this is not the Model Registry's REST API (check registry_url): "
+                + answer.text[:200].strip(),
+            ) from None  # fmt: skip
 
     def request(
         self,

@@ -121,22 +121,36 @@ def test_artifact_reads_stay_within_the_in_flight_bound(registry, monkeypatch):
     for i in range(1, 3 * IN_FLIGHT):  # versions without a copy: each needs its artifact read
         mv = session.save_version(ModelVersion(name=f"v{i}", author="other"), model.id)
         session.add_artifact(mv.id, ModelArtifact(name=name, uri=f"s3://b/{i}", **FMT))
-    real, lock, state = session.send, threading.Lock(), {"now": 0, "most": 0}
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+    monkeypatch.setattr(session.http(), "request", counting_http(session.http().request, lock, state))
+    frame = versions_frame(registry, name)
+    assert list(frame.uri) == [f"s3://b/{i}" for i in range(3 * IN_FLIGHT)]
+    assert 2 <= state["most"] <= IN_FLIGHT, state
+    state["most"] = 0
+    frames = []  # three threads of the reader's own, each reading every artifact: still the one bound
+    threads = [threading.Thread(target=lambda: frames.append(versions_frame(registry, name))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(frames) == 3 and all(f.equals(frame) for f in frames)
+    assert IN_FLIGHT // 2 < state["most"] <= IN_FLIGHT, state
 
-    def counting(method, path, params=None, body=None):
+
+def counting_http(real, lock, state):
+    """``requests.Session.request`` that counts the requests on the wire at once."""
+
+    def counting(*args, **kwargs):
         with lock:
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
         try:
-            return real(method, path, params, body)
+            return real(*args, **kwargs)
         finally:
             with lock:
                 state["now"] -= 1
 
-    monkeypatch.setattr(session, "send", counting)
-    frame = versions_frame(registry, name)
-    assert list(frame.uri) == [f"s3://b/{i}" for i in range(3 * IN_FLIGHT)]
-    assert 2 <= state["most"] <= IN_FLIGHT, state
+    return counting
 
 
 def _register_in_child(registry, name, queue):

@@ -109,3 +109,30 @@ def test_the_session_hides_its_token():
 def test_an_object_not_from_connect_is_refused_by_name():
     with pytest.raises(InvalidInput, match=r"mrhelpers\.connect\(settings\)"):
         session_for(object())
+
+
+def test_a_server_that_is_not_the_registry_is_named_as_such():
+    import http.server
+    import threading
+
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's API
+            body = b"<html><body>Kubeflow Central Dashboard</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        session = RegistrySession(f"http://127.0.0.1:{server.server_port}", None, "me", "hint", "secret")
+        with pytest.raises(RegistryHttpError, match="not JSON.*registry_url.*Central Dashboard"):
+            session.find_model("m")
+    finally:
+        server.shutdown()
+        server.server_close()
