@@ -2,7 +2,7 @@
 
 Why REST over ``requests``, and not the client's own API object: the pinned client
 (``model-registry`` 0.3.x) opens a new aiohttp session, with a new SSL context, for every
-call, about 25 ms each on this project's machine, and its only handle on the HTTP layer is
+call, about 30 ms each on this project's machine, and its only handle on the HTTP layer is
 a private attribute of the client object, which any release may change. mrhelpers keeps
 to the client's public surface: its types (``model_registry.types``) build request bodies
 (``.create()``, ``.update()``, ``.wrap()``) and read answers (``from_basemodel``), with
