@@ -54,10 +54,15 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
         raise InvalidInput("model", name, "a model with a production version: promote one with set_stage() first")
     row = prod.iloc[-1]
     model_id = registry.get_registered_model(name).id
+    # What is served comes from the artifact as stored now: the frame masks credentials in the URI,
+    # and shows the artifact's fields as registered (another tool may have changed them since).
+    artifact = registry.get_model_artifact(name, row.version)
+    if artifact is None:
+        raise InvalidInput("model", name, f"a production version with a model artifact ({row.version} has none)")
     return {
         "model": name, "model_id": model_id, "version": row.version, "version_id": row.version_id,
-        "uri": registry.get_model_artifact(name, row.version).uri,  # exact: the frame masks credentials
-        "format": row.format, "format_version": row.format_version, "metadata": row.metadata,
+        "uri": artifact.uri, "format": artifact.model_format_name, "format_version": artifact.model_format_version,
+        "metadata": row.metadata,
     }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from mrhelpers.core import rest
 from mrhelpers.core.errors import InvalidInput, VersionConflict
 from mrhelpers.core.rest import RegistrySession, Version, attach, session_for, status_of, with_retries
 from mrhelpers.core.settings import TOKEN_ENV, Secret, Settings
@@ -31,7 +32,7 @@ T = TypeVar("T")
 ON_CONFLICT = ("error", "bump")
 RESERVED_PREFIX = "mrh_"
 """Custom-property keys mrhelpers keeps for itself; user metadata may not use them."""
-SOURCE_ID_KEY = "mrh_source_id"
+SOURCE_ID_KEY = rest.SOURCE_ID_KEY
 """Set on a version at its creation to its ``lineage.id``: tells whose a half-written version is."""
 STAGE_KEY = "mrh_stage"
 """On a version: the stage it was last given (see :mod:`mrhelpers.core.lifecycle`)."""
@@ -142,8 +143,11 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     """Connect to the Model Registry that ``settings`` point at.
 
     Args:
-        settings: Uses ``registry_url`` (scheme required), ``author`` and ``token``.
-        retries: Attempts while the server does not answer (default 5).
+        settings: Uses ``registry_url`` (scheme required), ``author`` and ``token``. Without a
+            token, the client's own fallback is used: the file named by ``KF_PIPELINES_SA_TOKEN_PATH``,
+            else a pod's service-account token.
+        retries: Attempts while the server does not answer (default 5), here and in every later
+            call mrhelpers makes through this client.
         backoff: First wait between attempts in seconds, doubled each time (default 0.5).
 
     Returns:
@@ -166,6 +170,7 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     token = settings.token.reveal() or None
     if token is not None and token != token.strip():
         raise InvalidInput("token", "<hidden>", _PADDED_HINT.format(secret=settings.secret_name))
+    token = token or _pod_token()
 
     hint = settings.backend_impl().unreachable_hint(settings.secret_name)
 
@@ -182,8 +187,34 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
             )
 
     registry = with_retries(make, url, hint, settings.secret_name, retries, backoff)
-    attach(registry, RegistrySession(url, token, settings.author, hint, settings.secret_name))
+    session = RegistrySession(url, token, settings.author, hint, settings.secret_name, retries=retries, backoff=backoff)
+    attach(registry, session)
     return registry
+
+
+POD_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"  # noqa: S105 - a variable name, not a secret
+"""The variable naming a token file, read when no token is given (as the client reads it)."""
+POD_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path, not a secret
+
+
+def _pod_token() -> str | None:
+    """The token the client itself falls back to when none is given: the file named by
+    ``KF_PIPELINES_SA_TOKEN_PATH``, else the pod's service-account token, else none.
+
+    Read here and handed to both the client and mrhelpers' session, so both send the same token.
+    """
+    path = os.environ.get(POD_TOKEN_ENV)
+    if path:
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as exc:
+            raise InvalidInput(
+                POD_TOKEN_ENV, path, f"the path of a readable token file ({exc.strerror}), or unset it"
+            ) from None
+    try:
+        return Path(POD_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 # --------------------------------------------------------------------------- validation
@@ -336,13 +367,17 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     return out
 
 
-def _check_request_size(props: Mapping[str, Any], description: str | None) -> None:
-    """Refuse metadata plus description larger, as sent, than ``MAX_METADATA_BYTES``."""
+def _check_request_size(props: Mapping[str, Any], description: str | None, ours: int = 0) -> None:
+    """Refuse metadata plus description larger, as sent, than ``MAX_METADATA_BYTES``.
+
+    ``ours``: how many of those bytes are mrhelpers' own properties (the copy of the artifact's fields).
+    """
     size = len(json.dumps(props)) + len(json.dumps(description or ""))
     if size > MAX_METADATA_BYTES:
         raise InvalidInput(
             "metadata",
-            f"<{size} bytes as sent, with the description>",
+            f"<{size} bytes as sent, with the description"
+            + (f" and {ours} bytes of mrhelpers' copy of the URI and format>" if ours else ">"),
             f"at most {MAX_METADATA_BYTES} bytes in all (JSON-encoded; non-ASCII characters count 6 bytes each); "
             "store large data as an artifact and put its URI in the metadata",
         )
@@ -452,10 +487,11 @@ def register_version(
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput("on_conflict", on_conflict, " or ".join(repr(o) for o in ON_CONFLICT))
 
-    props = {**props, ARTIFACT_KEY: artifact_copy(uri, model_format_name, model_format_version, lineage)}
+    copy = artifact_copy(uri, model_format_name, model_format_version, lineage)
+    props = {**props, ARTIFACT_KEY: copy}
     if lineage is not None:
         props[SOURCE_ID_KEY] = lineage.id
-    _check_request_size(props, description)  # again, with the copy of the artifact's fields (the URI)
+    _check_request_size(props, description, ours=len(json.dumps(copy)))  # again, with the copy (the URI)
 
     session = session_for(registry)
     author = author or session.author
@@ -509,13 +545,21 @@ def register_version(
     wanted = version
     tried: list[str] = []
     for attempt in range(BUMP_ATTEMPTS):
-        known = session.version_names(rm.id).values()
-        mv = next((v for v in known if v.name == wanted), None)
-        twin = None if mv else next((v for v in known if v.name.casefold() == wanted.casefold()), None)
-        if twin is not None:  # differs only in case from an existing version: that name is taken
-            owner = (twin.custom_properties or {}).get(SOURCE_ID_KEY)
+        # The server compares names as its database does (so it finds a twin in case or accents on a
+        # registry that ignores them); the names this session knows find a case twin on one that does not.
+        mv = session.find_version(rm.id, wanted)
+        twin: tuple[str, str, str | None] | None = None  # (id, name, the run that registered it)
+        if mv is not None and mv.name != wanted:
+            twin, mv = (str(mv.id), mv.name, (mv.custom_properties or {}).get(SOURCE_ID_KEY)), None
+        elif mv is None:
+            known = session.version_names(rm.id).items()
+            same = [(vid, n, owner) for vid, (n, owner) in known if n.casefold() == wanted.casefold()]
+            exact = next((t for t in same if t[1] == wanted), None)  # written by a racing writer just now
+            mv = session.version(exact[0]) if exact else None
+            twin = same[0] if same and exact is None else None
+        if twin is not None:  # differs only in case (or accents) from an existing version: that name is taken
             if on_conflict == "error":
-                raise VersionConflict(name, wanted, str(twin.id), owner, existing_name=twin.name)
+                raise VersionConflict(name, wanted, twin[0], twin[2], existing_name=twin[1])
         elif mv is not None:
             art = session.model_artifact(mv.id)
             owner = art.model_source_id if art else (mv.custom_properties or {}).get(SOURCE_ID_KEY)
@@ -544,7 +588,7 @@ def register_version(
             settle(mv.id, mv.custom_properties, art)
             return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
         tried.append(wanted)
-        taken = {v.name.casefold() for v in session.version_names(rm.id).values()}
+        taken = {n.casefold() for n, _ in session.version_names(rm.id).values()} | {t.casefold() for t in tried}
         wanted = _next_free_name(version, taken)
     raise VersionConflict(name, version, "", None, tried=tuple(tried))
 

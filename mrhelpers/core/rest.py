@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import threading
 import time
 import weakref
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from model_registry import ModelRegistry
 
 T = TypeVar("T")
+SOURCE_ID_KEY = "mrh_source_id"
+"""Set on a version at its creation to its ``lineage.id`` (see :mod:`mrhelpers.core.registry`)."""
 API = "/api/model_registry/v1alpha3"
 PAGE = 1000
 """Entities per listed page (the server's largest)."""
@@ -44,6 +47,10 @@ TIMEOUT = (10.0, 120.0)
 FRESH_MS = 1000
 """How far back (in the server's update times) a refresh of a model's version names re-reads, so that
 a version whose commit lagged its timestamp is not missed (see :meth:`RegistrySession.version_names`)."""
+FULL_EVERY_S = 30.0
+"""Seconds after which a model's version names are listed in full again, whatever changed."""
+CACHED_MODELS = 64
+"""Most models whose version names one session keeps."""
 
 
 class RegistryHttpError(MRHelpersError):
@@ -78,17 +85,18 @@ def is_connection_error(exc: BaseException) -> bool:
     import aiohttp  # what the client's own calls (connect's first request) raise
     import requests
 
-    return isinstance(
-        exc,
-        (
-            requests.ConnectionError,
-            requests.Timeout,
-            aiohttp.ClientConnectionError,
-            asyncio.TimeoutError,
-            ConnectionError,
-            TimeoutError,
-        ),
-    )
+    if is_certificate_error(exc):
+        return False
+    lost = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+    return isinstance(exc, (*lost, aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError, TimeoutError))
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    """A TLS certificate this process does not trust: retrying cannot help."""
+    import aiohttp
+    import requests
+
+    return isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError, aiohttp.ClientSSLError))
 
 
 _DATASTORE_DOWN = (
@@ -136,6 +144,12 @@ def with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, r
             status = status_of(exc)
             if status in (401, 403):
                 raise auth_error(url, status, secret_name) from None
+            if is_certificate_error(exc):
+                raise RegistryUnavailable(
+                    f"Model Registry at {url}: the TLS handshake failed ({exc}), so nothing was sent. Either its "
+                    "certificate is not trusted here (add its CA to the system's certificates, or point "
+                    "SSL_CERT_FILE at a PEM file holding it), or it does not speak TLS (use http:// in registry_url)."
+                ) from None
             if not retryable(exc):
                 raise
             if attempt == retries:
@@ -184,6 +198,10 @@ def typed(kind: Any, wire: Any, raw: dict[str, Any]) -> Any:
     if getattr(out, "custom_properties", None):
         out.custom_properties = decode_properties(raw.get("customProperties")) or out.custom_properties
     return out
+
+
+def _name_entry(version: Version) -> tuple[str, str | None]:
+    return str(version.name), (version.custom_properties or {}).get(SOURCE_ID_KEY)
 
 
 class Version:
@@ -239,7 +257,7 @@ class RegistrySession:
         self.__gate = threading.BoundedSemaphore(IN_FLIGHT)
         self.__http: requests.Session | None = None
         self.__pid = os.getpid()
-        self.__names: dict[str, tuple[dict[str, Version], int]] = {}
+        self.__names: dict[str, tuple[dict[str, tuple[str, str | None]], int, float]] = {}
 
     def __repr__(self) -> str:
         return f"RegistrySession(url={self.url!r}, author={self.author!r})"
@@ -260,9 +278,18 @@ class RegistrySession:
                 import requests
                 from requests.adapters import HTTPAdapter
 
+                class SameTrustAdapter(HTTPAdapter):
+                    """Trusts what the client trusts: Python's default SSL context (the system's
+                    certificates, or SSL_CERT_FILE), not the certifi bundle ``requests`` uses by default."""
+
+                    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                        kwargs["ssl_context"] = ssl.create_default_context()
+                        super().init_poolmanager(*args, **kwargs)
+
                 http = requests.Session()
+                http.trust_env = False  # as the client: no proxy variables, and no ~/.netrc replacing the token
                 http.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=IN_FLIGHT))
-                http.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=IN_FLIGHT))
+                http.mount("https://", SameTrustAdapter(pool_connections=1, pool_maxsize=IN_FLIGHT))
                 http.headers["Accept"] = "application/json"
                 if self.__token.reveal():
                     http.headers["Authorization"] = f"Bearer {self.__token.reveal()}"
@@ -276,7 +303,16 @@ class RegistrySession:
         """
         http = self.http()
         with self.__gate:
-            answer = http.request(method, self.url + API + path, params=params, json=body, timeout=TIMEOUT)
+            answer = http.request(
+                method, self.url + API + path, params=params, json=body, timeout=TIMEOUT, allow_redirects=False
+            )
+        if 300 <= answer.status_code < 400:  # a gateway sending us to its sign-in page
+            raise AuthError(
+                f"Model Registry at {self.url} redirected {method} {path} to {answer.headers.get('Location', '?')} "
+                f"(HTTP {answer.status_code}): the gateway in front of it did not accept the request's token. "
+                f"Check the token (MRH_TOKEN, or the Secret {self.secret_name!r}) and that registry_url is the "
+                "registry's own address."
+            )
         if answer.status_code >= 400:
             raise RegistryHttpError(answer.status_code, method, path, answer.text[:2000].strip())
         if not answer.content:
@@ -378,21 +414,25 @@ class RegistrySession:
         path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
         return [Version(v) for v in self.pages(path)]
 
-    def version_names(self, model_id: str) -> dict[str, Version]:
-        """The versions of a model by id, for name checks; re-reads only what changed.
+    def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
+        """A model's versions as ``{id: (name, run id)}``, for name checks; re-reads only what changed.
 
-        The first call lists the model's versions; later calls in this session read them newest
-        update first and stop below the newest update time seen before minus ``FRESH_MS``,
-        so a version written since (or renamed) is seen without listing them all again.
+        The first call (and any call ``FULL_EVERY_S`` after the last full listing) lists the model's
+        versions; the calls in between read them newest update first and stop below the newest update
+        time seen before minus ``FRESH_MS``, so a version written (or renamed) since is seen without
+        listing them all again. Only names and run ids are kept, for at most ``CACHED_MODELS`` models.
         """
+        now = time.monotonic()
         with self.__lock:
             known = self.__names.get(model_id)
-        if known is None:
+        found: dict[str, tuple[str, str | None]]
+        if known is None or now - known[2] > FULL_EVERY_S:
             listed = self.versions(model_id)
-            found = {str(v.id): v for v in listed}
+            found = {str(v.id): _name_entry(v) for v in listed}
             newest = max((int(v.last_update_time_since_epoch or 0) for v in listed), default=0)
+            listed_at = now
         else:
-            found, newest = dict(known[0]), known[1]
+            found, newest, listed_at = dict(known[0]), known[1], known[2]
             floor = newest - FRESH_MS
             query: dict[str, Any] = {"orderBy": "LAST_UPDATE_TIME", "sortOrder": "DESC", "pageSize": 10}
             path = f"/registered_models/{model_id}/versions"
@@ -400,14 +440,17 @@ class RegistrySession:
                 page = self.request("GET", path, query) or {}
                 items = [Version(v) for v in page.get("items") or []]
                 for v in items:
-                    found[str(v.id)] = v
+                    found[str(v.id)] = _name_entry(v)
                     newest = max(newest, int(v.last_update_time_since_epoch or 0))
                 token = page.get("nextPageToken")
                 if not items or not token or int(items[-1].last_update_time_since_epoch or 0) < floor:
                     break
                 query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
         with self.__lock:
-            self.__names[model_id] = (found, newest)
+            self.__names.pop(model_id, None)
+            self.__names[model_id] = (found, newest, listed_at)
+            while len(self.__names) > CACHED_MODELS:
+                self.__names.pop(next(iter(self.__names)))
         return found
 
     def forget(self, model_id: str) -> None:
@@ -460,6 +503,14 @@ class RegistrySession:
 
 _SESSIONS: weakref.WeakKeyDictionary[Any, RegistrySession] = weakref.WeakKeyDictionary()
 _SESSIONS_LOCK = threading.Lock()
+
+
+def _new_sessions_lock() -> None:
+    global _SESSIONS_LOCK  # noqa: PLW0603 - a forked child must not inherit a lock another thread held
+    _SESSIONS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_sessions_lock)
 
 
 def attach(registry: ModelRegistry, session: RegistrySession) -> None:

@@ -127,6 +127,26 @@ def test_an_old_case_insensitive_stack_is_migrated_by_up_keeping_its_data(tmp_pa
         localstack.down(base, quiet=True)
 
 
+def test_on_a_case_and_accent_insensitive_database_a_twin_version_is_refused_then_bumped(tmp_path):
+    """The server's own comparison finds an accent twin that a case-folded listing cannot."""
+    base = stack_settings(tmp_path / "ci")
+    try:
+        localstack.up(base, quiet=True)
+        settings = Settings.from_env(state_dir=base.state_dir, bin_dir=base.bin_dir)
+        _to_general_ci(settings)
+        registry = connect(settings)
+        register_version(registry, "Cafe", "v-é", "s3://b/accent", lineage=LINEAGE, **FMT)
+        other = Lineage.for_kfp_run("other", "o", "ns")
+        with pytest.raises(VersionConflict, match="'v-é'") as info:
+            register_version(registry, "Cafe", "v-e", "s3://b/plain", lineage=other, **FMT)
+        assert info.value.existing_name == "v-é"
+        bumped = register_version(registry, "Cafe", "v-e", "s3://b/plain", lineage=other, on_conflict="bump", **FMT)
+        assert bumped.version_name == "v-e-2" and bumped.created
+        assert list(versions_frame(registry, "Cafe").version) == ["v-é", "v-e-2"]
+    finally:
+        localstack.down(base, quiet=True)
+
+
 # --------------------------------------------------------------------------- 3: promotion
 
 

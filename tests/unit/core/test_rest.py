@@ -113,7 +113,6 @@ def test_an_object_not_from_connect_is_refused_by_name():
 
 def test_a_server_that_is_not_the_registry_is_named_as_such():
     import http.server
-    import threading
 
     class Html(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the handler's API
@@ -126,13 +125,80 @@ def test_a_server_that_is_not_the_registry_is_named_as_such():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = _serve(Html)
     try:
         session = RegistrySession(f"http://127.0.0.1:{server.server_port}", None, "me", "hint", "secret")
         with pytest.raises(RegistryHttpError, match="not JSON.*registry_url.*Central Dashboard"):
             session.find_model("m")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve(handler, tls_dir=None):
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls_dir is not None:  # a self-signed certificate that nothing here trusts
+        key, cert = tls_dir / "key.pem", tls_dir / "cert.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+             "-days", "1", "-subj", "/CN=127.0.0.1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_redirect_to_a_sign_in_page_is_an_auth_error_naming_it():
+    import http.server
+
+    class SignIn(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's API
+            self.send_response(302)
+            self.send_header("Location", "https://dex.example/auth?client=kubeflow")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = _serve(SignIn)
+    try:
+        session = RegistrySession(f"http://127.0.0.1:{server.server_port}", "tok3n-x", "me", "hint", "secret")
+        with pytest.raises(AuthError, match=r"redirected GET /registered_model to https://dex\.example") as raised:
+            session.find_model("m")
+        assert "tok3n" not in str(raised.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(tmp_path):
+    import http.server
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's API
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = _serve(Ok, tmp_path)
+    try:
+        session = RegistrySession(f"https://127.0.0.1:{server.server_port}", None, "me", "hint", "secret", backoff=0)
+        real, calls = session.send, []
+        session.send = lambda *args: calls.append(args) or real(*args)
+        with pytest.raises(RegistryUnavailable, match="TLS handshake failed.*SSL_CERT_FILE"):
+            session.find_model("m")
+        assert len(calls) == 1  # not retried: a handshake that failed once fails again
     finally:
         server.shutdown()
         server.server_close()

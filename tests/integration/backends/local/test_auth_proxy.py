@@ -18,6 +18,7 @@ from mrhelpers import (
     localstack,
     models_frame,
     register_version,
+    versions_frame,
 )
 from mrhelpers.backends.local.stack import api_path
 from mrhelpers.backends.net import http_status
@@ -177,3 +178,16 @@ def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
     assert "stray proxy" in localstack.down(secured, quiet=True)
     assert all(not localstack._alive(p, "nginx") for p in strays) and http_status(url, TOKEN) is None
     assert localstack.up(secured, quiet=True).ok  # back for any test after this one
+
+
+def test_without_a_token_the_clients_own_fallback_file_serves_every_helper(secured, tmp_path, monkeypatch):
+    """A pod without MRH_TOKEN: the file named by KF_PIPELINES_SA_TOKEN_PATH, as the client reads it."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token_file))
+    registry = connect(secured.replace(token=Secret("")), retries=1)
+    res = register_version(registry, "fallback-token", "v1", "s3://b/f", **FMT)  # the session sends it too
+    assert res.created and list(versions_frame(registry, "fallback-token").version) == ["v1"]
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "missing"))
+    with pytest.raises(InvalidInput, match="KF_PIPELINES_SA_TOKEN_PATH"):
+        connect(secured.replace(token=Secret("")), retries=1)

@@ -1,0 +1,21 @@
+"""The README shows the benchmark table that `make bench` last wrote, word for word."""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def test_the_readme_shows_the_last_measured_table():
+    table = (RESULTS / "results.md").read_text().strip()
+    assert table in (ROOT / "README.md").read_text(), "copy benchmarks/results/results.md into the README"
+
+
+def test_the_recorded_ratios_meet_the_goals_they_state():
+    rows = json.loads((RESULTS / "results.json").read_text())["rows"]
+    goals = {r["name"]: (r["ratio"], r["goal"]) for r in rows if "goal" in r}
+    assert len(goals) == 3, goals  # registration, versions_frame, find_versions
+    assert {name: ratio <= goal for name, (ratio, goal) in goals.items()} == dict.fromkeys(goals, True)
+    frame = next(r for r in rows if r["name"].startswith("versions_frame"))
+    assert frame["ours_s"] <= frame["goal_seconds"] == 2.0
