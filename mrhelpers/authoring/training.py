@@ -13,6 +13,7 @@ from typing import Any
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.lifecycle import production_version
 from mrhelpers.core.registry import connect_in_task
+from mrhelpers.core.rest import session_for
 
 DATASETS = ("breast_cancer", "iris", "wine")
 TEST_SIZE = 0.25
@@ -98,10 +99,12 @@ def production_metric(registry_url: str, model_name: str, metric: str, author: s
     """The ``metric`` recorded on model ``model_name``'s production version; -1.0 when there is none."""
 
     registry = connect_in_task(registry_url, author)
-    if registry.get_registered_model(model_name) is None:
+    session = session_for(registry)
+    model = session.find_model(model_name)
+    if model is None:
         return -1.0
     version = production_version(registry, model_name)
     if version is None:
         return -1.0
-    value = (registry.get_model_version(model_name, version).custom_properties or {}).get(metric)
+    value = (session.find_version(model.id, version).custom_properties or {}).get(metric)
     return float(value) if isinstance(value, (int, float)) else -1.0

@@ -22,6 +22,7 @@ from mrhelpers.authoring.training import model_file
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT, serving_uri
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.inspection import versions_frame
+from mrhelpers.core.rest import session_for
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -53,10 +54,11 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
     if prod.empty:
         raise InvalidInput("model", name, "a model with a production version: promote one with set_stage() first")
     row = prod.iloc[-1]
-    model_id = registry.get_registered_model(name).id
+    session = session_for(registry)
+    model_id = session.find_model(name).id
     # What is served comes from the artifact as stored now: the frame masks credentials in the URI,
     # and shows the artifact's fields as registered (another tool may have changed them since).
-    artifact = registry.get_model_artifact(name, row.version)
+    artifact = session.model_artifact(row.version_id)
     if artifact is None:
         raise InvalidInput("model", name, f"a production version with a model artifact ({row.version} has none)")
     return {

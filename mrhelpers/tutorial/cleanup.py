@@ -6,6 +6,7 @@ from typing import Any
 
 from mrhelpers.core.lifecycle import archive_model
 from mrhelpers.core.registry import connect
+from mrhelpers.core.rest import session_for
 
 TUTORIAL_MODELS = ("tutorial-scratch", "tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
 
@@ -30,7 +31,7 @@ def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> A
     if backend.status(settings).ok:
         registry = connect(settings)
         for name in TUTORIAL_MODELS:
-            if registry.get_registered_model(name) is not None:
+            if session_for(registry).find_model(name) is not None:
                 rows.append({"model": name, "archived_versions": archive_model(registry, name)})
     if stop_stack:
         backend.stop(settings, quiet=quiet)

@@ -32,6 +32,7 @@ from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
 from mrhelpers.core.inspection import find_versions
 from mrhelpers.core.progress import Progress
 from mrhelpers.core.registry import connect
+from mrhelpers.core.rest import session_for
 from mrhelpers.core.settings import Settings, in_cluster, project_root, serviceaccount_dir
 
 EXPERIMENT = "mrhelpers"
@@ -457,8 +458,9 @@ def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
         out["versions"] = found[["model", "version", "version_id"]].to_dict("records")
         return out
     row = found.iloc[0]
-    model = registry.get_registered_model(row["model"])
-    artifact = registry.get_model_artifact(row["model"], row["version"])
+    session = session_for(registry)
+    model = session.find_model(row["model"])
+    artifact = session.model_artifact(row["version_id"])
     uri = artifact.uri if artifact else None  # exact: the frame's ``uri`` column is masked for display
     out.update(
         model_id=model.id,
