@@ -7,11 +7,9 @@ temporary folder, on free loopback ports, and stops it at the end.
 """
 
 import argparse
-import getpass
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -45,21 +43,17 @@ def requests_logged(settings: Settings) -> int:
     )
 
 
-def sql(settings: Settings, query: str) -> str:
-    """Run ``query`` on the stack's MariaDB over its socket (the server's own database)."""
-    client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    sock = settings.state_dir / "mariadb" / "mysqld.sock"
-    out = subprocess.run(
-        [client, "--no-defaults", f"--socket={sock}", "-u", getpass.getuser(), "--batch", "--skip-column-names",
-         "model_registry", "-e", query],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return out.stdout
+def sql(settings: Settings, query: str) -> list[str]:
+    """The rows (tab-separated lines, header dropped) of ``query`` on the stack's own database."""
+    out = localstack._sql(settings, f"USE model_registry; {query}")
+    if out.returncode != 0:
+        raise RuntimeError(f"SQL failed: {out.stderr.strip()}")
+    return out.stdout.splitlines()[1:]
 
 
 def db_connections(settings: Settings) -> int:
     """Connections MariaDB has accepted since it started (this query's own included)."""
-    return int(sql(settings, "SHOW GLOBAL STATUS LIKE 'Connections';").split()[1])
+    return int(sql(settings, "SHOW GLOBAL STATUS LIKE 'Connections';")[0].split()[1])
 
 
 def churn(settings: Settings, work) -> tuple[object, int]:
@@ -81,7 +75,7 @@ def sql_floor(settings: Settings, model_id: str) -> tuple[float, int]:
     t = time.perf_counter()
     rows = sql(settings, query)
     took = time.perf_counter() - t
-    return took, len({line.split("\t", 1)[0] for line in rows.splitlines() if line})
+    return took, len({line.split("\t", 1)[0] for line in rows if line})
 
 
 def seed(session: RegistrySession, model_id: str, model_name: str, names: list[str], run_of) -> None:
@@ -95,14 +89,13 @@ def seed(session: RegistrySession, model_id: str, model_name: str, names: list[s
         registered_model_id=model_id
     )
     version_template = json.dumps(version_body.to_dict())
-    artifact_template = json.dumps(
-        ModelArtifact(name=model_name, uri="URI", **FMT, **lineage.as_fields()).wrap().to_dict()
-    )
+    template = ModelArtifact(name=model_name, uri="URI", **FMT, **lineage.as_fields())
+    artifact_template, copy_template = json.dumps(template.wrap().to_dict()), artifact_copy(template)
 
     def one(i: int) -> None:
         run = run_of(i)
         uri = f"s3://bench/{model_name}/{i}"
-        copy = artifact_copy(uri, FMT["model_format_name"], FMT["model_format_version"], lineage)
+        copy = copy_template.replace('"uri":"URI"', '"uri":' + json.dumps(uri))
         body = json.loads(version_template)
         body["name"] = names[i]
         cp = body["customProperties"]
@@ -149,7 +142,7 @@ def bench_registration(settings: Settings, n: int) -> dict:
         elif key == "floor":
             two_writes(f"plain-{i}", {SOURCE_ID_KEY: lineage.id})
         else:
-            copy = artifact_copy(f"s3://b/{i}", "sklearn", "1", lineage)
+            copy = artifact_copy(ModelArtifact(name=floor_name, uri=f"s3://b/{i}", **FMT, **lineage.as_fields()))
             two_writes(f"copy-{i}", {SOURCE_ID_KEY: lineage.id, ARTIFACT_KEY: copy})
 
     times: dict[str, list[float]] = {"raw": [], "ours": [], "floor": [], "floor_copy": []}

@@ -487,7 +487,14 @@ def register_version(
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput("on_conflict", on_conflict, " or ".join(repr(o) for o in ON_CONFLICT))
 
-    copy = artifact_copy(uri, model_format_name, model_format_version, lineage)
+    artifact = ModelArtifact(  # what gets written, and what the version keeps a copy of
+        name=name,
+        uri=uri,
+        model_format_name=model_format_name,
+        model_format_version=model_format_version,
+        **(lineage.as_fields() if lineage else {}),
+    )
+    copy = artifact_copy(artifact)
     props = {**props, ARTIFACT_KEY: copy}
     if lineage is not None:
         props[SOURCE_ID_KEY] = lineage.id
@@ -517,13 +524,6 @@ def register_version(
     assert rm is not None and rm.id is not None
 
     def add_artifact(version_id: str) -> Any:
-        artifact = ModelArtifact(
-            name=name,
-            uri=uri,
-            model_format_name=model_format_name,
-            model_format_version=model_format_version,
-            **(lineage.as_fields() if lineage else {}),
-        )
         try:
             return session.add_artifact(version_id, artifact)
         except Exception as exc:
@@ -593,30 +593,12 @@ def register_version(
     raise VersionConflict(name, version, "", None, tried=tuple(tried))
 
 
-def artifact_copy(
-    art_or_uri: Any,
-    model_format_name: str | None = None,
-    model_format_version: str | None = None,
-    lineage: Lineage | None = None,
-) -> str:
+def artifact_copy(artifact: Any) -> str:
     """The JSON that a version keeps (as ``mrh_artifact``) of its ModelArtifact's fields.
 
-    Called with an artifact, or with the values a new artifact is written with. The frames read it
-    instead of one request per version; a version without it has its artifact read.
-    """  # fmt: skip
-    if isinstance(art_or_uri, str):
-        fields = {
-            "uri": art_or_uri, "format": model_format_name, "format_version": model_format_version,
-            **{f"source_{k}": None for k in ("kind", "class", "group", "id", "name")},
-        }  # fmt: skip
-        if lineage is not None:
-            fields.update(
-                source_kind=lineage.kind, source_class=lineage.cls, source_group=lineage.group,
-                source_id=lineage.id, source_name=lineage.name,
-            )  # fmt: skip
-    else:
-        fields = artifact_fields(art_or_uri)
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    The frames read it instead of one request per version; a version without it has its artifact read.
+    """
+    return json.dumps(artifact_fields(artifact), sort_keys=True, separators=(",", ":"))
 
 
 def artifact_fields(art: Any) -> dict[str, Any]:

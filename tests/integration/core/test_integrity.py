@@ -1,5 +1,6 @@
 """Issue 12 against the real server and MariaDB: nothing lost, nothing merged, nothing half-made."""
 
+import contextlib
 import multiprocessing as mp
 import time
 import uuid
@@ -101,12 +102,21 @@ def _to_general_ci(settings):
     assert out.returncode == 0, out.stderr
 
 
-def test_an_old_case_insensitive_stack_is_migrated_by_up_keeping_its_data(tmp_path):
-    base = stack_settings(tmp_path / "old")
+@contextlib.contextmanager
+def _case_insensitive_stack(state_dir):
+    """A stack of the test's own whose database has MariaDB's default collation; stopped at the end."""
+    base = stack_settings(state_dir)
     try:
         localstack.up(base, quiet=True)
         settings = Settings.from_env(state_dir=base.state_dir, bin_dir=base.bin_dir)
         _to_general_ci(settings)
+        yield settings
+    finally:
+        localstack.down(base, quiet=True)
+
+
+def test_an_old_case_insensitive_stack_is_migrated_by_up_keeping_its_data(tmp_path):
+    with _case_insensitive_stack(tmp_path / "old") as settings:
         assert _collations(settings) == {"utf8mb4_general_ci"}
         registry = connect(settings)
         for i in range(3):
@@ -123,17 +133,11 @@ def test_an_old_case_insensitive_stack_is_migrated_by_up_keeping_its_data(tmp_pa
         assert after.to_dict("records") == before.to_dict("records") and len(after) == 3
         assert registry.get_registered_model("churn") is None  # case now distinct
         assert localstack.ensure_exact_collation(settings, quiet=True) == []  # idempotent
-    finally:
-        localstack.down(base, quiet=True)
 
 
 def test_on_a_case_and_accent_insensitive_database_a_twin_version_is_refused_then_bumped(tmp_path):
     """The server's own comparison finds an accent twin that a case-folded listing cannot."""
-    base = stack_settings(tmp_path / "ci")
-    try:
-        localstack.up(base, quiet=True)
-        settings = Settings.from_env(state_dir=base.state_dir, bin_dir=base.bin_dir)
-        _to_general_ci(settings)
+    with _case_insensitive_stack(tmp_path / "ci") as settings:
         registry = connect(settings)
         register_version(registry, "Cafe", "v-é", "s3://b/accent", lineage=LINEAGE, **FMT)
         other = Lineage.for_kfp_run("other", "o", "ns")
@@ -143,8 +147,6 @@ def test_on_a_case_and_accent_insensitive_database_a_twin_version_is_refused_the
         bumped = register_version(registry, "Cafe", "v-e", "s3://b/plain", lineage=other, on_conflict="bump", **FMT)
         assert bumped.version_name == "v-e-2" and bumped.created
         assert list(versions_frame(registry, "Cafe").version) == ["v-é", "v-e-2"]
-    finally:
-        localstack.down(base, quiet=True)
 
 
 # --------------------------------------------------------------------------- 3: promotion
