@@ -9,7 +9,7 @@ BIN := .mrh/bin
 export PATH := $(PATH):/usr/local/go/bin
 include setup/versions.env
 
-.PHONY: help install system python server tools kube FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube lab up down status lint bench report cleanup notebook-outputs clean
+.PHONY: help install system python server tools kube constraints FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube lab up down status lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
@@ -29,11 +29,12 @@ system:
 
 python: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml gives ranges; setup/constraints.txt pins the versions the tests ran with.
+$(VENV)/.installed: pyproject.toml setup/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the Python environment into $(VENV) (kfp, model-registry, jupyterlab, papermill, nbval) ..."
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[tutorial,dev]'
+	@$(PY) -m pip install -q -c setup/constraints.txt -e '.[tutorial,dev]'
 	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mrhelpers)" >/dev/null
 	@touch $@
 
@@ -88,7 +89,7 @@ tutorial: install
 test: install tools
 	@$(PY) -m pytest
 
-test-unit: install tools
+test-unit: install $(BIN)/actionlint
 	@$(PY) -m pytest -m unit
 
 test-integration: install
@@ -133,6 +134,12 @@ cleanup: python
 
 bench: install
 	@$(PY) -m benchmarks.run
+
+# After installing a new version into .venv by hand and running make test: record what the tests ran with.
+constraints: python
+	@{ sed -n '/^#/p' setup/constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -vi '^mrhelpers'; } > setup/constraints.tmp
+	@mv setup/constraints.tmp setup/constraints.txt
+	@echo "setup/constraints.txt: $$(grep -c '==' setup/constraints.txt) pins. Run make test before committing it."
 
 clean:
 	rm -rf $(BUILD)

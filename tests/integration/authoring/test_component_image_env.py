@@ -31,6 +31,9 @@ def test_the_dockerfile_installs_the_pinned_serving_versions():
     assert reqs[0] == "."
     assert f"scikit-learn=={v['SKLEARN_SERVING_VERSION']}" in reqs
     assert f"numpy=={v['NUMPY_SERVING_VERSION']}" in reqs and f"joblib=={v['JOBLIB_SERVING_VERSION']}" in reqs
+    for name, key in (("kfp", "KFP_VERSION"), ("kfp-kubernetes", "KFP_KUBERNETES_VERSION"),
+                      ("model-registry", "MODEL_REGISTRY_CLIENT_VERSION")):  # fmt: skip
+        assert f"{name}=={v[key]}" in reqs, "pyproject has ranges only: the image pins what was tested"
 
 
 def test_components_train_and_evaluate_in_the_image_environment(tmp_path):
@@ -48,7 +51,8 @@ from mrhelpers.authoring.training import train_to, evaluate_file
 folder = tempfile.mkdtemp() + "/model"
 train_to(folder, dataset="breast_cancer", c=1.0, max_iter=500, seed=7)
 print(json.dumps({"sklearn": sklearn.__version__, "numpy": numpy.__version__, "joblib": joblib.__version__,
-                  "kfp": kfp.__version__, "scores": evaluate_file(folder, "breast_cancer", 7)}))
+                  "kfp": kfp.__version__, "model_registry": model_registry.__version__,
+                  "scores": evaluate_file(folder, "breast_cancer", 7)}))
 """
     out = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -56,6 +60,6 @@ print(json.dumps({"sklearn": sklearn.__version__, "numpy": numpy.__version__, "j
     v = versions()
     assert (got["sklearn"], got["numpy"], got["joblib"]) == (
         v["SKLEARN_SERVING_VERSION"], v["NUMPY_SERVING_VERSION"], v["JOBLIB_SERVING_VERSION"])  # fmt: skip
-    assert got["kfp"] == v["KFP_VERSION"]
+    assert got["kfp"] == v["KFP_VERSION"] and got["model_registry"] == v["MODEL_REGISTRY_CLIENT_VERSION"]
     assert got["scores"]["accuracy"] > 0.95, got
     print(f"image environment: {got}", file=sys.stderr)

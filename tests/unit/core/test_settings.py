@@ -113,13 +113,33 @@ def test_secret_is_masked():
     assert secret.reveal() == "abc123" and len(secret) == 6 and secret
 
 
-def test_versions_file_agrees_with_pyproject_and_go_mod():
+def test_versions_file_agrees_with_constraints_pyproject_and_go_mod():
+    """The tested versions are pinned in setup/constraints.txt; pyproject declares ranges that hold them."""
+    from packaging.requirements import Requirement
+
     v = versions()
     assert project_root() == ROOT
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert f"kfp=={v['KFP_VERSION']}" in deps
-    assert f"kfp-kubernetes=={v['KFP_KUBERNETES_VERSION']}" in deps
-    assert f"model-registry=={v['MODEL_REGISTRY_CLIENT_VERSION']}" in deps
+    deps = {
+        Requirement(d).name: Requirement(d)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    assert not [str(d) for d in deps.values() if "==" in str(d.specifier)], "exact pins belong in setup/constraints.txt"
+    pins = dict(
+        line.split("==", 1) for line in (ROOT / "setup" / "constraints.txt").read_text().splitlines() if "==" in line
+    )
+    for name, key in (
+        ("kfp", "KFP_VERSION"),
+        ("kfp-kubernetes", "KFP_KUBERNETES_VERSION"),
+        ("model-registry", "MODEL_REGISTRY_CLIENT_VERSION"),
+    ):
+        assert pins[name] == v[key], name
+        assert deps[name].specifier.contains(v[key]), f"{name} {deps[name].specifier} excludes the tested {v[key]}"
+    assert pins["kubeflow"] == v["KUBEFLOW_SDK_VERSION"]  # notebook 05's kubeflow.hub client
+    tutorial = [
+        Requirement(r)
+        for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["tutorial"]
+    ]
+    assert next(r for r in tutorial if r.name == "kubeflow").specifier.contains(v["KUBEFLOW_SDK_VERSION"])
     go_mod = (ROOT / "setup" / "registry-server" / "go.mod").read_text()
     assert re.search(rf"github.com/kubeflow/model-registry {re.escape(v['MODEL_REGISTRY_SERVER_VERSION'])}\b", go_mod)
     assert f"pkg/openapi {v['MODEL_REGISTRY_OPENAPI_VERSION']}" in go_mod

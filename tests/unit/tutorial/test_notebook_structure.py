@@ -156,12 +156,3 @@ def test_output_policy():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code" and "# NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]):
                 assert cell["outputs"] == [] and cell["execution_count"] is None, name
-
-
-def test_hub_client_pin_agrees_with_the_versions_file():
-    import tomllib
-
-    from mrhelpers.core.settings import project_root, versions
-
-    extra = tomllib.loads((project_root() / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert f"kubeflow[hub]=={versions()['KUBEFLOW_SDK_VERSION']}" in extra["tutorial"]
