@@ -17,7 +17,9 @@ once, and every request has a timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import re
 import ssl
 import threading
 import time
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 SOURCE_ID_KEY = "mrh_source_id"
 """Set on a version at its creation to its ``lineage.id`` (see :mod:`mrhelpers.core.registry`)."""
-API = "/api/model_registry/v1alpha3"
 PAGE = 1000
 """Entities per listed page (the server's largest)."""
 IN_FLIGHT = 6
@@ -51,6 +52,33 @@ FULL_EVERY_S = 30.0
 """Seconds after which a model's version names are listed in full again, whatever changed."""
 CACHED_MODELS = 64
 """Most models whose version names one session keeps."""
+
+
+def api_path_in(source: str) -> str:
+    """The REST prefix (``/api/model_registry/<version>``) in the source of a client's generated API module."""
+    found = re.search(r'resource_path="(/api/model_registry/[^/"]+)/registered_models"', source)
+    if found is None:
+        raise MRHelpersError(
+            "cannot tell which REST path the installed model-registry client calls (its generated "
+            "mr_openapi.api.model_registry_service_api names no /api/model_registry/<version>/registered_models). "
+            "Install a model-registry version that setup/constraints.txt or pyproject.toml allows."
+        )
+    return found.group(1)
+
+
+@functools.cache
+def api_path() -> str:
+    """The REST prefix the installed model-registry client calls, so mrhelpers speaks what the client speaks.
+
+    The alpha path for the pinned 0.3.14 (the one the v0.2.22 server serves, MODEL_REGISTRY_API_PATH in
+    setup/versions.env); ``/api/model_registry/v1`` for 0.3.15 and later, against servers that serve it. Read once
+    from the client's generated API module.
+    """
+    import inspect
+
+    from mr_openapi.api import model_registry_service_api
+
+    return api_path_in(inspect.getsource(model_registry_service_api))
 
 
 class RegistryHttpError(MRHelpersError):
@@ -304,7 +332,7 @@ class RegistrySession:
         http = self.http()
         with self.__gate:
             answer = http.request(
-                method, self.url + API + path, params=params, json=body, timeout=TIMEOUT, allow_redirects=False
+                method, self.url + api_path() + path, params=params, json=body, timeout=TIMEOUT, allow_redirects=False
             )
         if 300 <= answer.status_code < 400:  # a gateway sending us to its sign-in page
             raise AuthError(

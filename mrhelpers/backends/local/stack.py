@@ -473,7 +473,7 @@ def _http_ok(url: str, token: str | None = None, timeout: float = 2.0) -> bool:
 
 
 def api_path() -> str:
-    return versions().get("MODEL_REGISTRY_API_PATH", "/api/model_registry/v1alpha3")
+    return versions()["MODEL_REGISTRY_API_PATH"]
 
 
 def _start_registry(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
