@@ -13,6 +13,7 @@ from mrhelpers import backends  # noqa: F401 - registers the local and cluster b
 from mrhelpers.core.errors import (
     AuthError,
     InvalidInput,
+    LineageWarning,
     MRHelpersError,
     RegistryUnavailable,
     RunFailed,
@@ -25,6 +26,7 @@ from mrhelpers.core.settings import Secret, Settings
 __version__ = "0.1.0"
 
 _LAZY = {
+    "RegistryHttpError": "mrhelpers.core.rest",
     "models_frame": "mrhelpers.core.inspection",
     "versions_frame": "mrhelpers.core.inspection",
     "find_versions": "mrhelpers.core.inspection",
@@ -70,6 +72,7 @@ __all__ = [
     "AuthError",
     "InvalidInput",
     "Lineage",
+    "LineageWarning",
     "MRHelpersError",
     "RegistrationResult",
     "RegistryUnavailable",

@@ -43,11 +43,26 @@ def test_the_design_paths_stay_importable():
     assert mh.components is __import__("mrhelpers.authoring.components", fromlist=["x"])
 
 
-def test_importing_mrhelpers_loads_no_heavy_dependency():
+def test_importing_mrhelpers_has_no_side_effects(tmp_path):
+    """No heavy dependency loaded, no file written (not even the state folder), no setting read into a module."""
+    import os
     import subprocess
     import sys
 
     heavy = "{'kfp', 'kubernetes', 'pandas', 'model_registry', 'matplotlib'}"
     code = f"import sys, mrhelpers; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]"
+    env = {**os.environ, "HOME": str(tmp_path), "MRH_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_warning_and_the_http_error_a_caller_can_get_are_public():
+    from mrhelpers.core.errors import LineageWarning
+    from mrhelpers.core.rest import RegistryHttpError
+
+    assert mh.LineageWarning is LineageWarning and issubclass(mh.LineageWarning, UserWarning)
+    assert mh.RegistryHttpError is RegistryHttpError and issubclass(mh.RegistryHttpError, mh.MRHelpersError)
+    assert {"LineageWarning", "RegistryHttpError"} <= set(mh.__all__)

@@ -5,7 +5,6 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -144,16 +143,6 @@ def test_unknown_notebook_parameter_fails_loudly(tmp_path):
     with pytest.raises(InvalidInput, match="bakend"):
         run_notebooks(tmp_path, {"bakend": "local"}, quiet=True)
     assert not list(tmp_path.iterdir())  # nothing ran
-
-
-def test_import_has_no_side_effects(tmp_path):
-    code = (
-        "import sys, mrhelpers; assert 'kfp' not in sys.modules, 'kfp imported'; print(sorted(mrhelpers.__all__)[:1])"
-    )
-    env = {**os.environ, "HOME": str(tmp_path), "MRH_STATE_DIR": str(tmp_path / "state")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_pick_notebooks_by_number_or_name_in_the_order_given():
