@@ -465,6 +465,12 @@ port_forward() {
       stop)
         if pid=$(forward_pid "$name"); then
           run kill "$pid"
+          # Return once it is gone (a zombie counts as gone), so the port is free for the next start.
+          for ((i = 0; i < 50 && DRY_RUN == 0; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+            sleep 0.1
+          done
         else
           say "  $name: not running"
         fi

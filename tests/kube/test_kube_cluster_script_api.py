@@ -54,12 +54,15 @@ def test_applying_into_the_profile_namespace_waits_until_it_exists(script_env, c
     """Issue 17 (8): the profile controller creates the namespace later; the script waits for it."""
     ns = f"profile-{int(time.time() * 1000) % 10**8}"
     waiting = step(script_env, f"wait_namespace {ns}")
-    time.sleep(2.5)
+    said = [waiting.stdout.readline() for _ in range(2)]  # blocks until the script has looked once and says it waits
+    assert (
+        said[0].startswith(f"+ waiting for namespace {ns}") and f"namespace {ns} does not exist yet after 0s" in said[1]
+    )
     assert waiting.poll() is None  # still waiting: the namespace is not there
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 0, err
-    assert f"namespace {ns} does not exist yet after 0s" in out and f"namespace {ns} exists" in out
+    assert f"namespace {ns} exists" in out
     core.delete_namespace(ns)
 
     never = step(script_env, "wait_namespace no-such-profile", MRH_WAIT_TIMEOUT="0")

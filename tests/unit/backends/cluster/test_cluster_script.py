@@ -296,7 +296,6 @@ def test_port_forwards_start_check_and_stop_by_pid(cluster):
 
     stopped = cluster.run("port-forward", "stop")
     assert stopped.returncode == 0
-    time.sleep(0.5)
     assert not any(alive(p) for n, p in pids.items())
     assert not list(state.glob("*.pid"))
 
@@ -329,8 +328,7 @@ def test_down_stops_the_forwards_and_deletes_the_cluster(cluster):
     down = cluster.run("down")
     assert down.returncode == 0, down.stderr
     assert "kind delete cluster --name mrhelpers" in cluster.changes()
-    time.sleep(0.5)
-    assert not alive(pid)
+    assert not alive(pid)  # down returns once the forwards are gone
     nothing = cluster.run("down")
     assert "No kind cluster named 'mrhelpers'; nothing to delete." in nothing.stdout
 
