@@ -14,7 +14,7 @@ SITE = ROOT / "build" / "test-report"
 # Tables each page must show (pandas DataFrames render as table.dataframe), and pages with figures.
 MIN_TABLES = {"00_cluster_setup": 1, "02_component_authoring": 2, "03_compile_pipeline": 3, "04_submit_run": 1,
               "05_inspect_registry": 4, "06_train_gate_promote": 1, "07_registry_to_serving": 1}  # fmt: skip
-FIGURES = {"05_inspect_registry": 1, "06_train_gate_promote": 1}
+FIGURES = {"00_cluster_setup": 1, "02_component_authoring": 1, "05_inspect_registry": 1, "06_train_gate_promote": 1}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,18 @@ def test_page_renders_tables_and_figures(browser, name):
     assert broken == 0
     assert "Traceback" not in browser.find_element("css selector", "body").text
     browser.save_screenshot(str(SITE / "screenshots" / f"{name}.png"))
+
+
+def test_exercise_answer_is_collapsed_and_opens_on_a_click(browser):
+    browser.get((SITE / "03_compile_pipeline.html").as_uri())
+    (answer,) = browser.find_elements("css selector", "details")
+    code = answer.find_element("css selector", ".jp-InputArea")
+    assert answer.get_attribute("open") is None and not code.is_displayed()
+    answer.find_element("css selector", "summary").click()
+    assert answer.get_attribute("open") is not None and code.is_displayed()
+    assert "mh.record(" not in browser.find_element("css selector", "body").text
+    browser.execute_script("arguments[0].scrollIntoView()", answer)
+    browser.save_screenshot(str(SITE / "screenshots" / "answer-open.png"))
 
 
 def test_no_page_loads_from_the_network(browser):
