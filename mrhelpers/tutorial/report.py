@@ -78,7 +78,8 @@ def collapse(body: str, cell_id: str, summary: str = "Show the answer") -> str:
         depth += 1 if m.group() != "</div>" else -1
         if depth == 0:
             end = start + m.end()
-            return f"{body[:start]}<details><summary>{summary}</summary>{body[start:end]}</details>{body[end:]}"
+            summary_tag = f"<summary style='font-family:system-ui,sans-serif;cursor:pointer'>{summary}</summary>"
+            return f"{body[:start]}<details>{summary_tag}{body[start:end]}</details>{body[end:]}"
     return body
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mrhelpers.tutorial.cleanup import TUTORIAL_MODELS
 from mrhelpers.tutorial.report import build_report
 from mrhelpers.tutorial.runner import TUTORIAL
 
@@ -48,12 +49,7 @@ def test_index_lists_every_step_as_ok(browser):
     assert all(len(r.find_elements("css selector", "td li")) >= 2 for r in rows)  # what each step teaches
     registered = {tuple(td.text for td in r.find_elements("css selector", "td")[:2])
                   for r in browser.find_elements("css selector", "table.registered tbody tr")}  # fmt: skip
-    assert {m for m, _ in registered} == {
-        "tutorial-scratch",
-        "tutorial-component-check",
-        "tutorial-regressor",
-        "tutorial-classifier",
-    }
+    assert {m for m, _ in registered} == set(TUTORIAL_MODELS)
     browser.save_screenshot(str(SITE / "screenshots" / "index.png"))
 
 
