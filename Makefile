@@ -83,6 +83,10 @@ cluster-forward:
 cluster-status:
 	@bash setup/cluster.sh port-forward status
 
+# The tutorial's local stack checks the registry token (nginx in front) unless MRH_AUTH=0 is set
+# before the stack first starts.
+tutorial lab: export MRH_AUTH ?= 1
+
 tutorial: install
 	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
 

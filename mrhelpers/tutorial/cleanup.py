@@ -8,7 +8,13 @@ from mrhelpers.core.lifecycle import archive_model
 from mrhelpers.core.registry import connect
 from mrhelpers.core.rest import session_for
 
-TUTORIAL_MODELS = ("tutorial-scratch", "tutorial-component-check", "tutorial-regressor", "tutorial-classifier")
+TUTORIAL_MODELS = (
+    "tutorial-scratch",
+    "tutorial-component-check",
+    "tutorial-regressor",
+    "tutorial-regressor-packaged",
+    "tutorial-classifier",
+)
 
 
 def cleanup(settings: Any, *, stop_stack: bool = True, quiet: bool = False) -> Any:

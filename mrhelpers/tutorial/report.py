@@ -67,6 +67,22 @@ def _nav(pages: list[tuple[str, str]], i: int) -> str:
     return f'<nav class="mrh-nav" style="{_NAV_STYLE}">' + " · ".join(links) + "</nav>"
 
 
+def collapse(body: str, cell_id: str, summary: str = "Show the answer") -> str:
+    """``body`` with the cell ``cell_id`` (its whole ``<div>``) inside a closed ``<details>``."""
+    at = body.find(f'id="{html.escape("cell-id=" + cell_id)}"')
+    start = body.rfind("<div", 0, at)
+    if at < 0 or start < 0:
+        return body
+    depth = 0
+    for m in re.finditer(r"<div\b|</div>", body[start:]):
+        depth += 1 if m.group() != "</div>" else -1
+        if depth == 0:
+            end = start + m.end()
+            summary_tag = f"<summary style='font-family:system-ui,sans-serif;cursor:pointer'>{summary}</summary>"
+            return f"{body[:start]}<details>{summary_tag}{body[start:end]}</details>{body[end:]}"
+    return body
+
+
 def offline(body: str) -> str:
     """``body`` without the tags that load scripts or styles from the network."""
     return REMOTE.sub("", body)
@@ -114,8 +130,12 @@ def build_report(executed: str | Path, output: str | Path) -> Path:
                         if rec and rec["name"] == "registered":
                             registered += [{**r, "notebook": name} for r in rec["value"]]
                     cell.outputs = [o for o in cell.outputs if MIME not in o.get("data", {})]
+            nb.cells = [c for c in nb.cells if "record" not in c.metadata.get("tags", [])]
+            answers = [c.id for c in nb.cells if c.metadata.get("jupyter", {}).get("source_hidden")]
             nb.metadata["title"] = pages[i][1]
             body, _ = exporter.from_notebook_node(nb)
+            for cell_id in answers:  # exercise answers open on a click
+                body = collapse(body, cell_id)
             body = offline(body)
             body = re.sub(
                 r"<title>.*?</title>", f"<title>{html.escape(pages[i][1])}</title>", body, count=1, flags=re.S

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,12 +115,13 @@ def run_notebooks(
         stop_on_error: Stop at the first failing notebook (default True).
         quiet: Print no progress.
 
+    The notebooks' kernels start the local stack with the token-checking proxy (``MRH_AUTH=1``)
+    unless ``MRH_AUTH`` is set (``MRH_AUTH=0``: no proxy for a stack that never had one).
+
     Returns:
         One :class:`NotebookResult` per executed notebook; ``summary.json`` in
         ``output_dir`` holds the same.
     """
-    import papermill
-
     parameters = dict(parameters or {})
     folder = notebooks_dir()
     out = Path(output_dir)
@@ -139,6 +141,31 @@ def run_notebooks(
             f"a name from a parameters cell: {', '.join(sorted(set().union(*declared.values())))}",
         )
     results: list[NotebookResult] = []
+    auth_default = "MRH_AUTH" not in os.environ
+    if auth_default:
+        os.environ["MRH_AUTH"] = "1"  # the kernels inherit it; restored below
+    try:
+        _run_each(paths, out, parameters, declared, results, stop_on_error=stop_on_error, quiet=quiet)
+    finally:
+        if auth_default:
+            os.environ.pop("MRH_AUTH", None)
+    (out / "summary.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    return results
+
+
+def _run_each(
+    paths: list[Path],
+    out: Path,
+    parameters: dict[str, Any],
+    declared: dict[str, set[str]],
+    results: list[NotebookResult],
+    *,
+    stop_on_error: bool,
+    quiet: bool,
+) -> None:
+    import papermill
+
+    folder = notebooks_dir()
     for path in paths:
         target = out / path.name
         own = {k: v for k, v in parameters.items() if k in declared[path.stem]}
@@ -173,5 +200,3 @@ def run_notebooks(
             )
         if status != "ok" and stop_on_error:
             break
-    (out / "summary.json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
-    return results

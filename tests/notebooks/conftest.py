@@ -15,7 +15,7 @@ TOKEN = "tutorial-known-token-5f0c9e8a1b2d"
 
 @pytest.fixture(scope="session")
 def tutorial(tmp_path_factory):
-    """The tutorial run twice, with a token-checking proxy in front of the registry and a known token.
+    """The tutorial run twice, as by default: a token-checking proxy in front of the registry, here with a known token.
 
     Returns the second run's results and the settings of the stack notebook 00 started.
     """
@@ -26,8 +26,7 @@ def tutorial(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in keys}
     for key in keys:
         os.environ.pop(key, None)
-    os.environ["MRH_STATE_DIR"] = str(state)
-    os.environ["MRH_AUTH"] = "1"
+    os.environ["MRH_STATE_DIR"] = str(state)  # MRH_AUTH unset: run_notebooks turns the token check on by default
     settings = Settings(state_dir=state, bin_dir=default_bin_dir())
     ensure_secret(settings, settings.secret_name, {"token": TOKEN})
     try:

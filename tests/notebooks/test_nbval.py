@@ -1,5 +1,5 @@
-"""nbval re-executes every notebook (00-07, then 99) on a fresh local stack and compares the
-outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` with the ones committed."""
+"""nbval re-executes every notebook (00-07, then 99) on a fresh local stack, behind the token check as by
+default, and compares the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` with the ones committed."""
 
 import os
 import subprocess
@@ -13,6 +13,7 @@ from tests.notebooks.conftest import ROOT
 def test_marked_cells_give_the_committed_outputs(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRH_")}
     env["MRH_STATE_DIR"] = str(tmp_path / "state")
+    env["MRH_AUTH"] = "1"  # as make tutorial and run-notebooks run them: behind the token check
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mrhelpers.tutorial.cleanup import TUTORIAL_MODELS
 from mrhelpers.tutorial.report import build_report
 from mrhelpers.tutorial.runner import TUTORIAL
 
@@ -14,7 +15,7 @@ SITE = ROOT / "build" / "test-report"
 # Tables each page must show (pandas DataFrames render as table.dataframe), and pages with figures.
 MIN_TABLES = {"00_cluster_setup": 1, "02_component_authoring": 2, "03_compile_pipeline": 3, "04_submit_run": 1,
               "05_inspect_registry": 4, "06_train_gate_promote": 1, "07_registry_to_serving": 1}  # fmt: skip
-FIGURES = {"05_inspect_registry": 1, "06_train_gate_promote": 1}
+FIGURES = {"00_cluster_setup": 1, "02_component_authoring": 1, "05_inspect_registry": 1, "06_train_gate_promote": 1}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +49,7 @@ def test_index_lists_every_step_as_ok(browser):
     assert all(len(r.find_elements("css selector", "td li")) >= 2 for r in rows)  # what each step teaches
     registered = {tuple(td.text for td in r.find_elements("css selector", "td")[:2])
                   for r in browser.find_elements("css selector", "table.registered tbody tr")}  # fmt: skip
-    assert {m for m, _ in registered} == {
-        "tutorial-scratch",
-        "tutorial-component-check",
-        "tutorial-regressor",
-        "tutorial-classifier",
-    }
+    assert {m for m, _ in registered} == set(TUTORIAL_MODELS)
     browser.save_screenshot(str(SITE / "screenshots" / "index.png"))
 
 
@@ -80,6 +76,18 @@ def test_page_renders_tables_and_figures(browser, name):
     assert broken == 0
     assert "Traceback" not in browser.find_element("css selector", "body").text
     browser.save_screenshot(str(SITE / "screenshots" / f"{name}.png"))
+
+
+def test_exercise_answer_is_collapsed_and_opens_on_a_click(browser):
+    browser.get((SITE / "03_compile_pipeline.html").as_uri())
+    (answer,) = browser.find_elements("css selector", "details")
+    code = answer.find_element("css selector", ".jp-InputArea")
+    assert answer.get_attribute("open") is None and not code.is_displayed()
+    answer.find_element("css selector", "summary").click()
+    assert answer.get_attribute("open") is not None and code.is_displayed()
+    assert "mh.record(" not in browser.find_element("css selector", "body").text
+    browser.execute_script("arguments[0].scrollIntoView()", answer)
+    browser.save_screenshot(str(SITE / "screenshots" / "answer-open.png"))
 
 
 def test_no_page_loads_from_the_network(browser):

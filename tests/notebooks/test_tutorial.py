@@ -36,9 +36,70 @@ def test_registered_version_has_lineage_to_the_recorded_run(tutorial):
 def test_notebook_05_found_the_run_of_notebook_04(tutorial):
     rec04 = read_records(OUT / "04_submit_run.ipynb")
     rec05 = read_records(OUT / "05_inspect_registry.ipynb")
+    assert (rec05["newest_version"], rec05["newest_run_id"]) == (rec04["version_name"], rec04["run_id"])
     assert [(f["version"], f["source_id"]) for f in rec05["found_versions"]] == [
         (rec04["version_name"], rec04["run_id"])
     ]
+
+
+def test_notebook_04_ran_the_package_03_compiled_from_the_readers_component(tutorial):
+    """The thread: 02's component -> 03's pipeline and compile -> 04's kfp.local run -> the registry."""
+    import hashlib
+
+    import yaml
+
+    rec02, rec03, rec04 = (read_records(OUT / f"{n}.ipynb") for n in TUTORIAL[2:5])
+    assert rec03["component_sha256"] == rec02["component_sha256"]  # 03 loaded the file 02 saved
+    assert (rec04["package_path"], rec04["package_sha256"]) == (rec03["package_path"], rec03["package_sha256"])
+    package = Path(rec03["package_path"])
+    assert hashlib.sha256(package.read_bytes()).hexdigest() == rec03["package_sha256"]
+    component = yaml.safe_load(Path(rec02["component_path"]).read_text())
+    spec = next(yaml.safe_load_all(package.read_text()))
+    (executor,) = component["deploymentSpec"]["executors"].values()
+    assert spec["deploymentSpec"]["executors"]["exec-register-from-scratch"] == executor  # the reader's code
+    assert "def register_from_scratch(" in "".join(executor["container"]["command"])
+    assert rec04["tasks"] == ["register-from-scratch"]  # what the run printed: the reader's task, nothing else
+
+
+def test_notebook_01_shows_401_without_the_token(tutorial):
+    nb = json.loads((OUT / "01_registry_secret.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "without the token: HTTP 401; with it: HTTP 200" in printed
+
+
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+TASK_LINE = re.compile(r"^  (\S+)\s+(SUCCEEDED|FAILED|SKIPPED)\s", flags=re.M)
+
+
+def stated_task_counts(text: str) -> set[int]:
+    counts = re.findall(r"\b(\d+|" + "|".join(NUMBERS) + r") tasks?\b", text, flags=re.I)
+    return {NUMBERS.get(c.lower()) or int(c) for c in counts}
+
+
+def test_stated_task_counts_match_what_the_runs_printed(tutorial):
+    """A sentence that says how many tasks the reader sees is checked against the task lines of the runs next to it
+    (the code cell just before or just after it)."""
+    checked = 0
+    for folder in (OUT / "first-run", OUT):
+        for name in TUTORIAL:
+            cells = json.loads((folder / f"{name}.ipynb").read_text())["cells"]
+            for i, cell in enumerate(cells):
+                stated = stated_task_counts("".join(cell["source"])) if cell["cell_type"] == "markdown" else set()
+                if not stated:
+                    continue
+                shown = []
+                for near in (cells[i - 1], cells[i + 1] if i + 1 < len(cells) else cells[i - 1]):
+                    printed = "".join("".join(o.get("text", "")) for o in near.get("outputs", []))
+                    shown += [len(TASK_LINE.findall(printed))] if TASK_LINE.search(printed) else []
+                where = f"{folder.name}/{name}, cell {i}"
+                assert shown and set(shown) <= stated, f"{where}: the text says {sorted(stated)} tasks, runs: {shown}"
+                checked += 1
+    assert checked >= 8  # 04 once and 06 three times, in both runs
+
+
+def test_stated_task_counts_reads_numbers():
+    assert stated_task_counts("you should see six tasks, all SUCCEEDED; later four tasks, not 6 tasks") == {6, 4}
+    assert stated_task_counts("one task, `register-model`") == {1}
 
 
 def test_earlier_notebooks_recorded_their_results(tutorial):
@@ -55,7 +116,8 @@ def test_earlier_notebooks_recorded_their_results(tutorial):
     warned = read_records(OUT / "03_compile_pipeline.ipynb")["blog_lineage_warnings"]
     assert len(warned) == 3 and any("KFP_RUN_ID" in w for w in warned) and any("{{workflow.uid}}" in w for w in warned)
     hub = read_records(OUT / "05_inspect_registry.ipynb")["hub_versions"]
-    assert hub == ["v1.0.0", "v1.0.0-2", "v1.0.0-3", "v1.0.0-4"]  # kubeflow.hub read what 04 registered
+    first04, second04 = (read_records(f / "04_submit_run.ipynb")["version_name"] for f in (OUT / "first-run", OUT))
+    assert hub == sorted([first04, second04])  # kubeflow.hub read what the reader's runs of 04 registered
 
 
 def test_the_token_was_used_and_never_shown(tutorial):
@@ -76,15 +138,10 @@ def test_two_runs_leave_the_expected_registry(tutorial):
     registry = connect(settings)
     models = models_frame(registry).set_index("model")["versions"].to_dict()
     # per pass: 02 one from-scratch version and one half-made on purpose (pitfall 7), one packaged;
-    # 04 one run of the compiled package with kfp.local and one mh.submit; 06 nothing new the second time
-    assert models == {"tutorial-scratch": 4, "tutorial-component-check": 2, "tutorial-regressor": 4,
-                      "tutorial-classifier": 2}  # fmt: skip
-    assert list(versions_frame(registry, "tutorial-regressor").version) == [
-        "v1.0.0",
-        "v1.0.0-2",
-        "v1.0.0-3",
-        "v1.0.0-4",
-    ]
+    # 04 one run of the reader's package with kfp.local and one mh.submit; 06 nothing new the second time
+    assert models == {"tutorial-scratch": 4, "tutorial-component-check": 2, "tutorial-regressor": 2,
+                      "tutorial-regressor-packaged": 2, "tutorial-classifier": 2}  # fmt: skip
+    assert list(versions_frame(registry, "tutorial-regressor-packaged").version) == ["v1.0.0", "v1.0.0-2"]
     assert registry.get_registered_model("tutorial-classifier-gate-check") is None  # the impossible gate stayed shut
 
 
@@ -93,6 +150,7 @@ def test_notebook_04_shows_a_rerun_is_safe(tutorial):
 
 
 def test_notebook_05_follows_a_version_back_to_its_run(tutorial):
+    _, _, settings = tutorial
     rec04 = read_records(OUT / "04_submit_run.ipynb")
     origin = read_records(OUT / "05_inspect_registry.ipynb")["lineage_of_newest"]
     assert (origin["version"], origin["run_id"], origin["run_name"]) == (
@@ -100,7 +158,8 @@ def test_notebook_05_follows_a_version_back_to_its_run(tutorial):
         rec04["run_id"],
         rec04["run_name"],
     )
-    assert origin["link"].startswith("file://") and origin["link"].endswith(rec04["run_name"])
+    assert origin["link"] is None  # the reader ran it with kfp.local directly: the folder is named after the run
+    assert (Path(settings.pipeline_root) / rec04["run_name"]).is_dir()
 
 
 def test_notebook_05_shows_the_lineage_figure(tutorial):
@@ -151,9 +210,11 @@ def test_cleanup_notebook_archives_the_tutorial_and_stops_the_stack(tutorial):
     assert rec["stack_ok_after_cleanup"] is False and not localstack.status(settings).ok
     archived = {r["model"]: sorted(r["archived_versions"]) for r in rec["archived"]}
     assert len(archived.pop("tutorial-scratch")) == 4
+    readers = sorted(read_records(f / "04_submit_run.ipynb")["version_name"] for f in (OUT / "first-run", OUT))
     assert archived == {
         "tutorial-component-check": ["v0.1.0", "v0.1.0-2"],
-        "tutorial-regressor": ["v1.0.0", "v1.0.0-2", "v1.0.0-3", "v1.0.0-4"],
+        "tutorial-regressor": readers,
+        "tutorial-regressor-packaged": ["v1.0.0", "v1.0.0-2"],
         "tutorial-classifier": ["lr-strong", "lr-weak"],
     }
     localstack.up(settings, quiet=True)  # the data survived; everything is archived now

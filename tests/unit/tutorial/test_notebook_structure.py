@@ -38,8 +38,8 @@ def test_parameters_cell_and_code_cells(name):
     assert re.search(r'^backend = "local"\s+#.*"local"', src, flags=re.M), (
         "backend default, and a comment with its values"
     )
-    for i, (kind, src, _) in enumerate(cs[2:], start=2):
-        if kind != "code":
+    for i, (kind, src, tags) in enumerate(cs[2:], start=2):
+        if kind != "code" or "record" in tags:  # the hidden recording cell is not for reading
             continue
         assert cs[i - 1][0] == "markdown", f"{name}: code cell {i} has no text before it"
         assert len(src.splitlines()) <= 20, f"{name}: code cell {i} is longer than 20 lines"
@@ -64,6 +64,47 @@ def test_report_pages_are_titled_linked_and_offline(tmp_path):
         assert not REMOTE.search(text)
         assert not re.search(r"<(?:script|link)[^>]*\b(?:src|href)=[\"']https?://|import\(\s*[\"']https?://", text)
     assert "What the tutorial registered" in index and "<li>" in index
+    collapsed = re.findall(r"<details><summary[^>]*>Show the answer</summary>", page)
+    assert len(collapsed) == 1  # the exercise's answer, closed until clicked
+    assert "mh.record(" not in page  # the recording cell is not part of the page
+
+
+@pytest.mark.parametrize("name", [*TUTORIAL, CLEANUP])
+def test_no_plumbing_in_teaching_cells(name):
+    """Values for tests and the report are recorded only by one hidden cell tagged "record", the last one."""
+    nb = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())
+    recording = [i for i, c in enumerate(nb["cells"]) if "mh.record(" in "".join(c["source"])]
+    tagged = [i for i, c in enumerate(nb["cells"]) if "record" in c.get("metadata", {}).get("tags", [])]
+    assert recording == tagged == [len(nb["cells"]) - 1], f"{name}: mh.record outside the last cell tagged record"
+    assert nb["cells"][-1]["metadata"].get("jupyter", {}).get("source_hidden") is True
+
+
+@pytest.mark.parametrize("name", TUTORIAL)
+def test_packaged_components_show_their_source_where_first_used(name):
+    sources = code_cells(name)
+    imported = set()
+    for src in sources:
+        for m in re.finditer(r"from mrhelpers\.components import \(?([\w\s,]+)\)?", src):
+            imported |= {n.strip() for n in m.group(1).split(",") if n.strip()}
+    for component in imported:
+        first_call = next(i for i, src in enumerate(sources) if re.search(rf"(?<![.\w]){component}\b", src))
+        shown = [i for i, src in enumerate(sources) if "getsource" in src and re.search(rf"\b{component}\b", src)]
+        assert shown and shown[0] <= first_call, f"{name}: {component} is used before its source is shown"
+
+
+def test_the_reader_thread_is_wired_through_the_defaults():
+    """02 saves the reader's component where 03 loads it; 04 runs the file 03 compiles."""
+    import papermill
+
+    params = {n: papermill.inspect_notebook(str(notebooks_dir() / f"{n}.ipynb")) for n in TUTORIAL[2:5]}
+    saved, loaded = params["02_component_authoring"], params["03_compile_pipeline"]
+    assert saved["component_path"]["default"] == loaded["component_path"]["default"]
+    assert loaded["package_path"]["default"] == params["04_submit_run"]["package_path"]["default"]
+    assert any("compiler.Compiler().compile(register_from_scratch" in s for s in code_cells("02_component_authoring"))
+    assert any("load_component_from_file(component_path)" in s for s in code_cells("03_compile_pipeline"))
+    compiled = "compiler.Compiler().compile(my_registration, package_path)"
+    assert any(compiled in s for s in code_cells("03_compile_pipeline"))
+    assert any("load_component_from_file(package_path)" in s for s in code_cells("04_submit_run"))
 
 
 # Issue 11's table: each call a reader writes must run in a code cell of the executed tutorial.
@@ -114,7 +155,8 @@ def test_reader_calls_sit_where_the_issue_put_them():
 def test_exercise_with_a_hidden_answer(name):
     nb = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())
     titles = [c for c in nb["cells"] if c["cell_type"] == "markdown" and "## Exercise" in "".join(c["source"])]
-    hidden = [c for c in nb["cells"] if c.get("metadata", {}).get("jupyter", {}).get("source_hidden")]
+    hidden = [c for c in nb["cells"] if c.get("metadata", {}).get("jupyter", {}).get("source_hidden")
+              and "record" not in c["metadata"].get("tags", [])]  # fmt: skip
     assert len(titles) == 1 and len(hidden) == 1, f"{name}: one exercise, one hidden answer"
     at = nb["cells"].index(hidden[0])
     assert nb["cells"][at - 1] is titles[0], f"{name}: the answer follows the exercise"
