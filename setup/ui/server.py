@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,12 +74,12 @@ def ui_token(settings: Settings) -> str:
 
 
 def token_source(settings: Settings) -> str:
-    """Where a reader finds the token (a place, never the value)."""
+    """Which token the UI asks for and where a reader finds it (a place, never the value)."""
     if os.environ.get("MRH_TOKEN"):
-        return "the MRH_TOKEN environment variable"
+        return "the registry's token, in the MRH_TOKEN environment variable"
     if settings.token.reveal():
-        return f"{settings.state_dir}/secrets/{settings.secret_name}/token"
-    return str(_ui_dir(settings) / "token")
+        return f"the registry's token, in {settings.state_dir}/secrets/{settings.secret_name}/token"
+    return f"the registry has none, so the UI's own, in {_ui_dir(settings) / 'token'}"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -288,6 +289,21 @@ def running(settings: Settings) -> dict[str, Any] | None:
     return record if _ours(record.get("pid")) else None
 
 
+def _last_port_if_free(settings: Settings) -> int | None:
+    """The port of the last run, so a bookmark keeps working, when nothing holds it now."""
+    try:
+        port = int(json.loads(_record_path(settings).read_text())["port"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
+
+
 def start(settings: Settings, port: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Start the UI server in the background, or keep the one that runs; return its record."""
     record = running(settings)
@@ -296,7 +312,7 @@ def start(settings: Settings, port: int | None = None, timeout: float = 30.0) ->
     dist = dist_dir()
     if not (dist / "index.html").is_file():
         raise SystemExit(f"The Model Registry UI is not built ({dist} has no index.html): run `make ui`.")
-    port = port or int(os.environ.get("MRH_UI_PORT") or 0) or free_port()
+    port = port or int(os.environ.get("MRH_UI_PORT") or 0) or _last_port_if_free(settings) or free_port()
     log = settings.state_dir / "logs" / "ui.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     _ui_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -352,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "start":
         record = start(settings, args.port)
         print(f"Model Registry UI: {record['url']} (pid {record['pid']}, log {record['log']})")
-        print(f"Open it once with ?token=TOKEN; TOKEN is in {token_source(settings)}. A cookie keeps you signed in.")
+        print(f"Sign in once with the token ({token_source(settings)}); a cookie keeps you signed in:")
+        print(f"  {record['url']}?token=TOKEN")
         print("Stop it with `make down` or `python setup/ui/server.py stop`.")
     elif args.command == "stop":
         if stop(settings):
