@@ -101,6 +101,13 @@ def wait_for_version_page(browser: Any, version: str | None = None, timeout: flo
     return WebDriverWait(browser, timeout, poll_frequency=0.2).until(ready)
 
 
+def show_all_properties(browser: Any) -> None:
+    """Expand the properties table: the UI shows the first 5 and a "Show N more properties" button."""
+    for button in browser.find_elements("css selector", "[data-testid=expand-control-button]"):
+        if button.text.startswith("Show") and "more" in button.text:
+            button.click()
+
+
 def take(settings: Settings, model: str, version: str | None, out: Path) -> Path:
     """Screenshot ``model``'s version page into ``out`` (PNG); return ``out``."""
     record = server.running(settings)
@@ -112,6 +119,7 @@ def take(settings: Settings, model: str, version: str | None, out: Path) -> Path
     with chromium() as browser:
         open_signed_in(browser, record["url"], token, path)
         wait_for_version_page(browser, version)
+        show_all_properties(browser)
         browser.save_screenshot(str(out))
     return out
 

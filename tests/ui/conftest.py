@@ -11,6 +11,7 @@ import pytest
 
 import mrhelpers as mh
 from mrhelpers import localstack
+from mrhelpers.pipelines import train_and_register_pipeline
 from tests.conftest import stack_settings
 
 UI = Path(__file__).resolve().parents[2] / "setup" / "ui"
@@ -35,18 +36,27 @@ def ui(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session):
         assert localstack.up(base, auth=True, quiet=True).ok
         settings = mh.Settings.from_env(state_dir=state_dir, author="ui-tests")
         registry = mh.connect(settings)
-        run_id = str(uuid.uuid4())
-        lineage = mh.Lineage.for_kfp_run(run_id, "train-gate-promote-ui", "local")
-        versions = {}
-        for version, accuracy in (("v1", 0.9561), ("v2", 0.9737)):
-            versions[version] = mh.register_version(
-                registry, MODEL, version, f"file://{state_dir}/runs/{version}/model.joblib",
-                model_format_name="sklearn", model_format_version="1", lineage=lineage,
-                metadata={"accuracy": accuracy, "dataset": "breast_cancer", "c": 1.0, "max_iter": 200},
-                description=f"{MODEL} {version}, from the UI tier",
-            )  # fmt: skip
+        # v1 as a reader's own code registers it, then v2 from a real kfp.local run of notebook 06's pipeline.
+        first = mh.register_version(
+            registry, MODEL, "v1", f"file://{state_dir}/runs/v1/model.joblib",
+            model_format_name="sklearn", model_format_version="1",
+            lineage=mh.Lineage.for_kfp_run(str(uuid.uuid4()), "by-hand", "local"),
+            metadata={"accuracy": 0.9561, "dataset": "breast_cancer"}, description=f"{MODEL} v1, from the UI tier",
+        )  # fmt: skip
+        run = mh.submit(
+            train_and_register_pipeline,
+            dict(model_name=MODEL, version_name="v2", author=settings.author,
+                 registry_url=settings.component_registry_url, c=1.0),
+            settings,
+        ).wait(progress=False)  # fmt: skip
+        assert run.state == "SUCCEEDED", run.error
+        rows = mh.versions_frame(registry, MODEL).set_index("version")
         record = server.start(settings)
-        yield {"settings": settings, "record": record, "run_id": run_id, "versions": versions}
+        yield {
+            "settings": settings, "record": record, "model_id": first.model_id,
+            "version_ids": {"v1": first.version_id, "v2": str(rows.loc["v2", "version_id"])},
+            "run_id": str(rows.loc["v2", "source_id"]),  # the kfp.local run's id, as its task wrote it
+        }  # fmt: skip
     finally:
         server.stop(mh.Settings.from_env(state_dir=state_dir))
         localstack.down(base, quiet=True)

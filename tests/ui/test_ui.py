@@ -45,6 +45,14 @@ def _wait_text(browser, *parts: str) -> str:
     return WebDriverWait(browser, 60, poll_frequency=0.2).until(shown)
 
 
+def _property_value(browser, key: str) -> str:
+    for row in browser.find_elements("css selector", "[data-testid=properties-table] tbody tr"):
+        cells = row.find_elements("css selector", "td")
+        if cells[0].text == key:
+            return cells[1].text
+    raise AssertionError(f"no property {key!r} on the page")
+
+
 def test_list_model_and_version_pages_show_the_model_and_its_run(ui, browser):
     url, token = ui["record"]["url"], server.ui_token(ui["settings"])
     screenshot.open_signed_in(browser, url, token, "")
@@ -54,19 +62,23 @@ def test_list_model_and_version_pages_show_the_model_and_its_run(ui, browser):
     browser.save_screenshot(str(SHOTS / "list.png"))
     assert "v2" in rows[0] and "ui-tests" in rows[0]  # latest version, owner
     _click_text(browser, MODEL)
-    _wait_text(browser, "Latest versions", "v2", f"{MODEL} v2, from the UI tier")
+    _wait_text(browser, "Latest versions", "v2", f"{MODEL} v1, from the UI tier")
     browser.save_screenshot(str(SHOTS / "model.png"))
-    assert browser.current_url.endswith(f"/registeredModels/{ui['versions']['v1'].model_id}/overview")
+    assert browser.current_url.endswith(f"/registeredModels/{ui['model_id']}/overview")
     _click_text(browser, "Versions")
-    _click_text(browser, "v1")
-    text = screenshot.wait_for_version_page(browser, "v1")
+    _click_text(browser, "v2")
+    screenshot.wait_for_version_page(browser, "v2")
+    screenshot.show_all_properties(browser)
+    text = _text(browser)
     browser.save_screenshot(str(SHOTS / "version.png"))
-    v1 = ui["versions"]["v1"]
-    assert browser.current_url.endswith(f"/registeredModels/{v1.model_id}/versions/{v1.version_id}/details")
+    assert browser.current_url.endswith(
+        f"/registeredModels/{ui['model_id']}/versions/{ui['version_ids']['v2']}/details"
+    )
     assert ui["run_id"] in text  # the lineage: the run that produced this version (mrh_source_id)
-    assert f"{MODEL} v1, from the UI tier" in text
     keys = _property_keys(browser)
-    assert {"dataset", "mrh_source_id"} <= set(keys)
+    assert {"dataset", "code_version", "metrics", "mrh_source_id"} <= set(keys), keys
+    metrics = _property_value(browser, "metrics")
+    assert metrics.startswith("accuracy 0.") and "f1_macro 0." in metrics  # the run's metrics, as a string
     # v0.2.22 shows string properties only (docs/ui.md); when a newer UI shows numbers, update the docs.
     assert "accuracy" not in keys and "max_iter" not in keys
 
@@ -75,7 +87,7 @@ def test_screenshot_helper_finds_the_newest_version(ui, tmp_path: Path):
     out = screenshot.take(ui["settings"], MODEL, None, tmp_path / "newest.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     path = screenshot.version_path(ui["record"]["url"], server.ui_token(ui["settings"]), MODEL)
-    assert path.endswith(f"/versions/{ui['versions']['v2'].version_id}/details")
+    assert path.endswith(f"/versions/{ui['version_ids']['v2']}/details")
 
 
 def _status(url: str, headers: dict[str, str] | None = None) -> int:
@@ -125,17 +137,17 @@ def test_the_token_in_the_url_becomes_a_session_cookie(ui):
 def test_forwarded_calls_unwrap_and_wrap_data_as_the_frontend_expects(ui):
     """A PATCH as the frontend sends it ({"data": ...}), read back through the registry's own API."""
     url, token = ui["record"]["url"], server.ui_token(ui["settings"])
-    v2 = ui["versions"]["v2"]
+    v2 = ui["version_ids"]["v2"]
     body = json.dumps({"data": {"description": "edited through the UI adapter"}}).encode()
     request = urllib.request.Request(
-        f"{url}model-registry/api/v1/model_registry/local/model_versions/{v2.version_id}",
+        f"{url}model-registry/api/v1/model_registry/local/model_versions/{v2}",
         data=body, method="PATCH", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as resp:
         assert json.loads(resp.read())["data"]["description"] == "edited through the UI adapter"
     settings = ui["settings"]
     direct = urllib.request.Request(
-        f"{settings.registry_url}{localstack.api_path()}/model_versions/{v2.version_id}",
+        f"{settings.registry_url}{localstack.api_path()}/model_versions/{v2}",
         headers={"Authorization": f"Bearer {settings.token.reveal()}"},
     )
     with urllib.request.urlopen(direct, timeout=30) as resp:
