@@ -86,13 +86,17 @@ cluster-status:
 # The Model Registry UI: its frontend built with npm from the pinned server's own Go module, once per pin
 # (setup/ui/build.sh; needs Node 20+), served with our adapter (setup/ui/server.py, docs/ui.md) against the
 # local stack. Not part of `make tutorial`: the first build takes minutes and about 1 GB.
+UI_STAMP := .mrh/ui/$(MODEL_REGISTRY_SERVER_VERSION)/.built
+
 ui-build:
 	@bash setup/ui/build.sh
 
 ui: up ui-build
 	@$(PY) setup/ui/server.py start
 
+# Starts the UI first when it is built (notebook 05 then shows your model in it); never builds it.
 tutorial: install
+	@if [ -f $(UI_STAMP) ]; then $(PY) setup/ui/server.py start; fi
 	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
 
 test: install tools ui-build

@@ -79,7 +79,8 @@ def token_source(settings: Settings) -> str:
         return "the registry's token, in the MRH_TOKEN environment variable"
     if settings.token.reveal():
         return f"the registry's token, in {settings.state_dir}/secrets/{settings.secret_name}/token"
-    return f"the registry has none, so the UI's own, in {_ui_dir(settings) / 'token'}"
+    secret = f"{settings.state_dir}/secrets/{settings.secret_name}/token"
+    return f"the UI's own, in {_ui_dir(settings) / 'token'}, until the registry has one in {secret} (notebook 01)"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
