@@ -25,12 +25,11 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "test-ui"
 
 
 @pytest.fixture(scope="session")
-def ui(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session):
+def ui(tmp_path_factory: pytest.TempPathFactory):
     """The UI server's record (pid, url) and what the test registered; everything stopped by pid at the end."""
     if not (server.dist_dir() / "index.html").is_file():
         pytest.fail(f"The Model Registry UI is not built ({server.dist_dir()}): run `make ui-build` (or `make test`).")
     state_dir = tmp_path_factory.mktemp("ui-stack")
-    monkeypatch_session.setenv("MRH_STATE_DIR", str(state_dir))
     base = stack_settings(state_dir)
     try:
         assert localstack.up(base, auth=True, quiet=True).ok
@@ -60,12 +59,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session):
     finally:
         server.stop(mh.Settings.from_env(state_dir=state_dir))
         localstack.down(base, quiet=True)
-
-
-@pytest.fixture(scope="session")
-def monkeypatch_session():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
 
 
 @pytest.fixture(scope="session")
