@@ -28,6 +28,7 @@ import contextlib
 import hmac
 import http.server
 import json
+import mimetypes
 import os
 import secrets
 import signal
@@ -164,7 +165,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         page = (
             "<!doctype html><title>Model Registry UI: token needed</title>"
-            f"<p>{why} This UI asks for the same token as the local Model Registry.</p>"
+            f"<p>{why} This UI asks for the Model Registry's token; `make ui` says which file holds it.</p>"
             "<form method=get><label>Token <input name=token type=password autofocus></label> "
             "<button>Open</button></form>"
         )
@@ -222,7 +223,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = f"{settings.registry_url}{api_path()}/{rest}" + ("?" + urllib.parse.urlencode(query) if query else "")
         body = None
         if self.command in ("POST", "PATCH"):
-            sent = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            try:
+                sent = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            except ValueError as exc:
+                self._error(400, f"The request body is not JSON ({exc}).")
+                return
             body = json.dumps(sent.get("data", sent) if isinstance(sent, dict) else sent).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if settings.token.reveal():
@@ -245,11 +250,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = (self.dist / urllib.parse.unquote(path).lstrip("/")).resolve()
         if not target.is_relative_to(self.dist) or not target.is_file():
             target = self.dist / "index.html"  # the frontend's own router handles the path
-        ctype = {
-            ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
-            ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".json": "application/json",
-            ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf",
-        }.get(target.suffix, "application/octet-stream")  # fmt: skip
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         self._send(200, target.read_bytes(), ctype)
 
 
