@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Model Registry UI's React frontend from the pinned server's own Go module
 # (clients/ui/frontend at MODEL_REGISTRY_SERVER_VERSION), once per pin, into
-# .mrh/ui/<version>/dist. Minutes and about 1 GB of node_modules the first time; nothing after.
+# .mrh/ui/<version>/dist. Minutes and about 1 GB of node_modules the first time (deleted after the
+# build); nothing after.
 # Needs Go (to fetch the module) and Node 20+ with npm.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,5 +47,8 @@ start=$SECONDS
 DIST_DIR="$work/dist" DEPLOYMENT_MODE=standalone STYLE_THEME=mui-theme npm run build:prod
 echo "webpack: $((SECONDS - start)) s"
 test -f "$work/dist/index.html"
+# Only dist is served: drop the 1 GB of node_modules (npm's own cache keeps the downloads) and older pins.
+rm -rf "$work/frontend"
+find "$root/.mrh/ui" -mindepth 1 -maxdepth 1 -type d ! -name "$version" -exec rm -rf {} +
 touch "$stamp"
-echo "Model Registry UI $version built: $work/dist"
+echo "Model Registry UI $version built: $work/dist ($(du -sh "$work/dist" | cut -f1))"
