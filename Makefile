@@ -9,13 +9,14 @@ BIN := .mrh/bin
 export PATH := $(PATH):/usr/local/go/bin
 include setup/versions.env
 
-.PHONY: help install system python server tools kube constraints FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube lab up down status lint bench report cleanup notebook-outputs clean
+.PHONY: help install system python server tools kube constraints ui ui-build FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube test-ui lab up down status lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
-	@echo "make test      - install, then run every test tier (unit, integration, notebooks, kube)"
+	@echo "make test      - install, then run every test tier (unit, integration, notebooks, kube, ui)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
+	@echo "make ui        - build the Model Registry UI once (minutes, ~1 GB), serve it on 127.0.0.1, print the URL"
 	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
 	@echo "make cleanup   - archive the tutorial's models and stop the local stack"
 	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
@@ -83,14 +84,27 @@ cluster-forward:
 cluster-status:
 	@bash setup/cluster.sh port-forward status
 
-# The tutorial's local stack checks the registry token (nginx in front) unless MRH_AUTH=0 is set
+# The local stack checks the registry token (nginx in front) unless MRH_AUTH=0 is set
 # before the stack first starts.
-tutorial lab: export MRH_AUTH ?= 1
+tutorial lab up ui: export MRH_AUTH ?= 1
 
+# The Model Registry UI: its frontend built with npm from the pinned server's own Go module, once per pin
+# (setup/ui/build.sh; needs Node 20+), served with our adapter (setup/ui/server.py, docs/ui.md) against the
+# local stack. Not part of `make tutorial`: the first build takes minutes and about 1 GB.
+UI_STAMP := .mrh/ui/$(MODEL_REGISTRY_SERVER_VERSION)/.built
+
+ui-build:
+	@bash setup/ui/build.sh
+
+ui: up ui-build
+	@$(PY) setup/ui/server.py start
+
+# Starts the UI first when it is built (notebook 05 then shows your model in it); never builds it.
 tutorial: install
+	@if [ -f $(UI_STAMP) ]; then $(PY) setup/ui/server.py start; fi
 	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
 
-test: install tools
+test: install tools ui-build
 	@$(PY) -m pytest
 
 test-unit: install $(BIN)/actionlint
@@ -105,6 +119,9 @@ test-notebooks: install
 test-kube: install tools
 	@$(PY) -m pytest -m kube
 
+test-ui: install ui-build
+	@$(PY) -m pytest -m ui
+
 # Loopback only; --allow-root only when run as root (Jupyter refuses root without it).
 LAB_FLAGS = --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -115,16 +132,17 @@ up: install
 	@$(PY) -m mrhelpers up
 
 down:
+	@$(PY) setup/ui/server.py stop
 	@$(PY) -m mrhelpers down
 
 status:
 	@$(PY) -m mrhelpers status
 
 lint: python $(BIN)/actionlint
-	@$(VENV)/bin/ruff check mrhelpers tests benchmarks
+	@$(VENV)/bin/ruff check mrhelpers tests benchmarks setup
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/nbqa ruff notebooks
-	@$(VENV)/bin/shellcheck -x setup/*.sh .ci/run
+	@$(VENV)/bin/shellcheck -x setup/*.sh setup/ui/*.sh .ci/run
 	@$(BIN)/actionlint -shellcheck=$(abspath $(VENV)/bin/shellcheck) .github/workflows/*.yml
 
 report: python
@@ -134,6 +152,7 @@ notebook-outputs: install
 	@$(PY) -m tests.refresh_notebook_outputs
 
 cleanup: python
+	@$(PY) setup/ui/server.py stop
 	@$(PY) -m mrhelpers cleanup
 
 bench: install

@@ -12,7 +12,7 @@ from mrhelpers.core.settings import Settings, default_bin_dir
 ROOT = Path(__file__).resolve().parent.parent
 
 
-TIERS = ("unit", "integration", "notebooks", "kube")
+TIERS = ("unit", "integration", "notebooks", "kube", "ui")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -54,6 +54,7 @@ def register_trained(model: Any, metrics: Any, **args: Any) -> Any:
     scores = {k: v for k, v in dict(metrics.metadata).items() if isinstance(v, (int, float))}
     metadata = {
         **scores, "dataset": args.pop("dataset"), "c": float(args.pop("c")), "max_iter": int(args.pop("max_iter")),
+        "metrics": ", ".join(f"{k} {v:g}" for k, v in sorted(scores.items())),  # the UI (v0.2.22) shows only strings
         "code_version": dict(model.metadata).get("code_version", "unknown"),  # the training code's, from train_model
         **({"s3_endpoint": where["s3_endpoint"]} if "s3_endpoint" in where else {}),
     }  # fmt: skip
