@@ -232,6 +232,8 @@ def set_stage(
     versions = all_versions(registry, model.id)
     current = _production_id(model, versions)
     archived = InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
+    if stage == "production" and _state_of(mv) == "ARCHIVED":
+        raise archived
     if stage == "production" and _marked(registry, str(mv.id)):  # an archive runs, or another tool restored it
         raise InvalidInput(
             "version", f"{name}/{version}", f"a version not being archived: its artifact carries {ARCHIVED_MARK}, "
