@@ -166,6 +166,30 @@ def test_serving_refuses_a_pointer_another_tool_left_on_an_archived_version(regi
         resolve_production(registry, name)
 
 
+def test_restoring_never_promotes_and_a_version_another_tool_restored_is_refused_until_restored(registry):
+    from model_registry.types import ModelVersionState
+
+    from mrhelpers.core.lifecycle import restore_version
+
+    name = uid("restore")
+    register_version(registry, name, "v1", "s3://b/v1", lineage=LINEAGE, **FMT)
+    set_stage(registry, name, "v1", "production")
+    archive_version(registry, name, "v1")
+    assert restore_version(registry, name, "v1") == "LIVE" and production_version(registry, name) is None
+    set_stage(registry, name, "v1", "production")
+    assert production_version(registry, name) == "v1"
+
+    archive_version(registry, name, "v1")
+    other = registry.get_model_version(name, "v1")  # another tool restores it, leaving the archive mark
+    other.state = ModelVersionState.LIVE
+    registry.update(other)
+    with pytest.raises(InvalidInput, match="mrh_archived.*restore_version"):
+        set_stage(registry, name, "v1", "production")
+    restore_version(registry, name, "v1")
+    set_stage(registry, name, "v1", "production")
+    assert production_version(registry, name) == "v1"
+
+
 # --------------------------------------------------------------------------- 2: keys as the database compares them
 
 
