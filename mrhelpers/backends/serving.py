@@ -22,6 +22,7 @@ from mrhelpers.authoring.training import model_file
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT, serving_uri
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.inspection import versions_frame
+from mrhelpers.core.registry import PRODUCTION_KEY
 from mrhelpers.core.rest import session_for
 
 if TYPE_CHECKING:
@@ -50,12 +51,21 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
     frame = versions_frame(registry, name)
     if frame.empty:
         raise InvalidInput("model", name, "the name of a registered model with versions")
+    session = session_for(registry)
+    model = session.find_model(name)
     prod = frame[frame.stage == "production"]
     if prod.empty:
+        pointed = frame[frame.version_id == str((model.custom_properties or {}).get(PRODUCTION_KEY))]
+        if not pointed.empty and pointed.iloc[0].state == "ARCHIVED":  # set so by another tool, or a race
+            raise InvalidInput(
+                "model", name, f"a model whose production version is LIVE: its production pointer names "
+                f"{pointed.iloc[0].version!r}, which is ARCHIVED, and an archived version is never served. "
+                f"restore_version(registry, {name!r}, {pointed.iloc[0].version!r}) and promote it again with "
+                "set_stage(), or promote another version",
+            )  # fmt: skip
         raise InvalidInput("model", name, "a model with a production version: promote one with set_stage() first")
     row = prod.iloc[-1]
-    session = session_for(registry)
-    model_id = session.find_model(name).id
+    model_id = model.id
     # What is served comes from the artifact as stored now: the frame masks credentials in the URI,
     # and shows the artifact's fields as registered (another tool may have changed them since).
     artifact = session.model_artifact(row.version_id)

@@ -7,7 +7,45 @@ for the reader. Catch :class:`MRHelpersError` to handle all of them.
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any
+
+_URI = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
+"""A URI inside any text. The look-behind makes a match start only where a scheme can: linear time."""
+_SECRET_NAMES = ("signature", "token", "secret", "password", "passwd", "credential", "accesskey", "access_key", "sig")
+MASK = "***"
+
+
+def _mask_one(uri: str) -> str:
+    scheme, _, rest = uri.partition("://")
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at >= 0 and (":" in rest[:at] or "/" not in rest[:at]):  # user-info, also with a "/" in its secret
+        rest = MASK + rest[at:]
+    path, sep, query = rest.partition("?")
+    if sep:
+        query, hash_, fragment = query.partition("#")
+        params = []
+        for param in re.split(r"([&;])", query):
+            key, eq, _value = param.partition("=")
+            secret = eq and any(n in key.lower().replace("-", "") for n in _SECRET_NAMES)
+            params.append(f"{key}={MASK}" if secret else param)
+        rest = path + "?" + "".join(params) + hash_ + fragment
+    return f"{scheme}://{rest}"
+
+
+def mask_credentials(text: Any) -> Any:
+    """``text`` with the credentials in any URI it contains replaced by ``***``.
+
+    Masks the user-info part (``s3://KEY:SECRET@host/m`` -> ``s3://***@host/m``, also when
+    the secret holds a ``/``) and the values of query parameters named like a secret
+    (``X-Amz-Signature``, ``token``, ``password``, ``sig`` ...). What the registry stores is
+    not changed: this is for display (frames, error messages, the run-notebooks summary).
+    Non-strings pass through. Linear in the text's length (a 64 KiB URI takes microseconds).
+    """
+    if not isinstance(text, str) or "://" not in text:
+        return text
+    return _URI.sub(lambda m: _mask_one(m.group(0)), text)
 
 
 class MRHelpersError(Exception):
@@ -15,7 +53,11 @@ class MRHelpersError(Exception):
 
     Every subclass pickles with its attributes, so an error raised in a
     ``multiprocessing`` (or joblib, Ray) worker reaches the parent intact.
+    Its message never shows the credentials of a URI (see :func:`mask_credentials`).
     """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_credentials(a) for a in args))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default pickles only ``args`` and calls ``cls(*args)``, which fails for a
@@ -46,13 +88,13 @@ class InvalidInput(MRHelpersError, ValueError):
 
     Attributes:
         field: The argument's name, for example ``"version"``.
-        value: The rejected value (never a secret).
+        value: The rejected value (never a secret; a URI's credentials masked).
         allowed: What would have been accepted.
     """
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
-        self.value = value
+        self.value = value = mask_credentials(value)
         self.allowed = allowed
         shown = repr(value)
         if len(shown) > 80:

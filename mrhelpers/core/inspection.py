@@ -13,10 +13,9 @@ Every function here retries a registry that does not answer, then raises
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.errors import InvalidInput, mask_credentials
 from mrhelpers.core.lifecycle import stage_of
 from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, artifact_fields, copied_fields
 from mrhelpers.core.rest import session_for
@@ -39,44 +38,6 @@ ARTIFACT_COLUMNS = [
 ]  # fmt: skip
 
 
-_URI = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
-"""A URI inside any text. The look-behind makes a match start only where a scheme can: linear time."""
-_SECRET_NAMES = ("signature", "token", "secret", "password", "passwd", "credential", "accesskey", "access_key", "sig")
-MASK = "***"
-
-
-def _mask_one(uri: str) -> str:
-    scheme, _, rest = uri.partition("://")
-    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    netloc, tail = rest[:cut], rest[cut:]
-    if "@" in netloc:
-        netloc = MASK + "@" + netloc.rpartition("@")[2]
-    path, sep, query = tail.partition("?")
-    if sep:
-        query, hash_, fragment = query.partition("#")
-        params = []
-        for param in re.split(r"([&;])", query):
-            key, eq, _value = param.partition("=")
-            secret = eq and any(n in key.lower().replace("-", "") for n in _SECRET_NAMES)
-            params.append(f"{key}={MASK}" if secret else param)
-        tail = path + "?" + "".join(params) + hash_ + fragment
-    return f"{scheme}://{netloc}{tail}"
-
-
-def mask_credentials(text: Any) -> Any:
-    """``text`` with the credentials in any URI it contains replaced by ``***``.
-
-    Masks the user-info part (``s3://KEY:SECRET@host/m`` -> ``s3://***@host/m``) and
-    the values of query parameters named like a secret (``X-Amz-Signature``,
-    ``token``, ``password``, ``sig`` ...). What the registry stores is not changed:
-    this is for display (frames, the run-notebooks summary). Non-strings pass through.
-    Linear in the text's length (a 64 KiB URI takes microseconds).
-    """
-    if not isinstance(text, str) or "://" not in text:
-        return text
-    return _URI.sub(lambda m: _mask_one(m.group(0)), text)
-
-
 def _state(value: Any) -> Any:
     return getattr(value, "value", value)
 
@@ -92,7 +53,9 @@ def _version_row(model_name: str, v: Any, fields: dict[str, Any] | None, model_p
         "source_kind": fields["source_kind"], "source_class": fields["source_class"],
         "source_group": fields["source_group"], "source_id": fields["source_id"] or props.get(SOURCE_ID_KEY),
         "source_name": fields["source_name"],
-        "metadata": {k: val for k, val in props.items() if not k.casefold().startswith(RESERVED_PREFIX)},
+        "metadata": {
+            k: mask_credentials(val) for k, val in props.items() if not k.casefold().startswith(RESERVED_PREFIX)
+        },
     }  # fmt: skip
 
 

@@ -2,23 +2,35 @@
 
 A model has at most one version in stage ``production``, by construction: the
 RegisteredModel holds a pointer to it (custom property ``mrh_production_version``,
-the version's id; ``""`` for none), as an alias does in MLflow or Vertex AI.
-Promoting a version is one write of that pointer, so concurrent promoters leave
-exactly one production version: the last write wins. A version's stage is
-derived: ``production`` when the pointer names it, ``candidate`` when it was
-ever staged (its own ``mrh_stage`` property) and is not pointed at, else none.
+the version's id), as an alias does in MLflow or Vertex AI. Promoting a version is
+one write of that pointer, so concurrent promoters leave exactly one production
+version: the last write wins. A version's stage is derived from three facts, each
+written in one request: the pointer names it, its own ``mrh_stage`` says
+``production``, and it is LIVE; then it is ``production``. Otherwise it is
+``candidate`` when it was ever staged, else none.
+
+So no lifecycle call checks one fact and then writes another: demoting writes only its
+version, and neither demoting nor archiving touches the pointer that a racing promoter
+may be writing. The server's PATCH has no condition and sets every field (one it is not
+sent gets its default: a version sent without ``state`` becomes LIVE), so each write
+sends the whole entity as read just before it, and what decides is re-read after it:
+archiving marks the version's artifact (``mrh_archived``), writes the state, re-reads it
+and writes again if a racing write undid it; a promoter writes the version's stage, then
+the pointer, re-reads the version, archives it again when a racing archive was undone by
+its own write (the mark says so), and raises. What each race ends in is in the README.
 
 Data written before the pointer existed (``mrh_stage="production"`` on the
 versions, no pointer on the model) reads as it was stored; the next
-:func:`set_stage` or :func:`archive_version` on that model writes the pointer.
+:func:`set_stage` to ``production`` on that model writes the pointer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mrhelpers.core.errors import InvalidInput
+from mrhelpers.core.errors import InvalidInput, MRHelpersError
 from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY, all_versions
 from mrhelpers.core.rest import session_for
 
@@ -27,6 +39,10 @@ if TYPE_CHECKING:
 
 STAGES = ("candidate", "production")
 DEMOTE_TO = ("candidate", "archived")
+ARCHIVED_MARK = "mrh_archived"
+"""On a version's ModelArtifact: ``"1"`` while the version is archived (see :func:`_mark_archived`)."""
+REPAIRS = 3
+"""Most writes of one lifecycle change, when racing writes undo it (see :func:`_write`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,31 +63,23 @@ class StageChange:
 
 
 def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
-    """A version's stage, derived from its model's production pointer (see the module's doc)."""
+    """A version's stage, derived from its model's production pointer, its own stage and its state."""
     model_props = model_props or {}
     own = (version.custom_properties or {}).get(STAGE_KEY)
+    live = _state_of(version) != "ARCHIVED"
     if PRODUCTION_KEY not in model_props:  # written before the pointer existed: as stored
-        return own
-    if str(model_props[PRODUCTION_KEY]) == str(version.id):
+        return own if live or own != "production" else "candidate"
+    if str(model_props[PRODUCTION_KEY]) == str(version.id) and own == "production" and live:
         return "production"
     return "candidate" if own in STAGES else None
 
 
-def _production_id(model: Any, versions: list[Any] | None, registry: ModelRegistry) -> str:
+def _production_id(model: Any, versions: list[Any]) -> str:
     """The id of the model's production version, ``""`` for none (old data: the newest one staged so)."""
     props = model.custom_properties or {}
-    if PRODUCTION_KEY in props:
-        return str(props[PRODUCTION_KEY])
-    versions = all_versions(registry, model.id) if versions is None else versions
-    staged = [v for v in versions if (v.custom_properties or {}).get(STAGE_KEY) == "production"]
+    staged = [v for v in versions if stage_of(props, v) == "production"]
     newest = max(staged, key=lambda v: int(v.last_update_time_since_epoch or 0), default=None)
     return str(newest.id) if newest is not None else ""
-
-
-def _point(registry: ModelRegistry, model: Any, version_id: str) -> None:
-    """Write the production pointer: one write, so concurrent writers leave exactly one (the last)."""
-    model.custom_properties = {**(model.custom_properties or {}), PRODUCTION_KEY: version_id}
-    session_for(registry).save_model(model)
 
 
 def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
@@ -85,20 +93,84 @@ def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
     return model, mv
 
 
-def _save(registry: ModelRegistry, mv: Any) -> Any:
-    return session_for(registry).save_version(mv)
+def _write(
+    read: Callable[[], Any], change: Callable[[Any], bool], save: Callable[[Any], Any], what: str, tries: int = 1
+) -> Any:
+    """Read the entity now and ``change`` it; when that changed it, save it. With ``tries`` above 1,
+    read it back and repeat while it is not as wanted (``change`` changes it again).
+
+    The server's PATCH has no condition and sets every field: one it is not sent gets its default
+    (a version or model sent without ``state`` becomes LIVE), so each write sends the whole entity
+    as read just before it. A write racing this one can still undo it with what it read earlier:
+    reading back, and writing again onto what is stored then, repairs that. Only a state is repaired
+    so: two callers wanting two stages would undo each other in turn, and the last one is meant to win.
+    """
+    entity = read()
+    for _ in range(tries):
+        if not change(entity):
+            return entity
+        entity = save(entity)
+        if tries > 1:
+            entity = read()
+    if tries > 1 and change(entity):
+        raise MRHelpersError(f"{what} was undone {tries} times by other writers at the same moment; retry it.")
+    return entity
+
+
+def _set_stage_of(v: Any, stage: str) -> bool:
+    """Give version ``v`` its own stage ``stage``; False when it has it already."""
+    if (v.custom_properties or {}).get(STAGE_KEY) == stage:
+        return False
+    v.custom_properties = {**(v.custom_properties or {}), STAGE_KEY: stage}
+    return True
+
+
+def _mark_archived(registry: ModelRegistry, version_id: str, archived: bool) -> bool:
+    """Set (or clear) ``mrh_archived`` on the version's ModelArtifact; return whether it is set now.
+
+    The mark is what a promoter racing an archive reads: its own write of the version, sent with the
+    state it read before the archive, can undo the archive, but it never writes the artifact. A version
+    without an artifact carries no mark.
+    """
+    session = session_for(registry)
+    art = session.model_artifact(version_id)
+    if art is None:
+        return False
+    marked = (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
+    if marked != archived:
+        art.custom_properties = {**(art.custom_properties or {}), ARCHIVED_MARK: "1" if archived else ""}
+        session.save_artifact(art)
+    return archived
+
+
+def _marked(registry: ModelRegistry, version_id: str) -> bool:
+    art = session_for(registry).model_artifact(version_id)
+    return art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
 
 
 def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:
+    """Write a version's state, and take back a ``production`` stage of its own: archiving or restoring
+    a version never leaves (or makes) it production. Archiving marks the artifact first (see
+    :func:`_mark_archived`); restoring clears that mark first."""
     from model_registry.types import ModelVersionState
 
+    session = session_for(registry)
     _, mv = _find(registry, name, version)
-    mv.state = ModelVersionState(state)
-    return _state_of(_save(registry, mv))
+    _mark_archived(registry, str(mv.id), state == "ARCHIVED")
+
+    def change(v: Any) -> bool:
+        wrong = _state_of(v) != state
+        v.state = ModelVersionState(state)
+        demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_stage_of(v, "candidate")
+        return wrong or demote
+
+    what = f"{state} for {name}/{version}"
+    return str(_state_of(_write(lambda: session.version(str(mv.id)), change, session.save_version, what, REPAIRS)))
 
 
-def _state_of(mv: Any) -> str:
-    return getattr(mv.state, "value", mv.state)
+def _state_of(mv: Any) -> str | None:
+    state = getattr(mv, "state", None)
+    return getattr(state, "value", state)
 
 
 def archive_version(registry: ModelRegistry, name: str, version: str) -> str:
@@ -110,21 +182,11 @@ def archive_version(registry: ModelRegistry, name: str, version: str) -> str:
     Raises:
         InvalidInput: When the model or version does not exist.
     """
-    from model_registry.types import ModelVersionState
-
-    model, mv = _find(registry, name, version)
-    if _production_id(model, None, registry) == str(mv.id):
-        _point(registry, model, "")
-    elif PRODUCTION_KEY not in (model.custom_properties or {}):
-        _point(registry, model, _production_id(model, None, registry))  # old data: migrate to the pointer
-    mv.state = ModelVersionState.ARCHIVED
-    if (mv.custom_properties or {}).get(STAGE_KEY) == "production":
-        mv.custom_properties = {**mv.custom_properties, STAGE_KEY: "candidate"}
-    return _state_of(_save(registry, mv))
+    return _set_state(registry, name, version, "ARCHIVED")
 
 
 def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
-    """Bring an archived version back (state ``LIVE``).
+    """Bring an archived version back (state ``LIVE``, stage ``candidate`` if it had one).
 
     Returns:
         The new state, ``"LIVE"``.
@@ -140,8 +202,9 @@ def set_stage(
 ) -> StageChange:
     """Put a version into ``stage``; a model has exactly one ``production`` version or none.
 
-    Promoting writes the model's production pointer in one request, so promoters
-    racing on one model leave exactly one production version: the last write wins.
+    Promoting writes the version's own stage, then the model's production pointer in one
+    request, so promoters racing on one model leave exactly one production version: the
+    last write wins. Then it re-reads the version: archived or demoted meanwhile, it raises.
 
     Args:
         registry: A client from :func:`mrhelpers.connect`.
@@ -157,30 +220,59 @@ def set_stage(
 
     Raises:
         InvalidInput: Unknown stage or demote_to, a missing model or version, or
-            promoting an archived version (restore it first).
+            promoting an archived version (restore it first), also when another call
+            archived or demoted it while this one promoted it.
     """
     if stage not in STAGES:
         raise InvalidInput("stage", stage, " or ".join(repr(s) for s in STAGES))
     if demote_to not in DEMOTE_TO:
         raise InvalidInput("demote_to", demote_to, " or ".join(repr(s) for s in DEMOTE_TO))
+    session = session_for(registry)
     model, mv = _find(registry, name, version)
-    if stage == "production" and _state_of(mv) == "ARCHIVED":
-        raise InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
     versions = all_versions(registry, model.id)
-    current = _production_id(model, versions, registry)
-    if (mv.custom_properties or {}).get(STAGE_KEY) != stage:
-        mv.custom_properties = {**(mv.custom_properties or {}), STAGE_KEY: stage}
-        _save(registry, mv)
+    current = _production_id(model, versions)
+    archived = InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
+    if stage == "production" and _state_of(mv) == "ARCHIVED":
+        raise archived
+    if stage == "production" and _marked(registry, str(mv.id)):  # an archive runs, or another tool restored it
+        raise InvalidInput(
+            "version", f"{name}/{version}", f"a version not being archived: its artifact carries {ARCHIVED_MARK}, "
+            "so an archive of it runs now, or a tool other than mrhelpers restored it; restore_version() it first",
+        )  # fmt: skip
+
+    def change(v: Any) -> bool:
+        if stage == "production" and _state_of(v) == "ARCHIVED":
+            raise archived
+        return _set_stage_of(v, stage)
+
+    _write(lambda: session.version(str(mv.id)), change, session.save_version, f"Staging {name}/{version}")
     demoted: list[str] = []
     if stage == "production":
-        _point(registry, model, str(mv.id))
+
+        def point(m: Any) -> bool:  # one write of the model's pointer: the last promoter's stays
+            if (m.custom_properties or {}).get(PRODUCTION_KEY) == str(mv.id):
+                return False
+            m.custom_properties = {**(m.custom_properties or {}), PRODUCTION_KEY: str(mv.id)}
+            return True
+
+        _write(lambda: session.find_model(name), point, session.save_model, f"Promoting {name}/{version}")
+        # What decides, re-read: a racing archive or demote wins. An archive that this call's write of
+        # the version undid is still marked on the artifact: archive it again, for that caller.
+        now = session.version(str(mv.id))
+        if _state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
+            _set_state(registry, name, version, "ARCHIVED")
+            now = session.version(str(mv.id))
+        if _state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
+            raise InvalidInput(
+                "version", f"{name}/{version}", "a version nobody archives or demotes at the same moment: another "
+                f"call did while this one promoted it, so it is not production (it is {_state_of(now)}); "
+                "restore_version() it if needed and promote it again, or promote another",
+            )  # fmt: skip
         if current and current != str(mv.id):
             demoted = [v.name for v in versions if str(v.id) == current]
             if demote_to == "archived":
                 for other in demoted:
                     archive_version(registry, name, other)
-    elif current == str(mv.id) or PRODUCTION_KEY not in (model.custom_properties or {}):
-        _point(registry, model, "" if current == str(mv.id) else current)
     return StageChange(name, version, stage, tuple(demoted))
 
 
@@ -190,7 +282,7 @@ def production_version(registry: ModelRegistry, name: str) -> str | None:
     if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
     versions = all_versions(registry, model.id)
-    current = _production_id(model, versions, registry)
+    current = _production_id(model, versions)
     return next((v.name for v in versions if str(v.id) == current), None) if current else None
 
 
@@ -212,8 +304,11 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     archived = [v.name for v in all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
-    if getattr(model.state, "value", model.state) != "ARCHIVED":
-        model = session.find_model(name)  # with the pointer just cleared
-        model.state = RegisteredModelState.ARCHIVED
-        session.save_model(model)
+
+    def change(m: Any) -> bool:
+        wrong = _state_of(m) != "ARCHIVED"
+        m.state = RegisteredModelState.ARCHIVED
+        return wrong
+
+    _write(lambda: session.find_model(name), change, session.save_model, f"Archiving model {name}", REPAIRS)
     return archived

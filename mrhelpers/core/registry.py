@@ -6,6 +6,7 @@ no pandas. It uses the pinned ``model-registry`` client (see setup/versions.env)
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -14,6 +15,7 @@ import os
 import random
 import re
 import time
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +24,7 @@ from urllib.parse import urlparse
 
 from mrhelpers.core import rest
 from mrhelpers.core.errors import InvalidInput, VersionConflict
-from mrhelpers.core.rest import RegistrySession, Version, attach, session_for, status_of, with_retries
+from mrhelpers.core.rest import RegistrySession, Version, attach, session_for, status_of
 from mrhelpers.core.settings import TOKEN_ENV, Secret, Settings
 
 if TYPE_CHECKING:
@@ -57,8 +59,8 @@ MAX_URI_BYTES = 65_535
 """Longest URI in UTF-8 bytes: the server keeps it in a ``TEXT`` column (64 KiB - 1)."""
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-"""Bidirectional override and isolate characters: they reorder how a terminal shows the text around them."""
+_SEPARATORS = "\u2028\u2029"
+"""Line and paragraph separators: they break a name across lines where it is shown."""
 BUMP_ATTEMPTS = 64
 """Most version names ``on_conflict="bump"`` tries before it gives up naming them."""
 MAX_INT = 999_999_999
@@ -117,7 +119,8 @@ class RegistrationResult:
         version_id: The ModelVersion's id.
         artifact_id: The ModelArtifact's id.
         version_name: The version's name (differs from the one asked for after a bump).
-        created: False when the version already existed from the same run.
+        created: True for the one call that completed the version (wrote its artifact, the last
+            of its writes); False for every other call that returns it, such as a retry from the same run.
         model_name: The RegisteredModel's name.
     """
 
@@ -142,21 +145,27 @@ _PADDED_HINT = (
 def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> ModelRegistry:
     """Connect to the Model Registry that ``settings`` point at.
 
+    It first asks the server for one model over mrhelpers' own session, so every failure is one of
+    the package's errors, within ``rest.MAX_WAIT_S`` (30 s) even against a server that never answers;
+    then it builds the client. In a forked child it gives the client an event loop of its own (the one
+    inherited from the parent hangs the client's first call).
+
     Args:
-        settings: Uses ``registry_url`` (scheme required), ``author`` and ``token``. Without a
-            token, the client's own fallback is used: the file named by ``KF_PIPELINES_SA_TOKEN_PATH``,
+        settings: Uses ``registry_url`` (scheme and host, no path or query), ``author`` and ``token``.
+            Without a token, the client's own fallback is used: the file named by ``KF_PIPELINES_SA_TOKEN_PATH``,
             else a pod's service-account token.
         retries: Attempts while the server does not answer (default 5), here and in every later
-            call mrhelpers makes through this client.
+            call mrhelpers makes through this client; every request gives up after ``rest.MAX_WAIT_S``.
         backoff: First wait between attempts in seconds, doubled each time (default 0.5).
 
     Returns:
         A ``model_registry.ModelRegistry`` client.
 
     Raises:
-        InvalidInput: The URL has no ``http://``/``https://`` scheme or no host.
-        RegistryUnavailable: The server did not answer after ``retries`` attempts.
-        AuthError: The server (or its proxy) refused the token (HTTP 401/403).
+        InvalidInput: The URL has no ``http://``/``https://`` scheme, no host, or a path, query or fragment.
+        RegistryUnavailable: The server did not answer after ``retries`` attempts or ``rest.MAX_WAIT_S``.
+        AuthError: The server (or its proxy) refused the token (HTTP 401/403) or redirected (a sign-in page).
+        RegistryHttpError: The server answered with an error, or with something that is not JSON.
     """
     from model_registry import ModelRegistry
 
@@ -166,6 +175,12 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
         raise InvalidInput(
             "registry_url", url, "an http:// or https:// URL with a host, for example http://127.0.0.1:8080"
         )
+    if parsed.path.strip("/") or parsed.query or parsed.fragment or parsed.params:
+        raise InvalidInput(
+            "registry_url", url,
+            f"the server's address only, scheme, host and port ({parsed.scheme}://{parsed.netloc}): the client "
+            f"adds {rest.API} itself and drops any path, so every request would miss",
+        )  # fmt: skip
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     token = settings.token.reveal() or None
     if token is not None and token != token.strip():
@@ -173,6 +188,9 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     token = token or _pod_token()
 
     hint = settings.backend_impl().unreachable_hint(settings.secret_name)
+    session = RegistrySession(url, token, settings.author, hint, settings.secret_name, retries=retries, backoff=backoff)
+    session.request("GET", "/registered_models", {"pageSize": 1})  # our errors, our time limit
+    _own_event_loop_after_fork()
 
     def make() -> ModelRegistry:
         with warnings.catch_warnings():
@@ -186,10 +204,33 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
                 log_level=logging.ERROR,
             )
 
-    registry = with_retries(make, url, hint, settings.secret_name, retries, backoff)
-    session = RegistrySession(url, token, settings.author, hint, settings.secret_name, retries=retries, backoff=backoff)
+    registry = session.call(make)
     attach(registry, session)
     return registry
+
+
+_FORKED = False
+
+
+def _forked() -> None:
+    global _FORKED  # noqa: PLW0603 - a per-process fact, set by the fork hook below
+    _FORKED = True
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def _own_event_loop_after_fork() -> None:
+    """In a forked child, give this thread a new event loop: the parent's, inherited, shares its epoll
+    instance with the parent, and the client's calls on it never return."""
+    global _FORKED  # noqa: PLW0603
+    if not _FORKED:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs here: replace the inherited one
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        _FORKED = False
 
 
 POD_TOKEN_ENV = "KF_PIPELINES_SA_TOKEN_PATH"  # noqa: S105 - a variable name, not a secret
@@ -220,6 +261,50 @@ def _pod_token() -> str | None:
 # --------------------------------------------------------------------------- validation
 
 
+def fold(text: str) -> str:
+    """``text`` as MariaDB's default collation ``utf8mb4_general_ci`` compares it.
+
+    Per character, as that collation weighs it: letter case and accents do not count
+    (``Café`` = ``cafe``; ``ß`` = ``s``), and every character outside the Basic Multilingual
+    Plane (emoji, U+10000 and up) weighs the same (``😀`` = ``😁``).
+    """
+    out = []
+    for ch in text:
+        if ord(ch) > 0xFFFF:
+            out.append("\ufffd")
+            continue
+        base = unicodedata.normalize("NFD", ch)[0]
+        upper = base.upper()
+        out.append("S" if ch == "ß" else upper if len(upper) == 1 else base)
+    return "".join(out)
+
+
+def folds(text: str) -> set[str]:
+    """The forms under which a database that ignores case and accents may find ``text``: its :func:`fold`,
+    and the fold of its case-folded form (``ß`` = ``ss``, as MySQL 8's default ``utf8mb4_0900_ai_ci`` has it).
+    Two names, or two metadata keys, that share a form are one to such a database."""
+    return {fold(text), fold(text.casefold())}
+
+
+def _check_text(field: str, value: str) -> None:
+    """Refuse what prints alike but is not the same text: control, invisible and direction-changing
+    characters (Unicode category Cc and Cf, line and paragraph separators), and text not in NFC form."""
+    if _CONTROL.search(value):
+        raise InvalidInput(field, value, "printable characters only (no control characters)")
+    hidden = next((ch for ch in value if ch in _SEPARATORS or unicodedata.category(ch) == "Cf"), None)
+    if hidden is not None:
+        raise InvalidInput(
+            field, value, f"no invisible or direction-changing characters (found U+{ord(hidden):04X} "
+            f"{unicodedata.name(hidden, '')}): such names print like another name and are not it",
+        )  # fmt: skip
+    if not unicodedata.is_normalized("NFC", value):
+        raise InvalidInput(
+            field, value, "text in Unicode's NFC form, which mrhelpers refuses rather than changes: "
+            "unicodedata.normalize('NFC', value) gives it (an accent typed as a separate mark prints like "
+            "the composed letter, and would be another name)",
+        )  # fmt: skip
+
+
 def _check_name(field: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput(field, value, "a string")
@@ -229,12 +314,7 @@ def _check_name(field: str, value: object) -> str:
         raise InvalidInput(field, value, "no leading or trailing whitespace")
     if len(value) > MAX_NAME:
         raise InvalidInput(field, value, f"at most {MAX_NAME} characters (got {len(value)})")
-    if _CONTROL.search(value):
-        raise InvalidInput(field, value, "printable characters only (no control characters)")
-    if _BIDI.search(value):
-        raise InvalidInput(
-            field, value, "no bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069)"
-        )
+    _check_text(field, value)
     return value
 
 
@@ -271,7 +351,7 @@ def normalize_uri(uri: object) -> str:
 
 
 def _is_reserved(key: str) -> bool:
-    return key.casefold().startswith(RESERVED_PREFIX)
+    return fold(key).startswith(fold(RESERVED_PREFIX))
 
 
 def _too_deep(value: object) -> bool:
@@ -289,10 +369,10 @@ def _too_deep(value: object) -> bool:
 def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | int | float | str]:
     """Check metadata and convert it to what the registry stores.
 
-    Rules: keys are non-empty strings without surrounding whitespace, control or
-    bidirectional-override characters; they do not start with ``mrh_`` in any
-    letter case (reserved for mrhelpers' own properties), and no two keys differ
-    only in letter case (a registry whose database ignores case would merge them).
+    Rules: keys are non-empty NFC strings without surrounding whitespace, control,
+    invisible or direction-changing characters; they do not start with ``mrh_`` in any
+    letter case (reserved for mrhelpers' own properties), and no two keys have the
+    same :func:`folds` (a registry whose database ignores case and accents would merge them).
     bool, int, float and str values are stored as they are; dict and list values
     are stored as JSON strings (keys sorted). Refused: None, NaN, infinities,
     integers of more than 9 digits (the pinned client cannot send them), strings
@@ -313,19 +393,20 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
             raise InvalidInput("metadata key", key, "a non-empty string without surrounding whitespace")
         if len(key) > MAX_KEY:
             raise InvalidInput("metadata key", key, f"at most {MAX_KEY} characters (got {len(key)})")
-        if _BIDI.search(key):
-            raise InvalidInput("metadata key", key, "no bidirectional override or isolate characters")
+        _check_text("metadata key", key)
         if _is_reserved(key):
             raise InvalidInput(
                 "metadata key", key, f"a key not starting with {RESERVED_PREFIX!r} in any case (reserved for mrhelpers)"
             )
-        twin = folded.setdefault(key.casefold(), key)
+        twin = next((folded[f] for f in folds(key) if f in folded), key)
+        folded.update(dict.fromkeys(folds(key), key))
         if twin != key:
             raise InvalidInput(
                 "metadata key",
                 key,
-                f"keys that differ by more than letter case ({twin!r} is also given; a registry whose "
-                "database ignores case keeps only one of them): rename one",
+                f"keys that differ by more than letter case, accents or which emoji ({twin!r} is also given; a "
+                "registry whose database compares as MariaDB's default utf8mb4_general_ci keeps only one of "
+                "them): rename one",
             )
         field = f"metadata[{key!r}]"
         if isinstance(value, bool):
@@ -405,10 +486,10 @@ def _check_lineage(lineage: object) -> Lineage | None:
 
 
 def _next_free_name(base: str, taken: set[str]) -> str:
-    """``v1`` -> ``v1-2``, ``v1-3`` ...: the first name not in ``taken`` (compared case-folded)."""
-    folded = {t.casefold() for t in taken}
+    """``v1`` -> ``v1-2``, ``v1-3`` ...: the first name not in ``taken`` (compared by :func:`folds`)."""
+    folded = set().union(*map(folds, taken))
     n = 2
-    while f"{base}-{n}".casefold() in folded:
+    while folds(f"{base}-{n}") & folded:
         n += 1
     return f"{base}-{n}"
 
@@ -456,9 +537,10 @@ def register_version(
             name ``<version>-2``, ``<version>-3`` ...
 
     Returns:
-        A :class:`RegistrationResult`. ``created`` is False when the same
-        version already existed, complete, from the same run (same ``lineage.id``);
-        nothing is written then.
+        A :class:`RegistrationResult`. ``created`` is True for exactly one call per version:
+        the one whose write of the artifact completed it. It is False when the same version
+        already existed, complete, from the same run (same ``lineage.id``; nothing is written
+        then), or when a racing call of the same run completed it first.
 
     Raises:
         InvalidInput: A bad argument; nothing was written.
@@ -507,7 +589,7 @@ def register_version(
     if rm is not None and rm.name != name:  # the database ignores case (or accents): that is another model
         raise _model_twin(name, rm.name)
     if rm is None:
-        same = [m for m in session.models() if m.name.casefold() == name.casefold()]
+        same = [m for m in session.models() if folds(m.name) & folds(name)]
         exact = next((m for m in same if m.name == name), None)  # created by a racing writer since
         if same and exact is None:
             raise _model_twin(name, same[0].name)
@@ -523,15 +605,17 @@ def register_version(
                 raise _model_twin(name, rm.name) from None
     assert rm is not None and rm.id is not None
 
-    def add_artifact(version_id: str) -> Any:
+    def add_artifact(version_id: str) -> tuple[Any, bool]:
+        """Write the version's artifact: (the artifact, whether this call wrote it)."""
         try:
-            return session.add_artifact(version_id, artifact)
+            return session.add_artifact(version_id, artifact), True
         except Exception as exc:
-            # 409: a same-run writer (or our own request whose response was lost) added it first.
+            # 409: a same-run writer added it first, or, after a retried attempt, our own request whose
+            # answer was lost (or both: then both callers say they wrote it; see the README).
             found = session.model_artifact(version_id) if status_of(exc) == 409 else None
             if found is None:
                 raise
-            return found
+            return found, bool(getattr(exc, "after_retry", False))
 
     def settle(version_id: str, stored: dict[str, Any] | None, art: Any) -> None:
         """Make the version's copy of its artifact's fields say what the artifact says (a same-run
@@ -553,7 +637,7 @@ def register_version(
             twin, mv = (str(mv.id), mv.name, (mv.custom_properties or {}).get(SOURCE_ID_KEY)), None
         elif mv is None:
             known = session.version_names(rm.id).items()
-            same = [(vid, n, owner) for vid, (n, owner) in known if n.casefold() == wanted.casefold()]
+            same = [(vid, n, owner) for vid, (n, owner) in known if folds(n) & folds(wanted)]
             exact = next((t for t in same if t[1] == wanted), None)  # written by a racing writer just now
             mv = session.version(exact[0]) if exact else None
             twin = same[0] if same and exact is None else None
@@ -564,9 +648,9 @@ def register_version(
             art = session.model_artifact(mv.id)
             owner = art.model_source_id if art else (mv.custom_properties or {}).get(SOURCE_ID_KEY)
             if lineage is not None and owner == lineage.id:
-                created = art is None
-                if art is None:  # our own registration stopped between its writes: finish it
-                    art = add_artifact(mv.id)
+                created = False
+                if art is None:  # our own registration stopped between its writes (or runs now): finish it
+                    art, created = add_artifact(mv.id)
                 settle(mv.id, mv.custom_properties, art)
                 return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, created, name)
             if on_conflict == "error":
@@ -584,11 +668,11 @@ def register_version(
                 session.forget(rm.id)
                 time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))  # noqa: S311 - jitter, not security
                 continue
-            art = add_artifact(mv.id)
+            art, created = add_artifact(mv.id)
             settle(mv.id, mv.custom_properties, art)
-            return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, True, name)
+            return RegistrationResult(str(rm.id), str(mv.id), str(art.id), wanted, created, name)
         tried.append(wanted)
-        taken = {n.casefold() for n, _ in session.version_names(rm.id).values()} | {t.casefold() for t in tried}
+        taken = {n for n, _ in session.version_names(rm.id).values()} | set(tried)
         wanted = _next_free_name(version, taken)
     raise VersionConflict(name, version, "", None, tried=tuple(tried))
 
@@ -616,9 +700,15 @@ def artifact_fields(art: Any) -> dict[str, Any]:
 
 
 def copied_fields(version: Any) -> dict[str, Any] | None:
-    """The artifact fields a version carries (see :func:`artifact_copy`), or None when it carries none."""
+    """The artifact fields a version carries (see :func:`artifact_copy`), or None when it carries none,
+    or when the version was changed after its creation: a copy written (or re-written) later, by
+    another tool say, is not trusted, and the caller reads the artifact itself."""
     raw = (version.custom_properties or {}).get(ARTIFACT_KEY)
     if not isinstance(raw, str):
+        return None
+    if str(getattr(version, "last_update_time_since_epoch", None)) != str(
+        getattr(version, "create_time_since_epoch", None)
+    ):
         return None
     try:
         fields = json.loads(raw)

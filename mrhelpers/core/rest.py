@@ -43,8 +43,12 @@ PAGE = 1000
 IN_FLIGHT = 6
 """Most requests one session has in flight. The server keeps 2 idle database connections and
 opens (then closes) one per extra concurrent request: 16 in flight opened thousands per frame."""
-TIMEOUT = (10.0, 120.0)
-"""Seconds to connect, and to wait for an answer, per request."""
+TIMEOUT = (5.0, 30.0)
+"""Seconds to connect, and to wait for an answer, per attempt (each attempt gets at most what is left of
+``MAX_WAIT_S``)."""
+MAX_WAIT_S = 30.0
+"""Most seconds one request waits in all, retries and backoff included, before :class:`RegistryUnavailable`:
+the ceiling of any helper call against a server that accepts connections and never answers."""
 FRESH_MS = 1000
 """How far back (in the server's update times) a refresh of a model's version names re-reads, so that
 a version whose commit lagged its timestamp is not missed (see :meth:`RegistrySession.version_names`)."""
@@ -158,17 +162,26 @@ def auth_error(url: str, status: int, secret_name: str) -> AuthError:
     )
 
 
-def with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float) -> T:
+def with_retries(
+    make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float,
+    deadline: float | None = None,
+) -> T:  # fmt: skip
     """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
 
-    A refused token raises :class:`AuthError` at once; after ``retries`` attempts a
-    server or database that does not answer raises :class:`RegistryUnavailable`.
+    A refused token raises :class:`AuthError` at once; after ``retries`` attempts, or when the
+    next attempt would start after ``deadline`` (``time.monotonic()``; default ``MAX_WAIT_S``
+    from now), a server or database that does not answer raises :class:`RegistryUnavailable`.
+    An error raised after a retried attempt carries ``after_retry = True``: a 409 then may
+    answer this call's own earlier write, whose answer was lost.
     """
+    deadline = time.monotonic() + MAX_WAIT_S if deadline is None else deadline
     delay = backoff
     for attempt in range(1, retries + 1):
         try:
             return make()
         except Exception as exc:
+            if attempt > 1 and isinstance(exc, RegistryHttpError):
+                exc.after_retry = True
             status = status_of(exc)
             if status in (401, 403):
                 raise auth_error(url, status, secret_name) from None
@@ -180,12 +193,13 @@ def with_retries(make: Callable[[], T], url: str, hint: str, secret_name: str, r
                 ) from None
             if not retryable(exc):
                 raise
-            if attempt == retries:
+            if attempt == retries or time.monotonic() + delay >= deadline:
                 reason = (
                     "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
                     if datastore_down(exc)
                     else f"{type(exc).__name__}: {exc}"
                 )
+                reason += f"; gave up after {attempt} attempt(s)"
                 raise unavailable(url, hint, reason) from None
             time.sleep(delay)
             delay *= 2
@@ -324,16 +338,26 @@ class RegistrySession:
                 self.__http = http
             return self.__http
 
-    def send(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+    def send(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, left: float = MAX_WAIT_S
+    ) -> Any:
         """One request, no retries: the decoded JSON answer, or :class:`RegistryHttpError`.
 
-        At most ``IN_FLIGHT`` requests of this session run at once, from any number of threads.
+        At most ``IN_FLIGHT`` requests of this session run at once, from any number of threads;
+        ``left``: most seconds it may take (waiting for a free slot included), within ``TIMEOUT``.
         """
         http = self.http()
-        with self.__gate:
+        start = time.monotonic()
+        if not self.__gate.acquire(timeout=left):
+            raise TimeoutError(f"no free request slot within {left:.0f} s (all {IN_FLIGHT} wait for answers)")
+        try:
+            left = max(0.1, left - (time.monotonic() - start))
+            timeout = (min(TIMEOUT[0], left), min(TIMEOUT[1], left))
             answer = http.request(
-                method, self.url + api_path() + path, params=params, json=body, timeout=TIMEOUT, allow_redirects=False
+                method, self.url + api_path() + path, params=params, json=body, timeout=timeout, allow_redirects=False
             )
+        finally:
+            self.__gate.release()
         if 300 <= answer.status_code < 400:  # a gateway sending us to its sign-in page
             raise AuthError(
                 f"Model Registry at {self.url} redirected {method} {path} to {answer.headers.get('Location', '?')} "
@@ -365,19 +389,21 @@ class RegistrySession:
     ) -> Any:
         """:meth:`send` with retries; with ``missing_ok`` an HTTP 404 gives None."""
 
+        deadline = time.monotonic() + MAX_WAIT_S
+
         def once() -> Any:
             try:
-                return self.send(method, path, params, body)
+                return self.send(method, path, params, body, deadline - time.monotonic())
             except RegistryHttpError as exc:
                 if missing_ok and exc.status == 404:
                     return None
                 raise
 
-        return self.call(once)
+        return self.call(once, deadline)
 
-    def call(self, make: Callable[[], T]) -> T:
-        """Run ``make()`` with this registry's retries and error mapping."""
-        return with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff)
+    def call(self, make: Callable[[], T], deadline: float | None = None) -> T:
+        """Run ``make()`` with this registry's retries and error mapping, within ``MAX_WAIT_S`` (or ``deadline``)."""
+        return with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff, deadline)
 
     def pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every item of a listing, a page of ``PAGE`` at a time."""
@@ -397,7 +423,13 @@ class RegistrySession:
         if len(items) <= 1:
             return [work(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(items))) as pool:
-            return list(pool.map(work, items))
+            futures = [pool.submit(work, i) for i in items]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:  # a server that stopped answering: fail once, not once per item
+                    f.cancel()
+                raise
 
     # ---- registered models
 
@@ -417,7 +449,10 @@ class RegistrySession:
         return [typed(RegisteredModel, Wire, m) for m in self.pages("/registered_models")]
 
     def save_model(self, model: Any) -> Any:
-        """Create (no id) or update a RegisteredModel; returns it as stored."""
+        """Create (no id) or update a RegisteredModel; returns it as stored.
+
+        An update sends every field: the server gives a field it is not sent its default (``state``: LIVE).
+        """
         from model_registry.types import RegisteredModel
         from mr_openapi import RegisteredModel as Wire
 
@@ -494,7 +529,8 @@ class RegistrySession:
         return typed(ModelVersion, Wire, self.request("GET", f"/model_versions/{version_id}"))
 
     def save_version(self, version: Any, model_id: str | None = None) -> Any:
-        """Create (no id; ``model_id`` required) or update a ModelVersion; returns it as stored."""
+        """Create (no id; ``model_id`` required) or update a ModelVersion (every field, as :meth:`save_model`);
+        returns it as stored."""
         from model_registry.types import ModelVersion
         from mr_openapi import ModelVersion as Wire
 
@@ -517,6 +553,10 @@ class RegistrySession:
         items = self.pages(f"/model_versions/{version_id}/artifacts")
         arts = [Artifact.validate_artifact(Wire.from_dict(a)) for a in items]
         return next((a for a in arts if isinstance(a, ModelArtifact)), None)
+
+    def save_artifact(self, artifact: Any) -> None:
+        """Update a ModelArtifact (every field, as :meth:`save_model`)."""
+        self.request("PATCH", f"/model_artifacts/{artifact.id}", body=artifact.update().to_dict())
 
     def add_artifact(self, version_id: str, artifact: Any) -> Any:
         """Write ``artifact`` (a ``model_registry.types.ModelArtifact``) onto a version."""

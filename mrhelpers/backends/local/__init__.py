@@ -81,12 +81,12 @@ class LocalBackend:
     def doctor(self, settings: Settings) -> list[Finding]:
         return [
             Finding(
-                f"{c.name} {'does not answer' if c.running else 'is stopped'}",
+                f"{c.name} {_what_is_wrong(c)}",
                 f"see its log: {c.log}",
-                "`python -m mrhelpers up`",
+                "`python -m mrhelpers up` (it stops a stray proxy by its pid)",
             )
             for c in stack.status(settings).components
-            if not (c.running and c.answers)
+            if not (c.running and c.answers) or c.name == stack.STRAY
         ]
 
     def doctor_ok(self, settings: Settings) -> str:
@@ -95,3 +95,9 @@ class LocalBackend:
 
     def after_tutorial(self, settings: Settings) -> str | None:
         return "The local stack keeps running for JupyterLab (`make lab`); stop it with `make down`."
+
+
+def _what_is_wrong(part: Any) -> str:
+    if part.name == stack.STRAY:
+        return f"(pid {part.pid}) runs without its master, taking the token it was started with"
+    return "does not answer" if part.running else "is stopped"

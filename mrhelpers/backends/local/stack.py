@@ -45,6 +45,8 @@ COLLATION = "utf8mb4_bin"
 """The local database compares text exactly: names and keys that differ in case, accent or emoji are different."""
 DB_USER = "mrhelpers"
 COMPONENTS = ("mariadb", "registry", "proxy")
+STRAY = "stray proxy"
+"""What :func:`status` calls an nginx process of this stack that no running master owns."""
 _BINARIES = {"mariadb": "mariadbd", "registry": "model-registry", "proxy": "nginx"}
 _BEARER = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 
@@ -694,13 +696,18 @@ def refresh_proxy(settings: Settings) -> bool:
     Waits until the new token is accepted and the old one refused: after a reload,
     nginx's old worker keeps accepting connections for a moment.
 
+    A master killed with ``kill -9`` leaves its workers serving the old token: then the proxy is
+    started again (as ``up`` does, which stops those workers by pid first).
+
     Returns:
-        True when a proxy was running and reloaded its configuration.
+        True when a proxy was running and now takes the new token.
     """
     state = _load(settings)
     proxy = state.get("proxy", {})
     if not _alive(proxy.get("pid"), "nginx"):
-        return False
+        if not _own_nginx_pids(settings):
+            return False
+        return up(settings, quiet=True).ok
     conf = settings.state_dir / "nginx" / "nginx.conf"
     before = _conf_token(conf)
     _write_proxy_conf(settings, state)
@@ -746,7 +753,7 @@ class StackStatus:
 
     @property
     def ok(self) -> bool:
-        return all(c.running and c.answers for c in self.components)
+        return all(c.running and c.answers and c.name != STRAY for c in self.components)
 
     def to_frame(self) -> Any:
         """The components as a pandas DataFrame (for notebooks)."""
@@ -806,6 +813,10 @@ def status(settings: Settings | None = None) -> StackStatus:
         parts.append(
             ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
         )
+        for pid in _own_nginx_pids(settings, proxy.get("pid") if proxy_running else None):
+            # A worker whose master was killed: it still answers, with the token it was started with.
+            answers = http_status(f"{proxy.get('url')}{api_path()}/registered_models") is not None
+            parts.append(ComponentStatus(STRAY, pid, True, proxy.get("url"), answers, proxy.get("log")))
     open_port = reg.get("url") if reg_running else None
     return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts), open_port)
 

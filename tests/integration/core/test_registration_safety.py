@@ -61,7 +61,7 @@ def _register(job):
             on_conflict=on_conflict,
             **FMT,
         )
-        return ("ok", res.model_id, res.version_name, res.version_id, res.artifact_id)
+        return ("ok", res.model_id, res.version_name, res.version_id, res.artifact_id, res.created)
     except VersionConflict as exc:
         return ("conflict", exc.version_name, exc.owner_run_id)
     except Exception as exc:  # returned, not raised, so a failing test shows every outcome
@@ -114,10 +114,10 @@ def test_server_stopped_between_writes_then_rerun_finishes(tmp_path, monkeypatch
         session = session_for(registry)
         real = session.send
 
-        def stop_server_then_write(method, path, params=None, body=None):
+        def stop_server_then_write(method, path, params=None, body=None, *rest):
             if method == "POST" and path.endswith("/artifacts"):
                 localstack._stop_pid(state["registry"]["pid"], "model-registry")  # the real server goes away
-            return real(method, path, params, body)
+            return real(method, path, params, body, *rest)
 
         monkeypatch.setattr(session, "send", stop_server_then_write)
         lineage = Lineage.for_kfp_run("run-interrupted", "n", "ns")

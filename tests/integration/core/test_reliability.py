@@ -77,13 +77,13 @@ def test_server_killed_mid_batch_then_the_retried_batch_completes(tmp_path, monk
         real = session.send
         calls = {"n": 0}
 
-        def kill_on_fourth_version(method, path, params=None, body=None):
+        def kill_on_fourth_version(method, path, params=None, body=None, *rest):
             if method == "POST" and path == "/model_versions":
                 calls["n"] += 1
                 if calls["n"] == 4:
                     binary = "model-registry" if victim == "registry" else "mariadbd"
                     localstack._stop_pid(state[victim]["pid"], binary, timeout=10)
-            return real(method, path, params, body)
+            return real(method, path, params, body, *rest)
 
         monkeypatch.setattr(session, "send", kill_on_fourth_version)
         done: set[int] = set()

@@ -155,23 +155,35 @@ def _kill_master(settings):
     return pid
 
 
-def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
+def test_rotating_the_token_after_the_master_was_killed_reaches_every_proxy_process(secured):
     url = f"{secured.registry_url}{api_path()}/registered_models"
     master = _kill_master(secured)
     assert http_status(url, TOKEN) == 200  # its worker still serves, with the token it was given
     strays = localstack._own_nginx_pids(secured)
     assert strays and master not in strays
+    status = localstack.status(secured)  # says so: the proxy is stopped, and a stray answers
+    shown = [c.pid for c in status.components if c.name == "stray proxy"]  # (an old worker may exit meanwhile)
+    assert shown and set(shown) <= set(strays) and not status.ok
+    assert "stray proxy" in str(status)
+    assert any("stray proxy" in f.check for f in secured.backend_impl().doctor(secured))
     try:
         ensure_secret(secured, secured.secret_name, {"token": "rotated-" + TOKEN})
-        assert http_status(url, TOKEN) == 200  # the stray still takes the old token ...
-        assert localstack.up(secured, quiet=True).ok  # ... until `up` finds and stops it
-        assert all(not localstack._alive(p, "nginx") for p in strays)
-        assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
+        assert all(not localstack._alive(p, "nginx") for p in strays)  # the rotation stopped them by pid
         assert http_status(url, TOKEN) == 401 and http_status(url, "rotated-" + TOKEN) == 200
+        assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
+        assert localstack.status(secured).ok
     finally:
         ensure_secret(secured, secured.secret_name, {"token": TOKEN})
     assert http_status(url, TOKEN) == 200
 
+
+def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    _kill_master(secured)
+    strays = localstack._own_nginx_pids(secured)
+    assert strays
+    assert localstack.up(secured, quiet=True).ok
+    assert all(not localstack._alive(p, "nginx") for p in strays) and http_status(url, TOKEN) == 200
     _kill_master(secured)
     strays = localstack._own_nginx_pids(secured)
     assert strays
