@@ -179,7 +179,7 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
         raise InvalidInput(
             "registry_url", url,
             f"the server's address only, scheme, host and port ({parsed.scheme}://{parsed.netloc}): the client "
-            f"adds {rest.API} itself and drops any path, so every request would miss",
+            f"adds {rest.api_path()} itself and drops any path, so every request would miss",
         )  # fmt: skip
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     token = settings.token.reveal() or None
