@@ -31,6 +31,9 @@ def test_registered_version_has_lineage_to_the_recorded_run(tutorial):
     assert row.source_name == rec["run_name"] and row.source_group == "local"
     found = find_versions(registry, run_id=rec["run_id"])
     assert list(found.version) == [rec["version_name"]]
+    # the copy the reader's component writes where the Model Registry UI shows it (notebook 05, step 8)
+    version = registry.get_model_version(rec["model_name"], rec["version_name"])
+    assert version.custom_properties == {"pipeline_run_id": rec["run_id"], "pipeline_run_name": rec["run_name"]}
 
 
 def test_notebook_05_found_the_run_of_notebook_04(tutorial):
