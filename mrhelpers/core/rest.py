@@ -146,7 +146,16 @@ def datastore_down(exc: BaseException) -> bool:
 
 
 def retryable(exc: BaseException) -> bool:
-    return is_connection_error(exc) or status_of(exc) in (502, 503, 504) or datastore_down(exc)
+    return is_connection_error(exc) or status_of(exc) in (502, 503, 504) or datastore_down(exc) or rolled_back(exc)
+
+
+def rolled_back(exc: BaseException) -> bool:
+    """An HTTP 500 for a transaction the database rolled back and asks to run again.
+
+    MariaDB ends one of two racing writes with ``Error 1213 (40001): Deadlock found ...; try restarting
+    transaction`` (or 1205, a lock wait timeout): nothing of it was kept, so sending it again is safe.
+    """
+    return status_of(exc) == 500 and "try restarting transaction" in str(exc)
 
 
 def unavailable(url: str, hint: str, reason: str) -> RegistryUnavailable:

@@ -89,6 +89,33 @@ def test_a_lost_database_is_retried_then_unavailable():
     assert len(calls) == 3
 
 
+def test_a_transaction_the_database_rolled_back_is_sent_again():
+    """Racing lifecycle writes: MariaDB ends one with a deadlock and asks to restart it (seen in test_edges)."""
+    calls = []
+    deadlock = (
+        '{"code":"","message":"error updating model version context property: Error 1213 (40001): '
+        'Deadlock found when trying to get lock; try restarting transaction"}'
+    )
+
+    def racing():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RegistryHttpError(500, "PATCH", "/model_versions/7", deadlock)
+        return "written"
+
+    assert with_retries(racing, "http://x", "hint", "secret", retries=3, backoff=0) == "written"
+    assert len(calls) == 2
+
+    def other_500():
+        calls.append(1)
+        raise RegistryHttpError(500, "PATCH", "/model_versions/7", "error updating model version: invalid")
+
+    calls.clear()
+    with pytest.raises(RegistryHttpError, match="HTTP 500"):
+        with_retries(other_500, "http://x", "hint", "secret", retries=3, backoff=0)
+    assert len(calls) == 1  # any other server error is not retried
+
+
 def test_a_closed_port_gives_registry_unavailable_naming_the_url():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
