@@ -246,13 +246,15 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
     Columns: ``model, version, artifact_id, artifact, uri, format, format_version,
     state`` and the lineage columns ``source_*``.
     """
-    names = {m.id: m.name for m in _models(registry)}
-    model_id = None
-    if name is not None:
-        model_id = next((mid for mid, n in names.items() if n == name), None)
-        if model_id is None:
-            return _frame([], ARTIFACT_COLUMNS, ["model", "version"])
     session = session_for(registry)
+    model_id = None
+    if name is None:
+        names = {m.id: m.name for m in _models(registry)}
+    else:
+        model = session.find_model(name)
+        if model is None or model.name != name:  # a database that ignores case may return another model
+            return _frame([], ARTIFACT_COLUMNS, ["model", "version"])
+        model_id, names = model.id, {model.id: name}
     versions = session.versions(model_id)
     artifacts = session.map(lambda v: session.model_artifact(v.id), versions)
     rows = [

@@ -11,7 +11,7 @@ import pytest
 from model_registry.types import RegisteredModel
 
 from benchmarks.run import seed
-from mrhelpers import Lineage, connect, find_versions, models_frame, register_version
+from mrhelpers import Lineage, artifacts_frame, connect, find_versions, models_frame, register_version
 from mrhelpers.authoring.runs import RunHandle, remember
 from mrhelpers.core.rest import RegistrySession, session_for
 
@@ -88,3 +88,12 @@ def test_find_versions_for_a_recorded_run_reads_only_what_was_written_since_it_s
     # The same rows as listing every model's versions, for a run the history does not know.
     full = find_versions(crowded, run_id=run_id, settings=stack.replace(state_dir=tmp_path / "empty"))
     assert found.equals(full), found.compare(full)
+
+
+def test_artifacts_frame_of_one_model_reads_that_model_only(stack, crowded):
+    name = f"arts-{uuid.uuid4().hex[:6]}"
+    register_version(crowded, name, "v1", "s3://b/1", **FMT)
+    before = len(logged(stack))
+    arts = artifacts_frame(crowded, name)
+    asked = logged(stack)[before:]
+    assert list(arts.uri) == ["s3://b/1"] and len(asked) == 3, asked  # the model, its versions, one artifact
