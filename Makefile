@@ -131,8 +131,17 @@ notebook-outputs: install
 cleanup: python
 	@$(PY) -m mrhelpers cleanup
 
-bench: install
-	@$(PY) -m benchmarks.run
+# MLflow, the benchmark's peer, lives in a venv of its own (its dependencies are not the project's).
+MLFLOW_VENV := .mrh/mlflow-venv
+
+bench: install $(MLFLOW_VENV)/.installed
+	@$(PY) -m benchmarks.run --mlflow-python $(MLFLOW_VENV)/bin/python
+
+$(MLFLOW_VENV)/.installed: setup/versions.env
+	@echo "Installing MLflow $(MLFLOW_BENCH_VERSION) into $(MLFLOW_VENV) (the benchmark's peer) ..."
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	@$(MLFLOW_VENV)/bin/pip install -q 'mlflow==$(MLFLOW_BENCH_VERSION)' 'pymysql==$(PYMYSQL_BENCH_VERSION)'
+	@touch $@
 
 clean:
 	rm -rf $(BUILD)
