@@ -25,7 +25,7 @@ from benchmarks import before
 from mrhelpers import localstack
 from mrhelpers.core.registry import ARTIFACT_KEY, SOURCE_ID_KEY, artifact_copy
 from mrhelpers.core.rest import IN_FLIGHT, RegistrySession, session_for
-from mrhelpers.core.settings import Settings, default_bin_dir, versions
+from mrhelpers.core.settings import Settings, default_bin_dir, read_stack_state, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 FMT = dict(model_format_name="sklearn", model_format_version="1")
@@ -507,7 +507,7 @@ def mlflow_mariadb_uri(settings: Settings) -> str:
         f"ALTER USER 'mlflow'@'127.0.0.1' IDENTIFIED BY '{password}'; "
         "GRANT ALL PRIVILEGES ON mlflow_bench.* TO 'mlflow'@'127.0.0.1';",
     )
-    port = localstack.read_stack_state(settings.state_dir)["mariadb"]["port"]
+    port = read_stack_state(settings.state_dir)["mariadb"]["port"]
     return f"mysql+pymysql://mlflow:{password}@127.0.0.1:{port}/mlflow_bench"
 
 
