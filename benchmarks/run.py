@@ -367,8 +367,9 @@ def run_tutorial(state: Path) -> dict:
 def bench_tutorial_crowded(full: Settings, target: int, order: tuple[str, ...]) -> list[dict]:
     """The tutorial on ``full`` (topped up to ``target`` versions of other models) and on a clean stack.
 
-    ``order`` is clean, full, full, clean (ABBA, so a drift in the machine's load hits both alike); each
-    stack keeps what its first run registered, as a reader's second run would.
+    ``order`` alternates them (clean, full, full, clean, clean, full), so a drift in the machine's load hits
+    both alike; each step counts its best run. Each stack keeps what its first run registered, as a reader's
+    second run would.
     """
     seeded = crowd(full, target)
     versions, models = version_count(full)
@@ -387,33 +388,41 @@ def bench_tutorial_crowded(full: Settings, target: int, order: tuple[str, ...]) 
     def total(label: str, key: str) -> float:
         return sum(r[key] for r in runs[label])
 
+    def best(label: str) -> dict[str, float]:
+        """Each step's shortest time over the runs: the run least disturbed by other load on a shared machine."""
+        steps = [k for k in runs[label][0] if k[:2].isdigit() or k == "summary_s"]
+        return {k: min(r[k] for r in runs[label]) for k in steps}
+
     how = (
         f"{versions} versions in {models} models (seeded to {target} in {seeded:.0f} s: two POSTs per version on "
         f"one session, {IN_FLIGHT} in flight); runs {', '.join(order)}; load average {' -> '.join(loads)}"
     )
     each = len(order) // 2
-    clean_s, full_s = total("clean", "total_s") / each, total("full", "total_s") / each
-    clean_05, full_05 = total("clean", "05_inspect_registry") / each, total("full", "05_inspect_registry") / each
-    added = {k: (total("full", k) - total("clean", k)) / each for k in runs["full"][0] if k[:2].isdigit()}
+    clean_mean, full_mean = total("clean", "total_s") / each, total("full", "total_s") / each
+    clean_best, full_best = best("clean"), best("full")
+    clean_s, full_s = sum(clean_best.values()), sum(full_best.values())
+    clean_05, full_05 = clean_best["05_inspect_registry"], full_best["05_inspect_registry"]
+    added = {k: full_best[k] - clean_best[k] for k in clean_best}
     slowest = max(added, key=lambda k: added[k])
     return [
         {
             "name": f"the tutorial ({runs['clean'][0]['notebooks']} notebooks and the closing summary) on a registry "
             f"already holding {versions} versions of other models, against a clean one",
-            "baseline": f"clean stack: {clean_s:.1f} s (mean of {each}; summary "
-            f"{total('clean', 'summary_s') / each:.2f} s)",
-            "ours": f"full stack: {full_s:.1f} s (mean of {each}; summary {total('full', 'summary_s') / each:.2f} s; "
-            f"most added time: {slowest}, {added[slowest]:+.1f} s)",
+            "baseline": f"clean stack: {clean_s:.1f} s (each notebook's and the summary's best of {each} runs; "
+            f"mean of the runs {clean_mean:.1f} s)",
+            "ours": f"full stack: {full_s:.1f} s (best of {each}; mean {full_mean:.1f} s; summary "
+            f"{full_best['summary_s']:.2f} s; most added: {slowest}, {added[slowest]:+.1f} s)",
             "ratio": full_s / clean_s,
             "goal": 1.2,
             "floor": how,
-            "clean_s": clean_s, "full_s": full_s, "versions": versions, "models": models,
+            "clean_s": clean_s, "full_s": full_s, "clean_mean_s": clean_mean, "full_mean_s": full_mean,
+            "versions": versions, "models": models,
             "added_s": added, "runs": runs,
         },
         {
             "name": "notebook 05 (inspect the registry) in those runs",
-            "baseline": f"clean stack: {clean_05:.1f} s (mean of {each})",
-            "ours": f"full stack: {full_05:.1f} s (mean of {each})",
+            "baseline": f"clean stack: {clean_05:.1f} s (best of {each})",
+            "ours": f"full stack: {full_05:.1f} s (best of {each})",
             "ratio": full_05 / clean_05,
             "goal": 1.5,
             "clean_s": clean_05, "full_s": full_05,
@@ -668,7 +677,7 @@ def main() -> int:
     args = parser.parse_args()
     n_reg, n_versions, runs = (20, 300, 1) if args.quick else (120, 5000, 2)
     crowd_target = 1000 if args.quick else args.crowd
-    order = ("clean", "full") if args.quick else ("clean", "full", "full", "clean")
+    order = ("clean", "full") if args.quick else ("clean", "full", "full", "clean", "clean", "full")
 
     fv_models, fv_per_model = (3, 100) if args.quick else map(int, args.find_versions.split("x"))
     out = Path(args.output)
