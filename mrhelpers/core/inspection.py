@@ -135,7 +135,7 @@ def models_frame(registry: ModelRegistry, *, count_versions: bool = False) -> pd
 
     Columns: ``model, model_id, state, owner, created, updated, description``, and ``versions``
     (how many versions each model has) when ``count_versions`` is True. The server (v0.2.22) gives
-    no count, so counting lists every version of every model: about 0.35 s per 1,000 versions in
+    no count, so counting lists every version of every model: about 0.2 s per 1,000 versions in
     the registry. Default False.
     """
     counts: dict[str, int] = {}
@@ -189,7 +189,7 @@ def find_versions(registry: ModelRegistry, *, run_id: str, settings: Settings | 
     When the backend knows when the run started (a run :func:`mrhelpers.submit` made with ``settings``,
     found in its run history), only the versions written since then are read, newest first: the cost
     follows what was registered since the run, not the size of the registry. Otherwise every model's
-    versions are listed (a few models at once): about 0.35 s per 1,000 versions in the registry
+    versions are listed (a few models at once): about 0.2 s per 1,000 versions in the registry
     (``docs/architecture.md``), as the server (v0.2.22) cannot filter a listing.
 
     The versions' listings decide: :func:`mrhelpers.core.registry.register_version` keeps the run id
