@@ -155,8 +155,17 @@ cleanup: python
 	@$(PY) setup/ui/server.py stop
 	@$(PY) -m mrhelpers cleanup
 
-bench: install
-	@$(PY) -m benchmarks.run
+# MLflow, the benchmark's peer, lives in a venv of its own (its dependencies are not the project's).
+MLFLOW_VENV := .mrh/mlflow-venv
+
+bench: install $(MLFLOW_VENV)/.installed
+	@$(PY) -m benchmarks.run --mlflow-python $(MLFLOW_VENV)/bin/python
+
+$(MLFLOW_VENV)/.installed: setup/versions.env
+	@echo "Installing MLflow $(MLFLOW_BENCH_VERSION) into $(MLFLOW_VENV) (the benchmark's peer) ..."
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	@$(MLFLOW_VENV)/bin/pip install -q 'mlflow==$(MLFLOW_BENCH_VERSION)' 'pymysql==$(PYMYSQL_BENCH_VERSION)'
+	@touch $@
 
 # After installing a new version into .venv by hand and running make test: record what the tests ran with.
 constraints: python

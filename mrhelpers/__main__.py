@@ -10,25 +10,33 @@ from mrhelpers.backends.cluster import cluster
 from mrhelpers.backends.doctor import doctor
 from mrhelpers.backends.local import stack as localstack
 from mrhelpers.core.errors import MRHelpersError
-from mrhelpers.core.inspection import models_frame, versions_frame
+from mrhelpers.core.inspection import versions_frame
 from mrhelpers.core.registry import connect
 from mrhelpers.core.settings import Settings
-from mrhelpers.tutorial.cleanup import cleanup
+from mrhelpers.tutorial.cleanup import TUTORIAL_MODELS, cleanup
 from mrhelpers.tutorial.report import build_report
 from mrhelpers.tutorial.runner import pick_notebooks, run_notebooks
 
+SUMMARY_ROWS = 10
+"""Newest versions shown per tutorial model in the closing summary."""
+SUMMARY_WIDTH = 60
+"""Characters shown of each value in the closing summary (a URI may hold 65,535 bytes)."""
+
 
 def _registered_table(settings) -> str:  # noqa: ANN001
-
-    registry = connect(settings, retries=2)
-    frames = [versions_frame(registry, name) for name in models_frame(registry)["model"]]
-    if not frames:
-        return "(the registry holds no models)"
+    """The tutorial's own models (not the rest of the registry): their newest versions, each value cut short."""
     import pandas as pd
 
-    table = pd.concat(frames, ignore_index=True)
+    registry = connect(settings, retries=2)
+    frames = [f for f in (versions_frame(registry, name) for name in TUTORIAL_MODELS) if len(f)]
+    if not frames:
+        return "(the registry holds none of the tutorial's models)"
     cols = ["model", "version", "version_id", "source_kind", "source_class", "source_id", "uri"]
-    return table[cols].to_string(index=False)
+    table = pd.concat([f[cols].tail(SUMMARY_ROWS) for f in frames], ignore_index=True)
+    short = table.map(lambda x: x[: SUMMARY_WIDTH - 3] + "..." if isinstance(x, str) and len(x) > SUMMARY_WIDTH else x)
+    hidden = sum(len(f) for f in frames) - len(table)
+    more = f"\n({hidden} older versions not shown: mh.versions_frame(registry, name) lists them all)" if hidden else ""
+    return short.to_string(index=False) + more
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             after = Settings.from_env(backend=dict(args.parameter).get("backend"))
-            print("\nWhat the registry holds now:")
+            print("\nWhat the tutorial registered (its models' newest versions):")
             print(_registered_table(after))
             note = after.backend_impl().after_tutorial(after)
             if note:

@@ -214,6 +214,20 @@ def run_history(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def run_started(settings: Settings, run_id: str, slack_s: float) -> int | None:
+    """When run ``run_id`` started, as epoch ms less ``slack_s``, from this history; None if it holds no such run.
+
+    A run registers nothing before it starts, so :func:`mrhelpers.find_versions` reads only the versions
+    written since then. ``slack_s`` covers the clocks of this machine and of the registry differing.
+    """
+    starts = [
+        dt.datetime.fromisoformat(e["finished"]).timestamp() - float(e.get("seconds") or 0)
+        for e in run_history(settings)
+        if e.get("run_id") == run_id and e.get("finished")
+    ]
+    return int((min(starts) - slack_s) * 1000) if starts else None
+
+
 def last_run(settings: Settings, *, succeeded: bool = True) -> dict[str, Any]:
     """The most recent run (by default the most recent successful one).
 

@@ -457,6 +457,14 @@ class RegistrySession:
 
         return [typed(RegisteredModel, Wire, m) for m in self.pages("/registered_models")]
 
+    def model(self, model_id: str) -> Any:
+        """The RegisteredModel with id ``model_id``, as the client's type, or None."""
+        from model_registry.types import RegisteredModel
+        from mr_openapi import RegisteredModel as Wire
+
+        raw = self.request("GET", f"/registered_models/{model_id}", missing_ok=True)
+        return typed(RegisteredModel, Wire, raw) if raw else None
+
     def save_model(self, model: Any) -> Any:
         """Create (no id) or update a RegisteredModel; returns it as stored.
 
@@ -485,6 +493,23 @@ class RegistrySession:
         """Every version of model ``model_id`` (of every model when None), read from one listing."""
         path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
         return [Version(v) for v in self.pages(path)]
+
+    def versions_since(self, since_ms: int) -> list[Version]:
+        """The versions of every model created at or after ``since_ms`` (epoch ms, the server's clock).
+
+        Pages of the newest versions (by id, which grows with each new entity) are read until one reaches
+        back before ``since_ms``: the cost follows the versions written since then, not the registry's size.
+        """
+        found: list[Version] = []
+        query: dict[str, Any] = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}
+        while True:
+            page = self.request("GET", "/model_versions", query) or {}
+            items = [Version(v) for v in page.get("items") or []]
+            found.extend(items)
+            token = page.get("nextPageToken")
+            if not items or not token or int(items[-1].create_time_since_epoch or 0) < since_ms:
+                return [v for v in found if int(v.create_time_since_epoch or 0) >= since_ms]
+            query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
 
     def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
         """A model's versions as ``{id: (name, run id)}``, for name checks; re-reads only what changed.

@@ -59,6 +59,10 @@ class BackendProfile(Protocol):
         """Where a reader sees pipeline run ``run_id``, or None."""
         ...
 
+    def run_started(self, settings: Settings, run_id: str) -> int | None:
+        """Epoch ms (the registry's clock) before which run ``run_id`` registered nothing, or None if unknown."""
+        ...
+
 
 BACKENDS: dict[str, BackendProfile] = {}
 """The backends by name, filled by :mod:`mrhelpers.backends` (imported by ``import mrhelpers``)."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import RunHandle
+from mrhelpers.authoring.runs import RunHandle, run_started
 from mrhelpers.backends.cluster import cluster
 from mrhelpers.backends.cluster.doctor import cluster_doctor
 from mrhelpers.backends.cluster.secrets import ensure_kubernetes_secret, read_kubernetes_secret
@@ -45,6 +45,9 @@ class ClusterBackend:
 
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         return f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{run_id}"
+
+    def run_started(self, settings: Settings, run_id: str) -> int | None:
+        return run_started(settings, run_id, slack_s=300)  # the cluster's clock may differ from this machine's
 
     def start(self, settings: Settings, **kwargs: Any) -> Any:
         return cluster.up(settings, **kwargs)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import RunHandle, run_history
+from mrhelpers.authoring.runs import RunHandle, run_history, run_started
 from mrhelpers.backends.doctor import Finding
 from mrhelpers.backends.local import stack
 from mrhelpers.backends.local.runs import run_component_local, submit_local
@@ -43,6 +43,9 @@ class LocalBackend:
 
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         return next((r["url"] for r in run_history(settings) if r.get("run_id") == run_id), None)
+
+    def run_started(self, settings: Settings, run_id: str) -> int | None:
+        return run_started(settings, run_id, slack_s=2)  # the registry runs on this clock: 2 s for id/time order
 
     def start(self, settings: Settings, **kwargs: Any) -> Any:
         return stack.up(settings, **kwargs)

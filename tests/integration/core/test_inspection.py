@@ -34,7 +34,7 @@ def test_paging_crosses_page_boundaries(model, monkeypatch):
     frame = versions_frame(registry, name)
     assert list(frame.version) == [f"v{i}" for i in range(7)]
     assert [m["i"] for m in frame.metadata] == list(range(7))
-    models = inspection.models_frame(registry)
+    models = inspection.models_frame(registry, count_versions=True)
     assert models.set_index("model").loc[name, "versions"] == 7
     assert list(models["model"]) == sorted(models["model"])
 

@@ -28,7 +28,7 @@ FMT = dict(model_format_name="sklearn", model_format_version="1")
 
 
 def counts(registry):
-    models = models_frame(registry)
+    models = models_frame(registry, count_versions=True)
     return len(models), int(models["versions"].sum()), len(artifacts_frame(registry))
 
 
