@@ -1,4 +1,4 @@
-"""``import mrhelpers as mh`` keeps every name the notebooks and the README use (``mh.<name>``)."""
+"""``import mrhelpers as mh`` keeps every name the notebooks, the README and docs/ use (``mh.<name>``)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _used() -> set[str]:
-    texts = [p.read_text() for p in sorted((ROOT / "notebooks").glob("*.ipynb"))] + [(ROOT / "README.md").read_text()]
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts = [p.read_text() for p in [*sorted((ROOT / "notebooks").glob("*.ipynb")), *docs]]
     return {m for t in texts for m in re.findall(r"\bmh\.([A-Za-z_][\w.]*)", t)}
 
 
-def test_every_name_the_notebooks_and_readme_use_is_there():
+def test_every_name_the_notebooks_and_docs_use_is_there():
     used = _used()
     assert {"connect", "register_version", "runs.kfp_local_log", "backends.start"} <= {u.rstrip(".") for u in used}
     missing = []
