@@ -384,7 +384,7 @@ up() {
   if [ "$multi" = 1 ]; then
     say "  Kubeflow's dashboard: http://127.0.0.1:$KFP_UI_LOCAL_PORT (user@example.com / 12341234; change it before sharing)."
     say "  Run the notebooks from a Kubeflow Notebook in $PROFILE_NAMESPACE (\"Allow access to Kubeflow Pipelines\" ticked), with"
-    say "  backend=\"cluster\" and MRH_REGISTRY_URL=http://model-registry-service.$PROFILE_NAMESPACE.svc.cluster.local:8080 (README: multi-user)."
+    say "  backend=\"cluster\" and MRH_REGISTRY_URL=http://model-registry-service.$PROFILE_NAMESPACE.svc.cluster.local:8080 (docs/cluster.md: multi-user)."
   else
     say "  then run the notebooks with backend=\"cluster\" (or MRH_BACKEND=cluster)."
   fi
