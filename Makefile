@@ -70,7 +70,7 @@ $(BIN)/actionlint: setup/versions.env
 	@echo "Building actionlint $(ACTIONLINT_VERSION) with go install ..."
 	@GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-# The cluster backend (Docker, kind, kubectl and kustomize on this machine; see README).
+# The cluster backend (Docker, kind, kubectl and kustomize on this machine; see docs/cluster.md).
 cluster-up: python
 	@bash setup/cluster.sh up
 	@bash setup/cluster.sh port-forward start

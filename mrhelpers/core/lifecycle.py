@@ -17,7 +17,7 @@ sends the whole entity as read just before it, and what decides is re-read after
 archiving marks the version's artifact (``mrh_archived``), writes the state, re-reads it
 and writes again if a racing write undid it; a promoter writes the version's stage, then
 the pointer, re-reads the version, archives it again when a racing archive was undone by
-its own write (the mark says so), and raises. What each race ends in is in the README.
+its own write (the mark says so), and raises. What each race ends in is in docs/guarantees.md.
 
 Data written before the pointer existed (``mrh_stage="production"`` on the
 versions, no pointer on the model) reads as it was stored; the next

@@ -611,7 +611,7 @@ def register_version(
             return session.add_artifact(version_id, artifact), True
         except Exception as exc:
             # 409: a same-run writer added it first, or, after a retried attempt, our own request whose
-            # answer was lost (or both: then both callers say they wrote it; see the README).
+            # answer was lost (or both: then both callers say they wrote it; see docs/guarantees.md).
             found = session.model_artifact(version_id) if status_of(exc) == 409 else None
             if found is None:
                 raise

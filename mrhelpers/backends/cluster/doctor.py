@@ -133,7 +133,7 @@ def check_scheduling(events: Iterable[Mapping[str, Any]]) -> list[Finding]:
                     f"{where} cannot be scheduled: Insufficient {short}",
                     f"the node has too little {short} for the pods (kind's node gets what Docker allows)",
                     "give Docker more memory and CPUs (Docker Desktop: Settings > Resources), close other "
-                    "workloads, or recreate the cluster; the README lists what the install needs",
+                    "workloads, or recreate the cluster; docs/cluster.md lists what the install needs",
                 )
             )
     return out

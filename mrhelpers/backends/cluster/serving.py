@@ -144,7 +144,7 @@ def port_forward(namespace: str, target: str, remote_port: int, *, timeout: floa
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     except FileNotFoundError:
-        raise MRHelpersError("kubectl is not on PATH; install it (see the README's cluster section).") from None
+        raise MRHelpersError("kubectl is not on PATH; install it (see docs/cluster.md).") from None
     try:
         deadline = time.monotonic() + timeout
         while True:
