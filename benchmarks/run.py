@@ -661,6 +661,28 @@ def mlflow_rows(settings: Settings, python: Path, n: int, rows: list[dict], n_ve
     return bench_mlflow(settings, python, n, listed)
 
 
+def render_table(info: dict, rows: list[dict]) -> str:
+    """The results table (Markdown) that results.md holds and docs/benchmarks.md shows, from the measured rows."""
+    lines = [
+        f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB; "
+        f"Python {info['python']}, server {info['server']}, client {info['client']}, kfp {info['kfp']}; "
+        f"load average at the start {info['load']} (a shared machine: read the ratios, measured side by side).",
+        "",
+        "| benchmark | baseline | mrhelpers | ratio (mrhelpers / baseline) | goal | floor; how the data was made |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = f"{r['ratio']:.3f}" if "ratio" in r else "-"
+        goal = "-"
+        if "goal" in r:
+            met = r["ratio"] <= r["goal"] and r.get("ours_s", 0) <= r.get("goal_seconds", float("inf"))
+            within = f" and <= {r['goal_seconds']:.0f} s" if "goal_seconds" in r else ""
+            goal = f"<= {r['goal']}{within}: {'met' if met else 'NOT met'}"
+        notes = "; ".join(x for x in (r.get("floor"), f"seeded in {r['seed']}" if "seed" in r else None) if x)
+        lines.append(f"| {r['name']} | {r.get('baseline', '-')} | {r['ours']} | {ratio} | {goal} | {notes or '-'} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmarks themselves run")
@@ -686,26 +708,7 @@ def main() -> int:
     rows: list[dict] = []
 
     def write() -> str:  # after every benchmark, so a failure later keeps what was measured
-        lines = [
-            f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB; "
-            f"Python {info['python']}, server {info['server']}, client {info['client']}, kfp {info['kfp']}; "
-            f"load average at the start {info['load']} (a shared machine: read the ratios, measured side by side).",
-            "",
-            "| benchmark | baseline | mrhelpers | ratio (mrhelpers / baseline) | goal | floor; how the data was made |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in rows:
-            ratio = f"{r['ratio']:.3f}" if "ratio" in r else "-"
-            goal = "-"
-            if "goal" in r:
-                met = r["ratio"] <= r["goal"] and r.get("ours_s", 0) <= r.get("goal_seconds", float("inf"))
-                within = f" and <= {r['goal_seconds']:.0f} s" if "goal_seconds" in r else ""
-                goal = f"<= {r['goal']}{within}: {'met' if met else 'NOT met'}"
-            notes = "; ".join(x for x in (r.get("floor"), f"seeded in {r['seed']}" if "seed" in r else None) if x)
-            lines.append(
-                f"| {r['name']} | {r.get('baseline', '-')} | {r['ours']} | {ratio} | {goal} | {notes or '-'} |"
-            )
-        table = "\n".join(lines)
+        table = render_table(info, rows)
         (out / "results.md").write_text(table + "\n")
         (out / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
         return table
