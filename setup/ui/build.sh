@@ -21,7 +21,7 @@ fi
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if (( node_major < 20 )); then
   echo "The Model Registry UI needs Node 20 or later (found: $(node --version 2>/dev/null || echo none))." >&2
-  echo "Install it (Debian: apt-get install nodejs npm, or nodejs.org), then run 'make ui' again." >&2
+  echo "Install it (Debian 12's own nodejs is 18: take Node 20+ from nodejs.org), then run 'make ui' again." >&2
   exit 1
 fi
 
