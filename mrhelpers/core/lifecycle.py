@@ -136,16 +136,18 @@ def _mark_archived(registry: ModelRegistry, version_id: str, archived: bool) -> 
     art = session.model_artifact(version_id)
     if art is None:
         return False
-    marked = (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
-    if marked != archived:
+    if _is_marked(art) != archived:
         art.custom_properties = {**(art.custom_properties or {}), ARCHIVED_MARK: "1" if archived else ""}
         session.save_artifact(art)
     return archived
 
 
-def _marked(registry: ModelRegistry, version_id: str) -> bool:
-    art = session_for(registry).model_artifact(version_id)
+def _is_marked(art: Any) -> bool:
     return art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
+
+
+def _marked(registry: ModelRegistry, version_id: str) -> bool:
+    return _is_marked(session_for(registry).model_artifact(version_id))
 
 
 def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:

@@ -813,10 +813,10 @@ def status(settings: Settings | None = None) -> StackStatus:
         parts.append(
             ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
         )
-        for pid in _own_nginx_pids(settings, proxy.get("pid") if proxy_running else None):
-            # A worker whose master was killed: it still answers, with the token it was started with.
-            answers = http_status(f"{proxy.get('url')}{api_path()}/registered_models") is not None
-            parts.append(ComponentStatus(STRAY, pid, True, proxy.get("url"), answers, proxy.get("log")))
+        strays = _own_nginx_pids(settings, proxy.get("pid") if proxy_running else None)
+        # A worker whose master was killed: it still answers, with the token it was started with.
+        answers = bool(strays) and http_status(f"{proxy.get('url')}{api_path()}/registered_models") is not None
+        parts.extend(ComponentStatus(STRAY, pid, True, proxy.get("url"), answers, proxy.get("log")) for pid in strays)
     open_port = reg.get("url") if reg_running else None
     return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts), open_port)
 
