@@ -2,6 +2,7 @@
 the database compares them, connect failing fast and typed, one `created` per version, secrets hidden,
 the artifact copy and the production pointer checked."""
 
+import contextlib
 import http.server
 import json
 import multiprocessing as mp
@@ -239,8 +240,9 @@ def test_look_alike_names_are_refused_and_write_nothing(registry, char):
 # --------------------------------------------------------------------------- 3: connect, fast and typed
 
 
+@contextlib.contextmanager
 def _serve(answer):
-    """A local HTTP server answering every request with ``answer(handler)``; returns (url, server)."""
+    """A local HTTP server answering every request with ``answer(handler)``, for the block; yields its URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the name http.server calls
@@ -251,7 +253,11 @@ def _serve(answer):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _redirect(handler):
@@ -270,21 +276,13 @@ def _html(handler):
 
 
 def test_connect_to_a_redirect_to_a_sign_in_page_is_an_auth_error(stack):
-    url, server = _serve(_redirect)
-    try:
-        with pytest.raises(AuthError, match="sso.example/sign-in"):
-            connect(stack.replace(registry_url=url), retries=1)
-    finally:
-        server.shutdown()
+    with _serve(_redirect) as url, pytest.raises(AuthError, match="sso.example/sign-in"):
+        connect(stack.replace(registry_url=url), retries=1)
 
 
 def test_connect_to_something_that_answers_html_is_a_registry_http_error(stack):
-    url, server = _serve(_html)
-    try:
-        with pytest.raises(RegistryHttpError, match="not JSON.*registry_url"):
-            connect(stack.replace(registry_url=url), retries=1)
-    finally:
-        server.shutdown()
+    with _serve(_html) as url, pytest.raises(RegistryHttpError, match="not JSON.*registry_url"):
+        connect(stack.replace(registry_url=url), retries=1)
 
 
 def test_connect_to_a_server_that_never_answers_fails_within_the_ceiling(stack):
