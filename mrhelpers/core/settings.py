@@ -84,25 +84,30 @@ CLUSTER_REGISTRY_URL = "http://model-registry-service.{namespace}.svc.cluster.lo
 multi-user Kubeflow."""
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 """Where Kubernetes mounts a pod's ServiceAccount token, CA certificate and namespace."""
+DEFAULT_COMPONENT_IMAGE = "localhost/mrhelpers-python:0.1.0"
+"""The packaged components' image when ``setup/versions.env`` is not at hand (its ``COMPONENT_IMAGE``)."""
 
 
-def serviceaccount_dir() -> Path:
-    """The folder of the pod's ServiceAccount files: ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+def serviceaccount_dir(settings: Settings | None = None) -> Path:
+    """The folder of the pod's ServiceAccount files: ``settings.serviceaccount_dir``, without settings
+    ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+    if settings is not None:
+        return settings.serviceaccount_dir
     return Path(os.environ.get("MRH_SERVICEACCOUNT_DIR") or SERVICEACCOUNT_DIR)
 
 
-def in_cluster() -> bool:
+def in_cluster(settings: Settings | None = None) -> bool:
     """True inside a pod (a Kubeflow Notebook, a pipeline step): the API server's address is in the
     environment and a ServiceAccount token is mounted."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir() / "token").is_file()
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir(settings) / "token").is_file()
 
 
-def pod_namespace() -> str | None:
+def pod_namespace(settings: Settings | None = None) -> str | None:
     """The namespace of the pod this runs in (its ServiceAccount's namespace file), or None outside a pod."""
-    if not in_cluster():
+    if not in_cluster(settings):
         return None
     try:
-        return (serviceaccount_dir() / "namespace").read_text().strip() or None
+        return (serviceaccount_dir(settings) / "namespace").read_text().strip() or None
     except OSError:
         return None
 
@@ -202,6 +207,11 @@ def default_bin_dir() -> Path:
     return Path.home() / ".local" / "share" / "mrhelpers" / "bin"
 
 
+def default_component_image() -> str:
+    """``COMPONENT_IMAGE`` of ``setup/versions.env`` in a clone, else :data:`DEFAULT_COMPONENT_IMAGE`."""
+    return versions().get("COMPONENT_IMAGE", DEFAULT_COMPONENT_IMAGE) if project_root() else DEFAULT_COMPONENT_IMAGE
+
+
 def read_stack_state(state_dir: Path) -> dict[str, Any]:
     """The local stack's recorded state (pids, ports, URLs), or ``{}`` when none."""
     path = state_dir / "state.json"
@@ -236,34 +246,45 @@ class Settings:
     pipeline_root: str = ""
     state_dir: Path = dataclasses.field(default_factory=default_state_dir)
     bin_dir: Path = dataclasses.field(default_factory=default_bin_dir)
+    kfp_token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
+    poll_seconds: float = 5.0
+    serviceaccount_dir: Path = Path(SERVICEACCOUNT_DIR)
+    component_image: str = dataclasses.field(default_factory=default_component_image)
+    component_registry_url: str = ""
+    """The registry URL as a pipeline component must use it; empty: the backend's (local components use
+    :attr:`registry_url`, cluster ones the in-cluster DNS name)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise InvalidInput(
                 "backend", self.backend, f"one of {', '.join(BACKENDS)} (set MRH_BACKEND or backend=...)"
             )
-        if not isinstance(self.token, Secret):
-            object.__setattr__(self, "token", Secret(str(self.token or "")))
-        object.__setattr__(self, "state_dir", Path(self.state_dir))
-        object.__setattr__(self, "bin_dir", Path(self.bin_dir))
+        for name in ("token", "kfp_token"):
+            if not isinstance(getattr(self, name), Secret):
+                object.__setattr__(self, name, Secret(str(getattr(self, name) or "")))
+        for name in ("state_dir", "bin_dir", "serviceaccount_dir"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        try:
+            object.__setattr__(self, "poll_seconds", float(self.poll_seconds))
+        except (TypeError, ValueError):
+            raise InvalidInput("poll_seconds", self.poll_seconds, "a number of seconds (MRH_POLL_SECONDS)") from None
         if not self.pipeline_root:
             object.__setattr__(self, "pipeline_root", str(self.state_dir / "pipeline-root"))
-
-    @property
-    def component_registry_url(self) -> str:
-        """The registry URL as a pipeline component must use it.
-
-        Local components run on this machine and use :attr:`registry_url`; on a
-        cluster they use the in-cluster DNS name.
-        """
-        return self.backend_impl().component_registry_url(self)
+        if not self.component_registry_url:
+            object.__setattr__(self, "component_registry_url", self.backend_impl().component_registry_url(self))
 
     def backend_impl(self) -> Any:
         """The backend object (:class:`mrhelpers.backends.Backend`) that :attr:`backend` names."""
         return BACKENDS[self.backend]
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed."""
+        """A copy with some fields changed; a component registry URL that was the backend's default is
+        derived again from the changed fields."""
+        if (
+            "component_registry_url" not in changes
+            and self.component_registry_url == self.backend_impl().component_registry_url(self)
+        ):
+            changes["component_registry_url"] = ""
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -312,4 +333,9 @@ class Settings:
             pipeline_root=pick("pipeline_root", ""),
             state_dir=state_dir,
             bin_dir=bin_dir,
+            kfp_token=pick("kfp_token", ""),
+            poll_seconds=pick("poll_seconds", 5.0),
+            serviceaccount_dir=Path(pick("serviceaccount_dir", SERVICEACCOUNT_DIR)),
+            component_image=pick("component_image", None) or default_component_image(),
+            component_registry_url=pick("component_registry_url", ""),
         )

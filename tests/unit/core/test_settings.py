@@ -66,9 +66,34 @@ def test_component_registry_url_follows_the_namespace(monkeypatch):
     """Multi-user: the registry runs in the profile namespace, and pipeline pods must resolve it there."""
     s = Settings.from_env(backend="cluster", namespace="kubeflow-user-example-com")
     assert s.component_registry_url == "http://model-registry-service.kubeflow-user-example-com.svc.cluster.local:8080"
+    assert s.replace(namespace="team-b").component_registry_url.startswith("http://model-registry-service.team-b.svc")
     monkeypatch.setenv("MRH_COMPONENT_REGISTRY_URL", "http://registry.team-a:8080")
+    s = Settings.from_env(backend="cluster", namespace="team-b")
     assert s.component_registry_url == "http://registry.team-a:8080"
-    assert Settings.from_env(namespace="team-a").component_registry_url == Settings.from_env().registry_url  # local
+    assert s.replace(namespace="team-c").component_registry_url == "http://registry.team-a:8080"  # given: kept
+    monkeypatch.delenv("MRH_COMPONENT_REGISTRY_URL")
+    local = Settings.from_env(namespace="team-a")
+    assert local.component_registry_url == local.registry_url
+    assert local.replace(registry_url="http://127.0.0.1:1").component_registry_url == "http://127.0.0.1:1"
+
+
+def test_fields_read_from_env_when_from_env_is_called(monkeypatch, tmp_path):
+    """Every MRH_* variable the package reads is a Settings field, read by from_env (not at import)."""
+    s = Settings.from_env()
+    assert s.poll_seconds == 5.0 and not s.kfp_token
+    assert s.serviceaccount_dir == Path("/var/run/secrets/kubernetes.io/serviceaccount")
+    assert s.component_image == versions()["COMPONENT_IMAGE"]
+    monkeypatch.setenv("MRH_KFP_TOKEN", "kfp-s3cr3t")
+    monkeypatch.setenv("MRH_POLL_SECONDS", "0.5")
+    monkeypatch.setenv("MRH_SERVICEACCOUNT_DIR", str(tmp_path / "sa"))
+    monkeypatch.setenv("MRH_COMPONENT_IMAGE", "registry.example/team/img:1")
+    s = Settings.from_env()
+    assert s.kfp_token.reveal() == "kfp-s3cr3t" and "kfp-s3cr3t" not in repr(s)
+    assert s.poll_seconds == 0.5 and s.serviceaccount_dir == tmp_path / "sa"
+    assert s.component_image == "registry.example/team/img:1"
+    monkeypatch.setenv("MRH_POLL_SECONDS", "soon")
+    with pytest.raises(InvalidInput, match=r"'soon'.*MRH_POLL_SECONDS"):
+        Settings.from_env()
 
 
 def test_inside_a_pod_the_namespace_is_the_pods_and_kfp_is_found_in_cluster(tmp_path, monkeypatch):
