@@ -45,8 +45,8 @@ _LAZY = {
     "compile_pipeline": "mrhelpers.authoring.compiling",
     "describe_package": "mrhelpers.authoring.compiling",
     "submit": "mrhelpers.backends.runs",
-    "RunHandle": "mrhelpers.authoring.runs",
-    "last_run": "mrhelpers.authoring.runs",
+    "RunHandle": "mrhelpers.authoring.handles",
+    "last_run": "mrhelpers.authoring.handles",
     "doctor": "mrhelpers.backends.doctor",
     "get_backend": "mrhelpers.backends",
 }

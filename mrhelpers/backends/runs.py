@@ -1,8 +1,7 @@
-"""Notebook 04: submit a pipeline and follow the run, on the backend ``settings`` choose.
+"""Submit a pipeline, or run one component, on the backend ``settings`` choose (``mh.runs``).
 
-Local: kfp.local (:mod:`mrhelpers.backends.local.runs`); cluster: the KFP API server
-(:func:`mrhelpers.backends.cluster.cluster.submit`). The run history and the kfp.local log helpers
-are :mod:`mrhelpers.authoring.runs`'s, named here too so ``mh.runs`` holds them all.
+The run handle, the run history and the kfp.local log helpers (:mod:`mrhelpers.authoring.handles`)
+are named here too, so ``mh.runs`` holds them all.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mrhelpers.authoring.runs import (
+from mrhelpers.authoring.handles import (
     TERMINAL_STATES,
     RunHandle,
     check_arguments,

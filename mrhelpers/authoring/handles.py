@@ -1,9 +1,5 @@
-"""Notebook 04: what a pipeline run leaves behind, whichever backend ran it.
-
-The :class:`RunHandle` that ``submit`` returns, the run history (``<state dir>/runs/history.jsonl``),
-and the kfp.local log helpers. Running the pipeline is the backends' work: :mod:`mrhelpers.backends.runs`
-(``submit``, ``run_component``) hands it to kfp.local or to the KFP API server.
-"""
+"""What a pipeline run leaves behind, whichever backend ran it: the :class:`RunHandle` ``submit`` returns,
+the run history (``<state dir>/runs/history.jsonl``) and the reading of kfp.local logs."""
 
 from __future__ import annotations
 
@@ -11,14 +7,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
-from mrhelpers.core.settings import TOKEN_ENV, Settings
+from mrhelpers.core.settings import Settings
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Executing task '([^']+)'")
@@ -98,21 +93,8 @@ class RunHandle:
         }
 
 
-@contextlib.contextmanager
-def token_in_env(settings: Settings) -> Iterator[None]:
-    old = os.environ.get(TOKEN_ENV)
-    if settings.token:
-        os.environ[TOKEN_ENV] = settings.token.reveal()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(TOKEN_ENV, None)
-        else:
-            os.environ[TOKEN_ENV] = old
-
-
 def plain(value: Any) -> Any:
+    """A task output as JSON: artifacts as ``{"uri", "metadata"}``."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if hasattr(value, "uri") and hasattr(value, "metadata"):
@@ -122,10 +104,11 @@ def plain(value: Any) -> Any:
 
 @contextlib.contextmanager
 def kfp_local_log(path: str | Path) -> Iterator[Path]:
-    """Send what kfp.local prints (every task's executor input, its output, its log) to ``path``.
+    """For your own kfp.local calls in a ``with`` block: what kfp.local prints goes to ``path``.
 
-    kfp.local writes all of it to ``sys.stdout``; this swaps ``sys.stdout`` for the file while the
-    block runs. Read the result with :func:`task_lines` and :func:`log_tail`.
+    kfp.local prints to ``sys.stdout``, so this swaps ``sys.stdout`` for the file while *your* block
+    runs; ``submit`` and ``run_component`` never do (their tasks write to the run's log themselves).
+    Read the file with :func:`summarize`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
