@@ -56,7 +56,7 @@ _MODULES = {
     "inspection": "mrhelpers.core.inspection",
     "lifecycle": "mrhelpers.core.lifecycle",
     "components": "mrhelpers.authoring.components",
-    "components_runtime": "mrhelpers.authoring.components_runtime",
+    "in_task": "mrhelpers.authoring.in_task",
     "pipelines": "mrhelpers.authoring.pipelines",
     "training": "mrhelpers.authoring.training",
     "runs": "mrhelpers.backends.runs",

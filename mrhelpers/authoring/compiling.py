@@ -1,4 +1,4 @@
-"""Notebook 03: compile a pipeline to YAML and say what is inside."""
+"""Compile a pipeline to YAML, and say what is inside and what would break its lineage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from mrhelpers.core.errors import LineageWarning
+from mrhelpers.core.settings import DEFAULT_COMPONENT_IMAGE, Settings
 
 # Placeholders that do not exist in KFP or crash kfp.local (see the design's verified facts).
 BAD_PLACEHOLDERS = {
@@ -38,12 +39,12 @@ LINEAGE_PLACEHOLDERS = {
 }
 
 
-def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
-    """Compile a ``@dsl.pipeline`` function to a YAML package at ``path``.
+def compile_pipeline(func: Callable[..., Any], path: str | Path, settings: Settings | None = None) -> Path:
+    """Compile a ``@dsl.pipeline`` function to a YAML package at ``path`` (folders made, a file replaced).
 
-    Folders are created as needed; an existing file is replaced. Then the
-    package is checked: each problem :func:`describe_package` lists under
-    ``warnings`` is emitted as a :class:`mrhelpers.core.errors.LineageWarning`.
+    The packaged components run in ``settings.component_image`` (default settings: ``Settings.from_env()``).
+    Each problem :func:`describe_package` lists under ``warnings`` is emitted as a
+    :class:`mrhelpers.core.errors.LineageWarning`.
 
     Returns:
         The package's path.
@@ -53,6 +54,9 @@ def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(func, str(path))
+    image = (settings or Settings.from_env()).component_image
+    if image != DEFAULT_COMPONENT_IMAGE:
+        path.write_text(path.read_text().replace(f"image: {DEFAULT_COMPONENT_IMAGE}\n", f"image: {image}\n"))
     for problem in describe_package(path)["warnings"]:
         warnings.warn(problem, LineageWarning, stacklevel=2)
     return path

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mrhelpers.authoring.in_task import connect_in_task
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.lifecycle import production_version
-from mrhelpers.core.registry import connect_in_task
 from mrhelpers.core.rest import session_for
 
 DATASETS = ("breast_cancer", "iris", "wine")
