@@ -1,9 +1,7 @@
-"""The packaged KFP components: register a model version; train, evaluate, gate, register, promote.
-
-Their bodies call into :mod:`mrhelpers.authoring.in_task`, so the logic lives once, in the package.
-Locally kfp.local runs them in this environment; on a cluster they run in the component image, which
-:func:`mrhelpers.compile_pipeline` sets from ``Settings.component_image`` when the pipeline is compiled.
-"""
+"""The packaged KFP components: register a model version; train, evaluate, read production's accuracy,
+register with metrics, promote. Their bodies call into the package, so the logic lives once. kfp.local runs
+them in this environment; on a cluster they run in ``Settings.component_image`` (set by
+:func:`mrhelpers.compile_pipeline`)."""
 
 from typing import NamedTuple
 

@@ -46,62 +46,31 @@ def model_registration_pipeline(
     model_format_version: str = "1",
     on_conflict: str = "error",
 ) -> PipelineOutputs:
-    """Register ``model_uri`` as ``model_name``/``version_name``.
-
-    The task gets the registry token from the Secret ``model-registry-auth`` (key
-    ``token``) as ``MODEL_REGISTRY_TOKEN`` and its namespace as ``POD_NAMESPACE``;
-    the run id and name come from KFP's placeholders.
-    """
+    """Register ``model_uri`` as ``model_name``/``version_name``: the task gets the token from the Secret
+    ``model-registry-auth`` and its namespace from the pod (:func:`with_token`), the run id and name from
+    KFP's placeholders."""
     task = register_model(
-        model_name=model_name,
-        version_name=version_name,
-        model_uri=model_uri,
-        author=author,
-        registry_url=registry_url,
-        model_format_name=model_format_name,
-        model_format_version=model_format_version,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        on_conflict=on_conflict,
-    )
-    with_token(task)
-    return PipelineOutputs(
-        task.outputs["model_id"],
-        task.outputs["version_id"],
-        task.outputs["version_name"],
-        task.outputs["created"],
-        task.outputs["run_id"],
-        task.outputs["run_name"],
-        task.outputs["output_model"],
-    )
+        model_name=model_name, version_name=version_name, model_uri=model_uri, author=author,
+        registry_url=registry_url, model_format_name=model_format_name, model_format_version=model_format_version,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, on_conflict=on_conflict,
+    )  # fmt: skip
+    out = with_token(task).outputs
+    return PipelineOutputs(out["model_id"], out["version_id"], out["version_name"], out["created"], out["run_id"],
+                           out["run_name"], out["output_model"])  # fmt: skip
 
 
 def example_model(settings: Settings, name: str = "example-regressor") -> str:
-    """Write a small, real model file and return its ``file://`` URI.
-
-    The model is a least-squares linear fit on a fixed synthetic dataset (numpy),
-    saved as JSON under ``<state dir>/models/<name>/model.json``. Calling it again
-    rewrites the same file with the same content.
-    """
+    """Write a small, real model, a least-squares linear fit on fixed synthetic data (numpy), as JSON under
+    ``<state dir>/models/<name>/model.json`` (the same content each time); its ``file://`` URI."""
     import numpy as np
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(200, 3))
     y = x @ np.array([1.5, -2.0, 0.5]) + 0.25 + rng.normal(scale=0.1, size=200)
-    design = np.hstack([x, np.ones((200, 1))])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    folder = Path(settings.state_dir) / "models" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.json"
-    path.write_text(
-        json.dumps(
-            {
-                "kind": "linear-regression",
-                "features": 3,
-                "coef": [round(float(c), 6) for c in coef[:3]],
-                "intercept": round(float(coef[3]), 6),
-            },
-            indent=2,
-        )
-    )
+    coef, *_ = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)
+    path = Path(settings.state_dir) / "models" / name / "model.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = {"kind": "linear-regression", "features": 3, "coef": [round(float(c), 6) for c in coef[:3]],
+             "intercept": round(float(coef[3]), 6)}  # fmt: skip
+    path.write_text(json.dumps(model, indent=2))
     return path.resolve().as_uri()

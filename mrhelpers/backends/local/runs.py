@@ -49,8 +49,8 @@ def for_this_run(component: Any, token: str, log: Path) -> Any:
     return run
 
 
-def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, name: str) -> dict[str, Any]:
-    """Run a pipeline or component with kfp.local; what happened, with the log moved into the run's folder."""
+def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, name: str) -> RunHandle:
+    """Run a pipeline or component with kfp.local, the log moved into the run's folder."""
     from kfp import local
     from kfp.local import config
 
@@ -61,50 +61,36 @@ def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, nam
         root.mkdir(parents=True, exist_ok=True)
         before = {p.name for p in root.iterdir()}
         log = root / f".{name}-{time.time_ns()}.log"
-        start = time.monotonic()
-        task, error = None, None
+        start, task, error = time.monotonic(), None, None
         try:
             task = for_this_run(component, settings.token.reveal(), log)(**arguments)
         except RuntimeError as exc:
             error = handles.ANSI.sub("", str(exc))
         seconds = time.monotonic() - start
     runs = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in before and p.name.startswith(name))
-    if runs and log.exists():
-        log = log.replace(runs[-1] / handles.LOG_NAME)
+    run_dir = runs[-1] if runs else None
+    if run_dir and log.exists():
+        log = log.replace(run_dir / handles.LOG_NAME)
     tasks = handles.task_lines(log) if log.exists() else []
     failed = [t["task"] for t in tasks if t["state"] != SUCCEEDED]
     error = error or (f"task {failed[0]!r} failed" if failed else None)
     handles.print_tasks(tasks, log, failed=error is not None)
     outputs = {k: handles.plain(v) for k, v in (task.outputs or {}).items()} if task is not None and not error else {}
-    return {"outputs": outputs, "error": error, "log": log, "run_dir": runs[-1] if runs else None,
-            "tasks": tasks, "seconds": seconds}  # fmt: skip
+    return RunHandle("local", name, FAILED if error else SUCCEEDED, outputs, outputs.get("run_id"),
+                     outputs.get("run_name") or (run_dir.name if run_dir else None),
+                     run_dir.resolve().as_uri() if run_dir else None, seconds, error, tasks, str(log))  # fmt: skip
 
 
 def run_component_local(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """kfp.local runs ``component`` here, in this environment; its outputs by name."""
     run = _run_here(component, arguments, settings, component.component_spec.name.replace("_", "-"))
-    if run["error"] is not None:
-        raise RunFailed(f"{run['error']} The log's tail is above; the whole log: {run['log']}.")
-    return run["outputs"]
+    if run.error is not None:
+        raise RunFailed(f"{run.error} The log's tail is above; the whole log: {run.log}.")
+    return run.outputs
 
 
 def submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
     """kfp.local runs ``pipeline`` here; the run has ended when this returns."""
-    name = pipeline.pipeline_spec.pipeline_info.name
-    run = _run_here(pipeline, arguments, settings, name)
-    outputs, run_dir = run["outputs"], run["run_dir"]
-    handle = RunHandle(
-        backend="local",
-        pipeline=name,
-        state=FAILED if run["error"] else SUCCEEDED,
-        outputs=outputs,
-        run_id=outputs.get("run_id"),
-        run_name=outputs.get("run_name") or (run_dir.name if run_dir else None),
-        url=run_dir.resolve().as_uri() if run_dir else None,
-        seconds=run["seconds"],
-        error=run["error"],
-        tasks=run["tasks"],
-        log=str(run["log"]),
-    )
+    handle = _run_here(pipeline, arguments, settings, pipeline.pipeline_spec.pipeline_info.name)
     handles.remember(settings, handle, arguments)
     return handle
