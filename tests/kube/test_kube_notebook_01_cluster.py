@@ -4,8 +4,9 @@ kubeconfig and a namespace; the executed copy stays in the test's folder (kept o
 
 import base64
 
+from run_notebooks import run_notebooks  # setup/run_notebooks.py
+
 from mrhelpers import read_records
-from mrhelpers.tutorial.runner import run_notebooks
 
 
 def test_notebook_01_creates_the_secret_in_the_namespace(core, namespace, kubeconfig, tmp_path, monkeypatch):

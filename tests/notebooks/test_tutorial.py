@@ -4,8 +4,10 @@ import json
 import re
 from pathlib import Path
 
-from mrhelpers import connect, find_versions, localstack, models_frame, read_records, versions_frame
-from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, run_notebooks
+import localstack  # setup/localstack.py
+from run_notebooks import CLEANUP, TUTORIAL, run_notebooks
+
+from mrhelpers import connect, find_versions, models_frame, read_records, versions_frame
 from tests.notebooks.conftest import OUT, ROOT, TOKEN
 
 
