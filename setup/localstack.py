@@ -7,8 +7,8 @@
 * a MariaDB server (Debian's ``mariadbd``; ``make system`` installs it) with its data folder under the state
   dir, a project user for TCP, and the ``model_registry`` database, compared exactly (``utf8mb4_bin``);
 * the Model Registry server (Go, built once with ``go install`` from ``setup/registry-server``);
-* with ``MRH_AUTH=1`` (kept once on), ``setup/token_proxy.py`` in front, checking the bearer token that the
-  local secret store holds.
+* ``setup/token_proxy.py`` in front, checking the bearer token that the local secret store holds: on from the
+  command line unless ``MRH_AUTH=0`` (``up(auth=None)`` reads ``MRH_AUTH``, default off); once on, kept on.
 
 It records pids, ports and logs in ``<state dir>/state.json``, whose ``registry_url`` mrhelpers reads. ``down``
 stops only those pids and keeps the data; ``status`` says what runs and whether it answers. ``up`` is idempotent.
@@ -772,7 +772,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(backend="local")
     try:
         if args.command == "up":
-            return 0 if up(settings, timeout=args.timeout).ok else 1
+            auth = os.environ.get("MRH_AUTH", "1").lower() in ("1", "true", "yes")  # on unless MRH_AUTH=0
+            return 0 if up(settings, auth=auth, timeout=args.timeout).ok else 1
         if args.command == "down":
             down(settings)
             return 0

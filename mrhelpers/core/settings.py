@@ -213,7 +213,7 @@ def read_stack_state(state_dir: Path) -> dict[str, Any]:
         raise InvalidInput(
             "state file",
             str(path),
-            f"valid JSON written by `python -m mrhelpers up` ({exc}); delete it and run `python -m mrhelpers up` again",
+            f"valid JSON written by `make up` ({exc}); delete it and run `make up` again",
         ) from None
 
 

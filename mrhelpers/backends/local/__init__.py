@@ -17,7 +17,7 @@ from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.registry import connect
 from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, Settings, read_stack_state
 
-START = "`make up` starts the local stack (MariaDB, the Model Registry server, the token proxy); `make status` checks it"
+START = "Start the local stack with `make up` (MariaDB, the registry server, the token proxy); `make status` shows it"
 
 
 class LocalBackend:

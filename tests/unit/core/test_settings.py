@@ -103,7 +103,7 @@ def test_broken_state_file_says_what_to_do(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     (state / "state.json").write_text("{not json")
-    with pytest.raises(InvalidInput, match="mrhelpers up"):
+    with pytest.raises(InvalidInput, match="make up"):
         Settings.from_env()
 
 

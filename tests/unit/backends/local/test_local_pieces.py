@@ -60,7 +60,9 @@ def test_missing_mariadb_names_make_system_and_installs_nothing(monkeypatch):
     assert "apt-get" not in Path(localstack.__file__).read_text()  # setup/install-system.sh installs packages
 
 
-@pytest.mark.parametrize("stored", ["pa'ss--word-1234567", "shortpw1", "back\\slash-password-123", "sp ace-password-1234"])
+@pytest.mark.parametrize(
+    "stored", ["pa'ss--word-1234567", "shortpw1", "back\\slash-password-123", "sp ace-password-1234"]
+)
 def test_a_stored_database_password_that_could_break_sql_is_refused(tmp_path, stored):
     (tmp_path / "mariadb").mkdir()
     (tmp_path / "mariadb" / "password").write_text(stored)
