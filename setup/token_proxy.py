@@ -15,6 +15,7 @@ import argparse
 import hmac
 import http.client
 import os
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,8 +45,17 @@ class Token:
             return self._value
 
 
+class Upstream(http.client.HTTPConnection):
+    """A connection to the server that sends small writes at once (no Nagle: 40 ms per request otherwise)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # likewise towards the client
     token: Token
     upstream: int
 
@@ -126,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
             conn = None
         if conn is None and connect:
-            conn = http.client.HTTPConnection("127.0.0.1", self.upstream, timeout=600)
+            conn = Upstream("127.0.0.1", self.upstream, timeout=600)
         self._conn = conn
         return conn  # type: ignore[return-value]
 
