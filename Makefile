@@ -153,7 +153,7 @@ notebook-outputs: install
 	@$(PY) -m tests.refresh_notebook_outputs
 
 cleanup: python
-	@$(PY) setup/run_notebooks.py --only 99 --output $(BUILD)/cleanup
+	@$(PY) setup/run_notebooks.py --only 99 --output $(BUILD)/cleanup/notebooks
 
 # MLflow, the benchmark's peer, lives in a venv of its own (its dependencies are not the project's).
 MLFLOW_VENV := .mrh/mlflow-venv
