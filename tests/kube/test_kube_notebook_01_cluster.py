@@ -1,4 +1,4 @@
-"""Notebook 01 with backend="cluster", headless (papermill, as `python -m mrhelpers run-notebooks` runs it),
+"""Notebook 01 with backend="cluster", headless (papermill, as `setup/run_notebooks.py` runs it),
 against the real API server: its Secret step runs against real Kubernetes. The notebook needs only a
 kubeconfig and a namespace; the executed copy stays in the test's folder (kept on failure)."""
 
