@@ -529,7 +529,7 @@ def _proxy_token(settings: Settings) -> str:
     if token != token.strip():
         raise StackError(
             f"The token in the Secret {settings.secret_name!r} ({settings.state_dir}/secrets/{settings.secret_name}/"
-            f"{SECRET_TOKEN_KEY}) has surrounding spaces or a newline. mrhelpers refuses it rather than guess "
+            f"{SECRET_TOKEN_KEY}) has surrounding spaces or a newline. The stack refuses it rather than guess "
             "which characters belong to the token. Write it without them: "
             f"mrhelpers.ensure_secret(settings, {settings.secret_name!r}, {{'token': TOKEN}}), or `printf %s TOKEN > "
             "<that file>` (`echo` adds a newline)."

@@ -74,6 +74,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
+            self._drain_chunked()
             self._refuse(411, b'{"code":"LengthRequired","message":"send a Content-Length"}')
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -107,6 +108,14 @@ class Handler(BaseHTTPRequestHandler):
         resp.read()  # drain (HEAD, 204), so the upstream connection can be reused
         if resp.will_close:
             self._upstream(fresh=True, connect=False)
+
+    def _drain_chunked(self) -> None:
+        """Read a chunked body (at most 32 MiB) and drop it, so the client reads the answer, not a reset."""
+        left = MAX_BODY
+        while left > 0 and (size := int(self.rfile.readline(100).split(b";")[0].strip() or b"0", 16)):
+            left -= len(self.rfile.read(min(size, left) + 2))
+        while left > 0 and self.rfile.readline(100).strip():  # trailers
+            pass
 
     def _send(self, headers: dict[str, str], length: int) -> http.client.HTTPResponse:
         """Send the request upstream, streaming its body; retry once on a kept-alive connection the server closed."""

@@ -233,3 +233,29 @@ def test_without_a_token_the_clients_own_fallback_file_serves_every_helper(secur
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(InvalidInput, match="KF_PIPELINES_SA_TOKEN_PATH"):
         connect(secured.replace(token=Secret("")), retries=1)
+
+
+def test_the_registry_stopped_behind_the_proxy_is_a_502_and_unavailable(secured):
+    """The proxy answers 502 (not a dropped connection) when the server is gone; mrhelpers names the URL."""
+    from mrhelpers import RegistryUnavailable
+
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    state = json.loads((secured.state_dir / "state.json").read_text())
+    localstack._stop_pid(state["registry"]["pid"], "model-registry")
+    try:
+        assert http_status(url, TOKEN) == 502 and http_status(url) == 401  # the token is still checked first
+        with pytest.raises(RegistryUnavailable, match=secured.registry_url):
+            connect(secured, retries=1)
+    finally:
+        assert localstack.up(secured, quiet=True).ok
+    assert http_status(url, TOKEN) == 200
+
+
+def test_a_chunked_request_body_is_refused_with_411(secured):
+    conn = http.client.HTTPConnection("127.0.0.1", int(secured.registry_url.rsplit(":", 1)[1]), timeout=30)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn.request("POST", f"{api_path()}/registered_models", body=iter([b'{"name":', b'"chunked"}']), headers=headers)
+    resp = conn.getresponse()
+    assert resp.status == 411 and b"Content-Length" in resp.read()
+    conn.close()
+    assert connect(secured).get_registered_model("chunked") is None
