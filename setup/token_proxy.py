@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 32 * 1024 * 1024
 CHUNK = 64 * 1024
-HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host", "expect"}
+HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+HOP |= {"expect"}  # the handler has answered 100 Continue itself
 REFUSED = b'{"code":"Unauthorized","message":"missing or wrong bearer token"}'
 
 
