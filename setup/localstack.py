@@ -561,8 +561,10 @@ def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, ti
     _save(settings, state)
     probe = f"{url}{api_path()}/registered_models?pageSize=1"
     _wait("token-checking proxy", lambda: _http_ok(probe, token), timeout, pid, _BINARIES["proxy"], log, quiet)
-    if http_status(probe) != 401:
-        raise StackError(f"The proxy at {url} let a request without a token through; see {log}.")
+    refused = http_status(probe, timeout=30)
+    if refused != 401:
+        _stop_pid(pid, _BINARIES["proxy"])  # do not leave a proxy running that does not check the token
+        raise StackError(f"The proxy at {url} answered a request without a token with {refused}, not 401; see {log}.")
 
 
 # --------------------------------------------------------------------------- public API
