@@ -15,10 +15,10 @@ help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
 	@echo "make test      - install, then run every test tier (unit, integration, notebooks, kube, ui)"
 	@echo "make lab       - open the notebooks in JupyterLab"
-	@echo "make up|down|status - the local stack (MariaDB + Model Registry server)"
+	@echo "make up|down|status - the local stack (MariaDB, Model Registry server, token proxy): setup/localstack.py"
 	@echo "make ui        - build the Model Registry UI once (minutes, ~1 GB), serve it on 127.0.0.1, print the URL"
 	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
-	@echo "make cleanup   - archive the tutorial's models and stop the local stack"
+	@echo "make cleanup   - run notebook 99: archive the tutorial's models and stop the local stack"
 	@echo "make bench     - benchmarks, side by side; writes benchmarks/results/"
 	@echo "make cluster-up|cluster-down|cluster-forward|cluster-status - the kind cluster (needs Docker)"
 
@@ -40,7 +40,7 @@ $(VENV)/.installed: pyproject.toml setup/constraints.txt
 	@touch $@
 
 server: python
-	@$(PY) -m mrhelpers install-server
+	@$(PY) setup/localstack.py install-server
 
 # actionlint checks the hosted-CI workflow; built once from the Go module proxy.
 tools: $(BIN)/actionlint kube
@@ -84,7 +84,7 @@ cluster-forward:
 cluster-status:
 	@bash setup/cluster.sh port-forward status
 
-# The local stack checks the registry token (nginx in front) unless MRH_AUTH=0 is set
+# The local stack checks the registry token (setup/token_proxy.py in front) unless MRH_AUTH=0 is set
 # before the stack first starts.
 tutorial lab up ui: export MRH_AUTH ?= 1
 
@@ -102,7 +102,7 @@ ui: up ui-build
 # Starts the UI first when it is built (notebook 05 then shows your model in it); never builds it.
 tutorial: install
 	@if [ -f $(UI_STAMP) ]; then $(PY) setup/ui/server.py start; fi
-	@$(PY) -m mrhelpers run-notebooks --output $(BUILD)/notebooks
+	@$(PY) setup/run_notebooks.py --output $(BUILD)/notebooks
 
 test: install tools ui-build
 	@$(PY) -m pytest
@@ -128,15 +128,16 @@ LAB_FLAGS = --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-
 lab: install
 	@$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
-up: install
-	@$(PY) -m mrhelpers up
+# MariaDB comes from `make system` (setup/install-system.sh); setup/localstack.py says so when it is missing.
+up: python server
+	@$(PY) setup/localstack.py up
 
 down:
 	@$(PY) setup/ui/server.py stop
-	@$(PY) -m mrhelpers down
+	@$(PY) setup/localstack.py down
 
 status:
-	@$(PY) -m mrhelpers status
+	@$(PY) setup/localstack.py status
 
 lint: python $(BIN)/actionlint
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks setup
@@ -146,14 +147,13 @@ lint: python $(BIN)/actionlint
 	@$(BIN)/actionlint -shellcheck=$(abspath $(VENV)/bin/shellcheck) .github/workflows/*.yml
 
 report: python
-	@$(PY) -m mrhelpers report --input $(BUILD)/notebooks --output $(BUILD)/report
+	@$(PY) setup/report.py --input $(BUILD)/notebooks --output $(BUILD)/report
 
 notebook-outputs: install
 	@$(PY) -m tests.refresh_notebook_outputs
 
 cleanup: python
-	@$(PY) setup/ui/server.py stop
-	@$(PY) -m mrhelpers cleanup
+	@$(PY) setup/run_notebooks.py --only 99 --output $(BUILD)/cleanup/notebooks
 
 # MLflow, the benchmark's peer, lives in a venv of its own (its dependencies are not the project's).
 MLFLOW_VENV := .mrh/mlflow-venv

@@ -22,12 +22,15 @@ from model_registry.types import ModelArtifact, ModelVersion, RegisteredModel
 
 import mrhelpers as mh
 from benchmarks import before
-from mrhelpers import localstack
 from mrhelpers.core.registry import ARTIFACT_KEY, SOURCE_ID_KEY, artifact_copy
 from mrhelpers.core.rest import IN_FLIGHT, RegistrySession, session_for
 from mrhelpers.core.settings import Settings, default_bin_dir, read_stack_state, versions
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "setup"))
+import localstack  # noqa: E402 - setup/localstack.py
+from run_notebooks import registered_table, run_notebooks  # noqa: E402 - setup/run_notebooks.py
+
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 CALLS_COUNTED = 20
 """Registrations whose HTTP calls are counted (from the server's access log); all of them are timed."""
@@ -339,9 +342,6 @@ def crowd(settings: Settings, target: int, per_model: int = 300) -> float:
 
 def run_tutorial(state: Path) -> dict:
     """Notebooks 00-07 and the closing summary, as ``make tutorial`` runs them, on the stack in ``state``."""
-    from mrhelpers.__main__ import _registered_table
-    from mrhelpers.tutorial import run_notebooks
-
     env_before = os.environ.get("MRH_STATE_DIR")
     os.environ["MRH_STATE_DIR"] = str(state)
     try:
@@ -349,7 +349,7 @@ def run_tutorial(state: Path) -> dict:
         results = run_notebooks(state / f"notebooks-{uuid.uuid4().hex[:4]}", {"backend": "local"}, quiet=True)
         assert all(r.status == "ok" for r in results), results
         s = time.perf_counter()
-        _registered_table(Settings.from_env())
+        registered_table(Settings.from_env())
         end = time.perf_counter()
     finally:
         if env_before is None:

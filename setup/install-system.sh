@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the local backend and the tests need from the system: MariaDB, nginx, Chromium, etcd (Debian's packages)
+# Installs what the local backend and the tests need from the system: MariaDB, Chromium, etcd (Debian's packages)
 # and checks for Go and Python 3.11+. Safe to run again: it installs only what is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,8 +9,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 need_apt=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=("$MARIADB_DEBIAN_PACKAGE")
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
-# nginx: only for `mrhelpers up --auth`, the token-checking proxy the reliability tests use.
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 # Chromium and its driver: only for the test that opens the report site in a real browser.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)

@@ -1,16 +1,22 @@
-"""Shared fixtures. Tiers are chosen by folder; each test module sets its marker."""
+"""Shared fixtures. Tiers are chosen by folder; each test module sets its marker.
+
+setup/ goes on sys.path, so tests import the environment's scripts by name: ``import localstack``
+(setup/localstack.py), ``import run_notebooks``, ``import report``.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from mrhelpers import localstack
-from mrhelpers.core.settings import Settings, default_bin_dir
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "setup"))
 
+import localstack  # noqa: E402 - needs setup/ on sys.path
+
+from mrhelpers.core.settings import Settings, default_bin_dir  # noqa: E402
 
 TIERS = ("unit", "integration", "notebooks", "kube", "ui")
 

@@ -35,9 +35,11 @@ def apply_policy(committed: nbformat.NotebookNode, executed: nbformat.NotebookNo
 
 
 def main() -> int:
-    from mrhelpers import localstack
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "setup"))
+    import localstack  # setup/localstack.py
+    from run_notebooks import CLEANUP, TUTORIAL, notebooks_dir, run_notebooks
+
     from mrhelpers.core.settings import Settings, default_bin_dir
-    from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, notebooks_dir, run_notebooks
 
     state = Path(tempfile.mkdtemp(prefix="mrh-refresh-"))
     for key in [k for k in os.environ if k.startswith("MRH_")]:

@@ -42,13 +42,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.backends.local.stack import api_path
 from mrhelpers.backends.net import free_port, http_status
 from mrhelpers.core.settings import Settings, project_root, versions
 
 REGISTRY_ID = "local"
 PREFIXES = ("/model-registry/api/v1/", "/api/v1/")
 TIMEOUT = 60.0
+
+
+def api_path() -> str:
+    """The REST prefix the pinned server serves (setup/versions.env)."""
+    return versions()["MODEL_REGISTRY_API_PATH"]
 
 
 def dist_dir() -> Path:

@@ -2,9 +2,9 @@
 
 import uuid
 
+from run_notebooks import SUMMARY_ROWS, SUMMARY_WIDTH, TUTORIAL_MODELS, registered_table  # setup/run_notebooks.py
+
 from mrhelpers import connect, register_version
-from mrhelpers.__main__ import SUMMARY_ROWS, SUMMARY_WIDTH, _registered_table
-from mrhelpers.tutorial import TUTORIAL_MODELS
 
 FMT = dict(model_format_name="onnx", model_format_version="1")
 
@@ -20,7 +20,7 @@ def test_the_summary_shows_the_tutorials_newest_versions_with_short_values(stack
         register_version(registry, name, f"w{v}-{tag}", f"s3://b/{v}", **FMT)
     register_version(registry, name, f"last-{tag}", "s3://bucket/" + "y" * 65_000, **FMT)
 
-    lines = _registered_table(stack).splitlines()
+    lines = registered_table(stack).splitlines()
     shown = lines[1:-1]
     assert not [line for line in lines if other in line]
     assert len(shown) == SUMMARY_ROWS and f"last-{tag}" in shown[-1] and not [s for s in shown if f"long-{tag}" in s]

@@ -1,11 +1,12 @@
-"""Notebook 01 with backend="cluster", headless (papermill, as `python -m mrhelpers run-notebooks` runs it),
+"""Notebook 01 with backend="cluster", headless (papermill, as `setup/run_notebooks.py` runs it),
 against the real API server: its Secret step runs against real Kubernetes. The notebook needs only a
 kubeconfig and a namespace; the executed copy stays in the test's folder (kept on failure)."""
 
 import base64
 
+from run_notebooks import run_notebooks  # setup/run_notebooks.py
+
 from mrhelpers import read_records
-from mrhelpers.tutorial.runner import run_notebooks
 
 
 def test_notebook_01_creates_the_secret_in_the_namespace(core, namespace, kubeconfig, tmp_path, monkeypatch):

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+import localstack  # setup/localstack.py
 import pytest
+from run_notebooks import run_notebooks
 
-from mrhelpers import ensure_secret, localstack
+from mrhelpers import ensure_secret
 from mrhelpers.core.settings import Settings, default_bin_dir
-from mrhelpers.tutorial.runner import run_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "build" / "test-notebooks"

@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-from mrhelpers import localstack
+import localstack  # setup/localstack.py
+
 from mrhelpers.core.settings import Settings, default_bin_dir
 from tests.notebooks.conftest import ROOT
 

@@ -4,10 +4,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from mrhelpers.tutorial.cleanup import TUTORIAL_MODELS
-from mrhelpers.tutorial.report import build_report
-from mrhelpers.tutorial.runner import TUTORIAL
+from report import build_report
+from run_notebooks import TUTORIAL, TUTORIAL_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTED = ROOT / "build" / "test-notebooks"

@@ -7,10 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import localstack  # setup/localstack.py
 import pytest
 
 import mrhelpers as mh
-from mrhelpers import localstack
 from tests.conftest import stack_settings
 from tests.ui.pipeline import train_and_register_pipeline
 

@@ -8,12 +8,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import localstack  # setup/localstack.py
 import pytest
 import screenshot
 import server
 from selenium.webdriver.support.ui import WebDriverWait
 
-from mrhelpers import localstack
 from tests.ui.conftest import MODEL, SHOTS
 
 

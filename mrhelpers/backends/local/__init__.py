@@ -1,5 +1,5 @@
-"""The local backend: MariaDB and the Model Registry server on loopback (:mod:`.stack`), a file secret
-store (:mod:`.secrets`), kfp.local runs (:mod:`.runs`), models served in this process."""
+"""The local backend: the registry that ``make up`` started (its address read from ``<state dir>/state.json``),
+a file secret store (:mod:`.secrets`), runs with kfp.local (:mod:`.runs`), models served in this process."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Any
 
 from mrhelpers.authoring.handles import RunHandle, run_history, run_started
 from mrhelpers.backends.doctor import Finding
-from mrhelpers.backends.local import stack
 from mrhelpers.backends.local.runs import run_component_local, submit_local
 from mrhelpers.backends.local.secrets import local_secret_dir, read_local_secret, write_local_secret
 from mrhelpers.backends.secrets import SecretInfo
 from mrhelpers.backends.serving import Served, serve_here
+from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.registry import connect
 from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, Settings, read_stack_state
+
+START = "Start the local stack with `make up` (MariaDB, the registry server, the token proxy); `make status` shows it"
 
 
 class LocalBackend:
@@ -39,7 +41,7 @@ class LocalBackend:
         return settings.registry_url  # local components run on this machine
 
     def unreachable_hint(self, secret_name: str) -> str:
-        return "Start the local stack with `python -m mrhelpers up` and check it with `python -m mrhelpers status`."
+        return f"{START}."
 
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         return next((r["url"] for r in run_history(settings) if r.get("run_id") == run_id), None)
@@ -47,22 +49,11 @@ class LocalBackend:
     def run_started(self, settings: Settings, run_id: str) -> int | None:
         return run_started(settings, run_id, slack_s=2)  # the registry runs on this clock: 2 s for id/time order
 
-    def start(self, settings: Settings, **kwargs: Any) -> Any:
-        return stack.up(settings, **kwargs)
-
-    def stop(self, settings: Settings, *, quiet: bool = False) -> None:
-        stack.down(settings, quiet=quiet)
-
-    def status(self, settings: Settings) -> Any:
-        return stack.status(settings)
-
     def ensure_secret(
         self, settings: Settings, name: str, data: Mapping[str, str], *, refresh: bool = True
     ) -> SecretInfo:
-        info = write_local_secret(settings.state_dir, name, data)
-        if info.changed and refresh and name == settings.secret_name:
-            stack.refresh_proxy(settings)  # a running token-checking proxy accepts the new token at once
-        return info
+        # A running token proxy re-reads the token file when it changes: nothing to signal.
+        return write_local_secret(settings.state_dir, name, data)
 
     def read_secret(self, settings: Settings, name: str) -> dict[str, str]:
         folder = local_secret_dir(settings.state_dir, name)
@@ -82,25 +73,10 @@ class LocalBackend:
         return serve_here(entry)
 
     def doctor(self, settings: Settings) -> list[Finding]:
-        return [
-            Finding(
-                f"{c.name} {_what_is_wrong(c)}",
-                f"see its log: {c.log}",
-                "`python -m mrhelpers up` (it stops a stray proxy by its pid)",
-            )
-            for c in stack.status(settings).components
-            if not (c.running and c.answers) or c.name == stack.STRAY
-        ]
-
-    def doctor_ok(self, settings: Settings) -> str:
-        connect(settings, retries=2)
-        return f"ok: the local stack runs and the Model Registry at {settings.registry_url} answers the client."
-
-    def after_tutorial(self, settings: Settings) -> str | None:
-        return "The local stack keeps running for JupyterLab (`make lab`); stop it with `make down`."
-
-
-def _what_is_wrong(part: Any) -> str:
-    if part.name == stack.STRAY:
-        return f"(pid {part.pid}) runs without its master, taking the token it was started with"
-    return "does not answer" if part.running else "is stopped"
+        try:
+            connect(settings, retries=2)
+        except MRHelpersError as exc:
+            state = settings.state_dir / "state.json"
+            cause = str(exc) if state.is_file() else f"no local stack: {state} does not exist"
+            return [Finding(f"the Model Registry at {settings.registry_url} does not answer", cause, START)]
+        return []

@@ -5,6 +5,7 @@ import multiprocessing as mp
 import time
 import uuid
 
+import localstack  # setup/localstack.py
 import pytest
 
 from mrhelpers import (
@@ -13,7 +14,6 @@ from mrhelpers import (
     Settings,
     VersionConflict,
     connect,
-    localstack,
     models_frame,
     register_version,
     versions_frame,

@@ -164,7 +164,7 @@ def test_unreachable_registry_is_named(tmp_path):
     from mrhelpers.backends.net import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(RegistryUnavailable, match=rf"{url}.*mrhelpers up"):
+    with pytest.raises(RegistryUnavailable, match=rf"{url}.*make up"):
         connect(Settings(registry_url=url, state_dir=tmp_path), retries=2, backoff=0.05)
 
 

@@ -4,6 +4,7 @@ import json
 import multiprocessing as mp
 import uuid
 
+import localstack  # setup/localstack.py
 import pytest
 
 from mrhelpers import (
@@ -12,7 +13,6 @@ from mrhelpers import (
     Settings,
     connect,
     find_versions,
-    localstack,
     models_frame,
     register_version,
     versions_frame,

@@ -4,8 +4,7 @@ import json
 import re
 
 import pytest
-
-from mrhelpers.tutorial.runner import CLEANUP, TUTORIAL, notebooks_dir
+from run_notebooks import CLEANUP, TUTORIAL, notebooks_dir  # setup/run_notebooks.py
 
 
 def cells(name):
@@ -47,7 +46,7 @@ def test_parameters_cell_and_code_cells(name):
 
 
 def test_report_pages_are_titled_linked_and_offline(tmp_path):
-    from mrhelpers.tutorial.report import REMOTE, build_report
+    from report import REMOTE, build_report
 
     names = ["02_component_authoring", "03_compile_pipeline", "04_submit_run"]
     summary = [{"notebook": n, "output": str(notebooks_dir() / f"{n}.ipynb"), "status": "ok", "seconds": 1.0}

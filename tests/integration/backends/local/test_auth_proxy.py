@@ -1,10 +1,13 @@
-"""A token-checking proxy (nginx) in front of the local registry, as on a secured cluster."""
+"""The token-checking proxy (setup/token_proxy.py) in front of the local registry, as on a secured cluster."""
 
+import http.client
 import json
 import os
 import signal
+import threading
 import time
 
+import localstack  # setup/localstack.py
 import pytest
 
 from mrhelpers import (
@@ -15,14 +18,14 @@ from mrhelpers import (
     StackError,
     connect,
     ensure_secret,
-    localstack,
     models_frame,
     register_version,
     versions_frame,
 )
-from mrhelpers.backends.local.stack import api_path
 from mrhelpers.backends.net import http_status
 from tests.conftest import stack_settings
+
+api_path = localstack.api_path
 
 TOKEN = "proxy-test-token-9b1f2e7c4d"
 FMT = dict(model_format_name="f", model_format_version="1")
@@ -67,8 +70,13 @@ def test_wrong_or_missing_token_gets_auth_error_and_writes_nothing(secured, toke
 
 
 def test_rotating_the_secret_rotates_what_the_proxy_accepts(secured):
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    pid = json.loads((secured.state_dir / "state.json").read_text())["proxy"]["pid"]
     try:
         ensure_secret(secured, secured.secret_name, {"token": "rotated-" + TOKEN})
+        # At once (no wait, no signal): the next request sees the new file.
+        assert http_status(url, TOKEN) == 401 and http_status(url, "rotated-" + TOKEN) == 200
+        assert json.loads((secured.state_dir / "state.json").read_text())["proxy"]["pid"] == pid  # not restarted
         with pytest.raises(AuthError):
             connect(secured, retries=1)  # still the old token
         assert connect(Settings.from_env(state_dir=secured.state_dir), retries=1)
@@ -122,7 +130,7 @@ def test_the_proxy_refuses_bodies_past_its_own_limit(secured):
     import urllib.error
     import urllib.request
 
-    body = b"x" * (33 * 1024 * 1024)  # client_max_body_size is 32m: mrhelpers' 16 MiB stays below it
+    body = b"x" * (33 * 1024 * 1024)  # the proxy takes at most 32 MiB: mrhelpers' 16 MiB stays below it
     request = urllib.request.Request(
         f"{secured.registry_url}{api_path()}/registered_models",
         data=body,
@@ -148,48 +156,70 @@ def test_a_token_with_a_trailing_newline_is_refused_at_once(secured):
     assert localstack.up(secured, quiet=True).ok
 
 
-def _kill_master(settings):
+def _kill_proxy(settings):
     pid = json.loads((settings.state_dir / "state.json").read_text())["proxy"]["pid"]
     os.kill(pid, signal.SIGKILL)
     localstack._reap(pid)
     return pid
 
 
-def test_rotating_the_token_after_the_master_was_killed_reaches_every_proxy_process(secured):
+def test_a_killed_proxy_is_reported_and_up_starts_it_again_on_its_port(secured):
     url = f"{secured.registry_url}{api_path()}/registered_models"
-    master = _kill_master(secured)
-    assert http_status(url, TOKEN) == 200  # its worker still serves, with the token it was given
-    strays = localstack._own_nginx_pids(secured)
-    assert strays and master not in strays
-    status = localstack.status(secured)  # says so: the proxy is stopped, and a stray answers
-    shown = [c.pid for c in status.components if c.name == "stray proxy"]  # (an old worker may exit meanwhile)
-    assert shown and set(shown) <= set(strays) and not status.ok
-    assert "stray proxy" in str(status)
-    assert any("stray proxy" in f.check for f in secured.backend_impl().doctor(secured))
-    try:
-        ensure_secret(secured, secured.secret_name, {"token": "rotated-" + TOKEN})
-        assert all(not localstack._alive(p, "nginx") for p in strays)  # the rotation stopped them by pid
-        assert http_status(url, TOKEN) == 401 and http_status(url, "rotated-" + TOKEN) == 200
-        assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
-        assert localstack.status(secured).ok
-    finally:
-        ensure_secret(secured, secured.secret_name, {"token": TOKEN})
-    assert http_status(url, TOKEN) == 200
-
-
-def test_up_and_down_stop_a_proxy_worker_left_by_a_killed_master(secured):
-    url = f"{secured.registry_url}{api_path()}/registered_models"
-    _kill_master(secured)
-    strays = localstack._own_nginx_pids(secured)
-    assert strays
+    pid = _kill_proxy(secured)
+    assert http_status(url, TOKEN) is None  # one process: nothing of it is left answering
+    status = localstack.status(secured)
+    proxy = next(c for c in status.components if c.name == "proxy")
+    assert not status.ok and not proxy.running and proxy.pid == pid and "NOT fully up" in str(status)
+    [finding] = secured.backend_impl().doctor(secured)
+    assert "does not answer" in finding.check and "make up" in finding.fix
     assert localstack.up(secured, quiet=True).ok
-    assert all(not localstack._alive(p, "nginx") for p in strays) and http_status(url, TOKEN) == 200
-    _kill_master(secured)
-    strays = localstack._own_nginx_pids(secured)
-    assert strays
-    assert "stray proxy" in localstack.down(secured, quiet=True)
-    assert all(not localstack._alive(p, "nginx") for p in strays) and http_status(url, TOKEN) is None
-    assert localstack.up(secured, quiet=True).ok  # back for any test after this one
+    assert http_status(url, TOKEN) == 200 and http_status(url) == 401  # the same URL, the token still checked
+    assert secured.backend_impl().doctor(secured) == []
+
+
+def test_down_stops_the_proxy_by_its_pid_and_up_brings_it_back(secured):
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    assert localstack.down(secured, quiet=True) == ["proxy", "registry", "mariadb"]
+    assert http_status(url, TOKEN) is None
+    assert localstack.up(secured, quiet=True).ok and http_status(url, TOKEN) == 200
+
+
+def test_many_clients_at_once_each_on_a_kept_alive_connection(secured):
+    """8 clients with the token and 4 without, 20 requests each on one connection: every answer is the right one."""
+    port = int(secured.registry_url.rsplit(":", 1)[1])
+    path = f"{api_path()}/registered_models?pageSize=1"
+    answers: dict[str, list[int]] = {"right": [], "wrong": []}
+    lock = threading.Lock()
+
+    def client(kind: str) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {TOKEN}"} if kind == "right" else {"Authorization": "Bearer nope"}
+        got = []
+        for _ in range(20):
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            got.append(resp.status if kind == "wrong" or b'"items"' in body else -1)
+        conn.close()
+        with lock:
+            answers[kind] += got
+
+    threads = [threading.Thread(target=client, args=("right",)) for _ in range(8)]
+    threads += [threading.Thread(target=client, args=("wrong",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert answers["right"] == [200] * 160 and answers["wrong"] == [401] * 80
+
+
+def test_the_proxy_log_holds_no_token(secured):
+    ensure_secret(secured, secured.secret_name, {"token": TOKEN})
+    http_status(f"{secured.registry_url}{api_path()}/registered_models", TOKEN)
+    http_status(f"{secured.registry_url}{api_path()}/registered_models", "wrong-" + TOKEN)
+    log = (secured.state_dir / "logs" / "token-proxy.log").read_text()
+    assert "/registered_models" in log and " 401 " in log and " 200 " in log
+    assert TOKEN not in log and "Bearer" not in log
 
 
 def test_without_a_token_the_clients_own_fallback_file_serves_every_helper(secured, tmp_path, monkeypatch):
@@ -203,3 +233,29 @@ def test_without_a_token_the_clients_own_fallback_file_serves_every_helper(secur
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(InvalidInput, match="KF_PIPELINES_SA_TOKEN_PATH"):
         connect(secured.replace(token=Secret("")), retries=1)
+
+
+def test_the_registry_stopped_behind_the_proxy_is_a_502_and_unavailable(secured):
+    """The proxy answers 502 (not a dropped connection) when the server is gone; mrhelpers names the URL."""
+    from mrhelpers import RegistryUnavailable
+
+    url = f"{secured.registry_url}{api_path()}/registered_models"
+    state = json.loads((secured.state_dir / "state.json").read_text())
+    localstack._stop_pid(state["registry"]["pid"], "model-registry")
+    try:
+        assert http_status(url, TOKEN) == 502 and http_status(url) == 401  # the token is still checked first
+        with pytest.raises(RegistryUnavailable, match=secured.registry_url):
+            connect(secured, retries=1)
+    finally:
+        assert localstack.up(secured, quiet=True).ok
+    assert http_status(url, TOKEN) == 200
+
+
+def test_a_chunked_request_body_is_refused_with_411(secured):
+    conn = http.client.HTTPConnection("127.0.0.1", int(secured.registry_url.rsplit(":", 1)[1]), timeout=30)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn.request("POST", f"{api_path()}/registered_models", body=iter([b'{"name":', b'"chunked"}']), headers=headers)
+    resp = conn.getresponse()
+    assert resp.status == 411 and b"Content-Length" in resp.read()
+    conn.close()
+    assert connect(secured).get_registered_model("chunked") is None

@@ -4,9 +4,10 @@ import json
 import socket
 from pathlib import Path
 
+import localstack  # setup/localstack.py
 import pytest
 
-from mrhelpers import Lineage, StackError, connect, localstack, register_version, versions_frame
+from mrhelpers import Lineage, StackError, connect, register_version, versions_frame
 from mrhelpers.core.settings import Settings
 from tests.conftest import stack_settings
 
@@ -72,3 +73,17 @@ def test_port_in_use_is_refused_with_the_port(tmp_path):
                 localstack.up(settings, db_port=port, quiet=True)
         finally:
             localstack.down(settings, quiet=True)
+
+
+def test_the_command_line_reports_and_says_what_to_run(stack, tmp_path):
+    """`make status` runs this script: exit 0 and the registry's URL when up; exit 3 and `make up` when not."""
+    import os
+    import subprocess
+    import sys
+
+    script = [sys.executable, str(Path(localstack.__file__)), "status"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRH_")}
+    up = subprocess.run(script, env={**env, "MRH_STATE_DIR": str(stack.state_dir)}, capture_output=True, text=True)
+    assert up.returncode == 0 and stack.registry_url in up.stdout and "up" in up.stdout.splitlines()[0]
+    empty = subprocess.run(script, env={**env, "MRH_STATE_DIR": str(tmp_path)}, capture_output=True, text=True)
+    assert empty.returncode == 3 and "NOT fully up" in empty.stdout and "`make up`" in empty.stdout

@@ -7,11 +7,12 @@ import stat
 import subprocess
 from pathlib import Path
 
+import localstack  # setup/localstack.py
 import pytest
+from run_notebooks import CLEANUP, TUTORIAL, notebook_parameters, notebooks_dir, pick_notebooks, run_notebooks
 
-from mrhelpers import InvalidInput, Settings, StackError, ensure_secret, localstack, read_records
+from mrhelpers import InvalidInput, Settings, StackError, ensure_secret, read_records
 from mrhelpers.core.records import MIME
-from mrhelpers.tutorial.runner import TUTORIAL, notebook_parameters, notebooks_dir, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -52,11 +53,29 @@ def test_missing_go_gets_next_step(tmp_path, monkeypatch):
         localstack.install_server(Settings(state_dir=tmp_path, bin_dir=tmp_path / "bin"), quiet=True)
 
 
-def test_missing_mariadb_without_apt(monkeypatch):
+def test_missing_mariadb_names_make_system_and_installs_nothing(monkeypatch):
     monkeypatch.setattr(localstack, "_find", lambda name: None)
-    monkeypatch.setattr(localstack.shutil, "which", lambda name: None)
-    with pytest.raises(StackError, match="no apt-get.*mariadbd"):
-        localstack.ensure_mariadb_installed(quiet=True)
+    with pytest.raises(StackError, match=r"MariaDB is not installed.*`make system`"):
+        localstack.find_mariadb()
+    assert "apt-get" not in Path(localstack.__file__).read_text()  # setup/install-system.sh installs packages
+
+
+@pytest.mark.parametrize(
+    "stored", ["pa'ss--word-1234567", "shortpw1", "back\\slash-password-123", "sp ace-password-1234"]
+)
+def test_a_stored_database_password_that_could_break_sql_is_refused(tmp_path, stored):
+    (tmp_path / "mariadb").mkdir()
+    (tmp_path / "mariadb" / "password").write_text(stored)
+    with pytest.raises(StackError, match="written into SQL, so it is refused") as info:
+        localstack._db_password(Settings(state_dir=tmp_path))
+    assert stored not in str(info.value)
+
+
+def test_a_new_database_password_is_hex_and_private(tmp_path):
+    value = localstack._db_password(Settings(state_dir=tmp_path))
+    path = tmp_path / "mariadb" / "password"
+    assert len(value) == 48 and int(value, 16) >= 0 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert localstack._db_password(Settings(state_dir=tmp_path)) == value  # kept
 
 
 def test_bad_port_variable(monkeypatch):
@@ -122,7 +141,6 @@ def test_every_notebook_has_a_parameters_cell_first_with_local_default():
 def test_committed_notebooks_follow_the_output_policy():
     """Outputs only in cells marked NBVAL_CHECK_OUTPUT (refreshed by tests/refresh_notebook_outputs.py)."""
     from mrhelpers.core.records import MIME
-    from mrhelpers.tutorial.runner import CLEANUP
 
     marked = 0
     for name in [*TUTORIAL, CLEANUP]:
@@ -146,8 +164,6 @@ def test_unknown_notebook_parameter_fails_loudly(tmp_path):
 
 
 def test_pick_notebooks_by_number_or_name_in_the_order_given():
-    from mrhelpers.tutorial.runner import pick_notebooks
-
     assert pick_notebooks("") == TUTORIAL
     assert pick_notebooks("05, 00,99") == ("05_inspect_registry", "00_cluster_setup", "99_cleanup")
     assert pick_notebooks(["04_submit_run"]) == ("04_submit_run",)

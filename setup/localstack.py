@@ -1,19 +1,23 @@
-"""Notebook 00, local backend: run a real Model Registry server on this machine.
+"""The local stack, run by make: MariaDB, the Model Registry server and the token proxy on 127.0.0.1.
 
-``up`` starts two processes, each of its own, on 127.0.0.1:
+    python setup/localstack.py up|down|status|install-server      (make up, make down, make status, make server)
 
-* a MariaDB server (Debian's ``mariadb-server``) with its data folder under the
-  state dir, a project user for TCP, and the ``model_registry`` database;
-* the Model Registry server (Go, built once with ``go install`` from
-  ``setup/registry-server``), ``model-registry proxy --datastore-type embedmd``.
+``up`` starts, each as a process of its own on a free (or the recorded, or the asked) port:
 
-It records pids, ports and log paths in ``<state dir>/state.json``. ``down``
-stops only those pids and keeps the data; ``status`` says what runs and whether
-it answers. ``up`` is idempotent and safe to run again after ``down``.
+* a MariaDB server (Debian's ``mariadbd``; ``make system`` installs it) with its data folder under the state
+  dir, a project user for TCP, and the ``model_registry`` database, compared exactly (``utf8mb4_bin``);
+* the Model Registry server (Go, built once with ``go install`` from ``setup/registry-server``);
+* ``setup/token_proxy.py`` in front, checking the bearer token that the local secret store holds: on from the
+  command line unless ``MRH_AUTH=0`` (``up(auth=None)`` reads ``MRH_AUTH``, default off); once on, kept on.
+
+It records pids, ports and logs in ``<state dir>/state.json``, whose ``registry_url`` mrhelpers reads. ``down``
+stops only those pids and keeps the data; ``status`` says what runs and whether it answers. ``up`` is idempotent.
+Settings of its own (MRH_AUTH, MRH_DB_PORT, MRH_REGISTRY_PORT, MRH_PROXY_PORT) are read here, not by mrhelpers.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import fcntl
@@ -27,16 +31,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.backends.local.secrets import read_local_secret, write_local_secret
+from mrhelpers.backends.local.secrets import local_secret_dir, read_local_secret, write_local_secret
 from mrhelpers.backends.net import free_port, http_status
 from mrhelpers.backends.secrets import check_secret, choose_token
-from mrhelpers.core.errors import StackError
+from mrhelpers.core.errors import MRHelpersError, StackError
 from mrhelpers.core.progress import Progress
 from mrhelpers.core.settings import SECRET_TOKEN_KEY, Settings, project_root, versions
 
@@ -45,9 +50,10 @@ COLLATION = "utf8mb4_bin"
 """The local database compares text exactly: names and keys that differ in case, accent or emoji are different."""
 DB_USER = "mrhelpers"
 COMPONENTS = ("mariadb", "registry", "proxy")
-STRAY = "stray proxy"
-"""What :func:`status` calls an nginx process of this stack that no running master owns."""
-_BINARIES = {"mariadb": "mariadbd", "registry": "model-registry", "proxy": "nginx"}
+_BINARIES = {"mariadb": "mariadbd", "registry": "model-registry", "proxy": "token_proxy.py"}
+PROXY = Path(__file__).resolve().with_name("token_proxy.py")
+_PASSWORD = re.compile(r"[A-Za-z0-9_-]{16,}")
+"""What a database password may hold: it is written into SQL, so no quote or backslash can be in it."""
 _BEARER = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 
 
@@ -71,7 +77,7 @@ def _load(settings: Settings) -> dict[str, Any]:
     except json.JSONDecodeError:
         raise StackError(
             f"{_state_path(settings)} is not valid JSON. Stop any stack processes you started "
-            f"(`python -m mrhelpers status`), then delete that file and run `python -m mrhelpers up`."
+            f"(`make status`), then delete that file and run `make up`."
         ) from None
 
 
@@ -113,10 +119,10 @@ def _alive(pid: int | None, binary: str) -> bool:
     comm, _, rest = stat.partition("(")[2].rpartition(")")
     if rest.split()[:1] == ["Z"]:  # a zombie has exited
         return False
-    first = cmdline.split(b"\0")[0].decode(errors="replace")
-    # comm is the executable's name cut to 15 characters; cmdline can be empty for a
-    # moment right after exec, so either one naming the program is enough.
-    return comm == binary[:15] or (bool(first) and Path(first).name == binary)
+    argv = [Path(a.decode(errors="replace")).name for a in cmdline.split(b"\0")[:2]]
+    # comm is the executable's name cut to 15 characters; cmdline can be empty for a moment right
+    # after exec, so either one naming the program is enough (the proxy: python, then its script).
+    return comm == binary[:15] or binary in argv
 
 
 def _port_free(port: int) -> bool:
@@ -205,8 +211,7 @@ def _wait(what: str, check: Any, timeout: float, pid: int, binary: str, log: Pat
                 _stop_pid(pid, binary)  # do not leave a half-started server behind
                 raise StackError(
                     f"The {what} did not become ready within {timeout:.0f} s. Its log, {log}, ends with:\n"
-                    f"{_tail(log)}\nStop the stack with `python -m mrhelpers down` and try again, "
-                    "or raise the timeout with --timeout."
+                    f"{_tail(log)}\nStop the stack with `make down` and try again."
                 )
             progress.update(f"of at most {timeout:.0f} s")
             time.sleep(0.25)
@@ -227,36 +232,18 @@ def _find(binary: str) -> str | None:
     return None
 
 
-def ensure_mariadb_installed(quiet: bool = False) -> str:
-    """Return the path of ``mariadbd``, installing Debian's package when missing.
+def find_mariadb() -> str:
+    """The path of ``mariadbd``.
 
     Raises:
-        StackError: When it is missing and cannot be installed here (no apt, not root).
+        StackError: When it is missing, naming ``make system``, which installs it.
     """
     found = _find("mariadbd")
-    if found:
-        return found
-    package = versions().get("MARIADB_DEBIAN_PACKAGE", "mariadb-server")
-    if not shutil.which("apt-get"):
-        raise StackError(
-            "MariaDB is not installed and this system has no apt-get. Install MariaDB 10.11 or later "
-            "with your package manager (for example `brew install mariadb`) so that `mariadbd` is on PATH, "
-            "then run `python -m mrhelpers up` again."
-        )
-    if os.geteuid() != 0:
-        raise StackError(
-            f"MariaDB is not installed. Install it with `sudo apt-get update && sudo apt-get install -y {package}`, "
-            "then run `python -m mrhelpers up` again."
-        )
-    _say(f"Installing {package} from Debian's packages (apt-get) ...", quiet)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise StackError(f"`{' '.join(argv)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    found = _find("mariadbd")
     if not found:
-        raise StackError(f"{package} installed but `mariadbd` is still not found on PATH or in /usr/sbin.")
+        raise StackError(
+            "MariaDB is not installed (no `mariadbd` on PATH or in /usr/sbin). Run `make system`, which installs "
+            "Debian's mariadb-server, or install MariaDB 10.11+ with your package manager; then `make up` again."
+        )
     return found
 
 
@@ -284,7 +271,7 @@ def _user_args() -> list[str]:
 def _sql(settings: Settings, sql: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     client = _find("mariadb") or _find("mysql")
     if client is None:
-        raise StackError("The MariaDB client (`mariadb`) is missing: install Debian's mariadb-client.")
+        raise StackError("The MariaDB client (`mariadb`) is missing: run `make system` (Debian's mariadb-client).")
     return subprocess.run(
         [client, "--no-defaults", f"--socket={_socket_path(settings)}", "-u", getpass.getuser(), "--batch"],
         input=sql,
@@ -297,9 +284,16 @@ def _sql(settings: Settings, sql: str, timeout: float = 30) -> subprocess.Comple
 def _db_password(settings: Settings) -> str:
     path = settings.state_dir / "mariadb" / "password"
     if path.exists():
-        return path.read_text().strip()
+        value = path.read_text().strip()
+        if not _PASSWORD.fullmatch(value):
+            raise StackError(
+                f"The database password in {path} holds characters other than letters, digits, - and _ (or is "
+                "shorter than 16): it is written into SQL, so it is refused. Run `make down`, delete that file "
+                "and the folder mariadb/data next to it (the registry's data), then `make up`."
+            )
+        return value
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(24)
+    value = secrets.token_hex(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
@@ -307,7 +301,7 @@ def _db_password(settings: Settings) -> str:
 
 
 def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
-    mariadbd = ensure_mariadb_installed(quiet)
+    mariadbd = find_mariadb()
     base = settings.state_dir / "mariadb"
     datadir = base / "data"
     log = settings.state_dir / "logs" / "mariadb.log"
@@ -315,7 +309,7 @@ def _start_mariadb(settings: Settings, state: dict[str, Any], port: int | None, 
     if not (datadir / "mysql").is_dir():
         installer = _find("mariadb-install-db") or _find("mysql_install_db")
         if installer is None:
-            raise StackError("`mariadb-install-db` is missing: reinstall Debian's mariadb-server.")
+            raise StackError("`mariadb-install-db` is missing: run `make system` (Debian's mariadb-server).")
         _say(f"Creating the MariaDB data folder {datadir} ...", quiet)
         datadir.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
@@ -411,7 +405,7 @@ def ensure_exact_collation(settings: Settings, quiet: bool = False) -> list[str]
     if proc.returncode != 0:
         raise StackError(
             f"Converting {DATABASE!r} to the exact collation {COLLATION} failed: {proc.stderr.strip()}. "
-            "The data is unchanged where the statement failed; run `python -m mrhelpers up` again."
+            "The data is unchanged where the statement failed; run `make up` again."
         )
     return tables
 
@@ -445,7 +439,7 @@ def install_server(settings: Settings, quiet: bool = False) -> Path:
     if go is None:
         raise StackError(
             "Go is not installed, and the Model Registry server is built with `go install`. Install Go 1.24 "
-            "or later (https://go.dev/doc/install) so that `go` is on PATH, then run `python -m mrhelpers up` again."
+            "or later (https://go.dev/doc/install) so that `go` is on PATH, then run `make up` again."
         )
     settings.bin_dir.mkdir(parents=True, exist_ok=True)
     log = settings.bin_dir / "go-install.log"
@@ -522,40 +516,7 @@ def _start_registry(settings: Settings, state: dict[str, Any], port: int | None,
     )
 
 
-# --------------------------------------------------------------------------- token-checking proxy (nginx)
-
-_NGINX_CONF = """# Written by mrhelpers.backends.local.stack; holds the token, so mode 0600.
-worker_processes 1;
-error_log {logs}/nginx-error.log warn;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log {logs}/nginx-access.log;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    # A regular expression with ~ (not ~*): matched exactly, letter case included. A plain
-    # string key of a map is matched ignoring case.
-    map $http_authorization $mrh_authorized {{
-        default 0;
-        "~^Bearer {token}$" 1;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 32m;
-        # Stream bodies both ways: no temporary files, which nginx's workers (user nobody when
-        # started as root) could not write in a private state folder (HTTP 500 past 16 KiB).
-        proxy_request_buffering off;
-        proxy_buffering off;
-        location / {{
-            if ($mrh_authorized = 0) {{
-                add_header WWW-Authenticate 'Bearer realm="model-registry"' always;
-                return 401 '{{"code":"Unauthorized","message":"missing or wrong bearer token"}}';
-            }}
-            proxy_pass http://127.0.0.1:{upstream};
-        }}
-    }}
-}}
-"""
+# --------------------------------------------------------------------------- token-checking proxy
 
 
 def _proxy_token(settings: Settings) -> str:
@@ -568,7 +529,7 @@ def _proxy_token(settings: Settings) -> str:
     if token != token.strip():
         raise StackError(
             f"The token in the Secret {settings.secret_name!r} ({settings.state_dir}/secrets/{settings.secret_name}/"
-            f"{SECRET_TOKEN_KEY}) has surrounding spaces or a newline. mrhelpers refuses it rather than guess "
+            f"{SECRET_TOKEN_KEY}) has surrounding spaces or a newline. The stack refuses it rather than guess "
             "which characters belong to the token. Write it without them: "
             f"mrhelpers.ensure_secret(settings, {settings.secret_name!r}, {{'token': TOKEN}}), or `printf %s TOKEN > "
             "<that file>` (`echo` adds a newline)."
@@ -581,149 +542,29 @@ def _proxy_token(settings: Settings) -> str:
     return token
 
 
-def token_regex(token: str) -> str:
-    """``token`` as a PCRE matching only itself: of its characters only ``.`` and ``+`` are special."""
-    return token.replace(".", "[.]").replace("+", "[+]")
-
-
-def _conf_token(conf: Path) -> str | None:
-    """The token a written proxy configuration accepts (to tell when a reload has taken)."""
-    found = re.search(r'"~\^Bearer (.*)\$" 1;', conf.read_text()) if conf.exists() else None
-    return found.group(1).replace("[.]", ".").replace("[+]", "+") if found else None
-
-
-def _write_proxy_conf(settings: Settings, state: dict[str, Any]) -> Path:
-    prefix = settings.state_dir / "nginx"
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    token = _proxy_token(settings)
-    text = _NGINX_CONF.format(
-        logs=settings.state_dir / "logs", prefix=prefix, port=state["proxy"]["port"],
-        upstream=state["registry"]["port"], token=token_regex(token),
-    )  # fmt: skip
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    return conf
-
-
-def ensure_nginx_installed(quiet: bool = False) -> str:
-    """Return the path of ``nginx``, installing Debian's ``nginx-light`` when missing (as root).
-
-    Raises:
-        StackError: When it is missing and cannot be installed here.
-    """
-    found = _find("nginx")
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        raise StackError(
-            "The token-checking proxy needs nginx: `sudo apt-get install -y nginx-light` "
-            "(or run `make install`), then `python -m mrhelpers up --auth` again."
-        )
-    _say("Installing nginx-light from Debian's packages (apt-get) ...", quiet)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light"], env=env, capture_output=True, text=True)
-    found = _find("nginx")
-    if proc.returncode != 0 or not found:
-        raise StackError(f"`apt-get install nginx-light` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return found
+def _token_file(settings: Settings) -> Path:
+    return local_secret_dir(settings.state_dir, settings.secret_name) / SECRET_TOKEN_KEY
 
 
 def _start_proxy(settings: Settings, state: dict[str, Any], port: int | None, timeout: float, quiet: bool) -> None:
-    nginx = ensure_nginx_installed(quiet)
-    _stop_stray_proxies(settings, None, quiet)  # a worker left by a killed master holds the old token
+    token = _proxy_token(settings)
     old = state.get("proxy", {})
     port = _choose_port("token-checking proxy", port, old.get("port"), "MRH_PROXY_PORT")
-    log = settings.state_dir / "logs" / "nginx-error.log"
+    log = settings.state_dir / "logs" / "token-proxy.log"
     url = f"http://127.0.0.1:{port}"
-    state["proxy"] = {"pid": None, "port": port, "url": url, "log": str(log)}
-    conf = _write_proxy_conf(settings, state)
-    _say(f"Starting the token-checking proxy (nginx) on 127.0.0.1:{port} ...", quiet)
-    pid = _spawn([nginx, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"], log)
-    state["proxy"]["pid"] = pid
+    upstream = state["registry"]["port"]
+    _say(f"Starting the token-checking proxy on 127.0.0.1:{port} ...", quiet)
+    argv = [sys.executable, str(PROXY), "--port", str(port), "--upstream", str(upstream)]
+    pid = _spawn([*argv, "--token-file", str(_token_file(settings))], log)
+    state["proxy"] = {"pid": pid, "port": port, "url": url, "log": str(log), "upstream": upstream}
     state["registry_url"] = url
     _save(settings, state)
     probe = f"{url}{api_path()}/registered_models?pageSize=1"
-    token = _proxy_token(settings)
-    _wait("token-checking proxy", lambda: _http_ok(probe, token), timeout, pid, "nginx", log, quiet)
-    if http_status(probe) != 401:
-        raise StackError(f"The proxy at {url} let a request without a token through; check {conf}.")
-
-
-def _own_nginx_pids(settings: Settings, keep: int | None = None) -> list[int]:
-    """nginx processes of this stack other than ``keep`` (the recorded master) and its workers.
-
-    A process is this stack's when it is nginx and its command line names this stack's
-    configuration file (a master), or it holds a file of this stack's state folder open
-    (a worker, which keeps the logs open; its command line is just ``nginx: worker process``).
-    A worker outlives a master killed with ``kill -9`` and keeps serving the old token.
-    """
-    conf = str(settings.state_dir / "nginx" / "nginx.conf")
-    own = (str(settings.state_dir / "logs") + "/", str(settings.state_dir / "nginx") + "/")
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if not entry.name.isdigit() or int(entry.name) in (keep, os.getpid()):
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if stat.partition("(")[2].rpartition(")")[0] != "nginx":
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == keep:  # a worker of the running master
-                continue
-            mine = conf in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            if not mine:
-                mine = any(os.readlink(fd).startswith(own) for fd in (entry / "fd").iterdir())
-        except (OSError, ValueError, IndexError):
-            continue  # gone, or not ours to read
-        if mine:
-            found.append(int(entry.name))
-    return found
-
-
-def _stop_stray_proxies(settings: Settings, keep: int | None, quiet: bool) -> list[int]:
-    """Stop this stack's nginx processes that no recorded master owns; return their pids."""
-    strays = _own_nginx_pids(settings, keep)
-    for pid in strays:
-        _say(f"Stopping a stray proxy process of this stack (nginx, pid {pid}) ...", quiet)
-        _stop_pid(pid, "nginx", timeout=5.0)
-    return strays
-
-
-def refresh_proxy(settings: Settings) -> bool:
-    """Make a running proxy accept the token now in the local secret store (after a change).
-
-    Waits until the new token is accepted and the old one refused: after a reload,
-    nginx's old worker keeps accepting connections for a moment.
-
-    A master killed with ``kill -9`` leaves its workers serving the old token: then the proxy is
-    started again (as ``up`` does, which stops those workers by pid first).
-
-    Returns:
-        True when a proxy was running and now takes the new token.
-    """
-    state = _load(settings)
-    proxy = state.get("proxy", {})
-    if not _alive(proxy.get("pid"), "nginx"):
-        if not _own_nginx_pids(settings):
-            return False
-        return up(settings, quiet=True).ok
-    conf = settings.state_dir / "nginx" / "nginx.conf"
-    before = _conf_token(conf)
-    _write_proxy_conf(settings, state)
-    os.kill(proxy["pid"], signal.SIGHUP)
-    probe = f"{proxy['url']}{api_path()}/registered_models?pageSize=1"
-    token = _proxy_token(settings)
-    old = before if before and before != token else None
-    deadline = time.monotonic() + 15
-    settled = 0
-    while settled < 3:
-        ok = _http_ok(probe, token) and (old is None or http_status(probe, old) == 401)
-        settled = settled + 1 if ok else 0
-        if time.monotonic() > deadline:
-            raise StackError(f"The proxy at {proxy['url']} did not take the new token; see {proxy['log']}.")
-        time.sleep(0.05)
-    return True
+    _wait("token-checking proxy", lambda: _http_ok(probe, token), timeout, pid, _BINARIES["proxy"], log, quiet)
+    refused = http_status(probe, timeout=30)
+    if refused != 401:
+        _stop_pid(pid, _BINARIES["proxy"])  # do not leave a proxy running that does not check the token
+        raise StackError(f"The proxy at {url} answered a request without a token with {refused}, not 401; see {log}.")
 
 
 # --------------------------------------------------------------------------- public API
@@ -753,7 +594,7 @@ class StackStatus:
 
     @property
     def ok(self) -> bool:
-        return all(c.running and c.answers and c.name != STRAY for c in self.components)
+        return all(c.running and c.answers for c in self.components)
 
     def to_frame(self) -> Any:
         """The components as a pandas DataFrame (for notebooks)."""
@@ -770,6 +611,8 @@ class StackStatus:
             lines.append(f"  {c.name:<9} {state:<8} pid {c.pid or '-':<8} {where:<24} {answer:<16} log {c.log or '-'}")
         if self.ok:
             lines.append(f"  Model Registry API: {self.registry_url}{api_path()}")
+        else:
+            lines.append("  Start it, or what stopped, with `make up` (the data is kept).")
         if self.open_port:
             proxy = any(c.name == "proxy" for c in self.components)
             lines.append(
@@ -808,15 +651,11 @@ def status(settings: Settings | None = None) -> StackStatus:
     parts.append(ComponentStatus("registry", reg.get("pid"), reg_running, reg.get("url"), reg_answers, reg.get("log")))
     if state.get("auth"):
         proxy = state.get("proxy", {})
-        proxy_running = _alive(proxy.get("pid"), "nginx")
+        proxy_running = _alive(proxy.get("pid"), _BINARIES["proxy"])
         proxy_answers = proxy_running and http_status(f"{proxy.get('url')}{api_path()}/registered_models") == 401
         parts.append(
             ComponentStatus("proxy", proxy.get("pid"), proxy_running, proxy.get("url"), proxy_answers, proxy.get("log"))
         )
-        strays = _own_nginx_pids(settings, proxy.get("pid") if proxy_running else None)
-        # A worker whose master was killed: it still answers, with the token it was started with.
-        answers = bool(strays) and http_status(f"{proxy.get('url')}{api_path()}/registered_models") is not None
-        parts.extend(ComponentStatus(STRAY, pid, True, proxy.get("url"), answers, proxy.get("log")) for pid in strays)
     open_port = reg.get("url") if reg_running else None
     return StackStatus(str(settings.state_dir), state.get("registry_url"), tuple(parts), open_port)
 
@@ -837,7 +676,7 @@ def up(
         registry_port: Port for the Model Registry server; default ``MRH_REGISTRY_PORT``,
             else the port used last time if free, else a free one.
         db_port: Port for MariaDB; default ``MRH_DB_PORT``, likewise.
-        auth: Put a token-checking proxy (nginx) in front of the server, as a secured
+        auth: Put the token-checking proxy (``setup/token_proxy.py``) in front of the server, as a secured
             cluster has: requests without ``Authorization: Bearer <token>`` (the token in
             the local Secret, created when missing) get HTTP 401, and ``registry_url``
             becomes the proxy's. Default: ``MRH_AUTH`` (``1``/``true``), else what the
@@ -874,11 +713,13 @@ def up(
             _start_registry(settings, state, registry_port, timeout, quiet)
         ensure_exact_collation(settings, quiet)  # after the server's migrations made the tables
         if state["auth"]:
-            if _alive(state.get("proxy", {}).get("pid"), "nginx"):
-                _stop_stray_proxies(settings, state["proxy"]["pid"], quiet)
-                state["registry_url"] = state["proxy"]["url"]
-                _save(settings, state)
-                refresh_proxy(settings)  # the registry may have a new port
+            proxy = state.get("proxy", {})
+            if _alive(proxy.get("pid"), _BINARIES["proxy"]) and proxy.get("upstream") != state["registry"]["port"]:
+                _say("The registry server has a new port: starting the proxy again in front of it.", quiet)
+                _stop_pid(proxy["pid"], _BINARIES["proxy"])
+            if _alive(proxy.get("pid"), _BINARIES["proxy"]):
+                _proxy_token(settings)  # still a token it can check
+                _say(f"The token-checking proxy already runs at {proxy['url']}.", quiet)
             else:
                 _start_proxy(settings, state, _env_int("MRH_PROXY_PORT"), timeout, quiet)
         _save(settings, state)
@@ -906,8 +747,6 @@ def down(settings: Settings | None = None, *, quiet: bool = False) -> list[str]:
                 stopped.append(name)
             if part:
                 part["pid"] = None
-        if _stop_stray_proxies(settings, None, quiet):
-            stopped.append("stray proxy")
         if state:
             _save(settings, state)
     _say(f"Stopped: {', '.join(stopped) or 'nothing was running'}. Data kept in {settings.state_dir}.", quiet)
@@ -921,3 +760,35 @@ def _env_int(name: str) -> int | None:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise StackError(f"{name}={value!r} is not a port number (1-65535).")
     return int(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="setup/localstack.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the local stack, or keep the one that runs")
+    p_up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each server (default 120)")
+    sub.add_parser("down", help="stop the stack's processes by their recorded pids (data is kept)")
+    sub.add_parser("status", help="what runs, where, and whether it answers (exit 3 when not fully up)")
+    sub.add_parser("install-server", help="build the pinned Model Registry server with go install (once)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(backend="local")
+    try:
+        if args.command == "up":
+            auth = os.environ.get("MRH_AUTH", "1").lower() in ("1", "true", "yes")  # on unless MRH_AUTH=0
+            return 0 if up(settings, auth=auth, timeout=args.timeout).ok else 1
+        if args.command == "down":
+            down(settings)
+            return 0
+        if args.command == "status":
+            result = status(settings)
+            print(result)
+            return 0 if result.ok else 3
+        print(f"Model Registry server: {install_server(settings)}")
+        return 0
+    except MRHelpersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

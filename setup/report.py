@@ -92,7 +92,7 @@ def build_report(executed: str | Path, output: str | Path) -> Path:
     """Render the executed notebooks in ``executed`` (with its ``summary.json``) into ``output``.
 
     Args:
-        executed: The folder :func:`mrhelpers.tutorial.runner.run_notebooks` wrote.
+        executed: The folder :func:`run_notebooks.run_notebooks` wrote.
         output: Where the site goes (created); ``index.html`` plus one page per notebook.
 
     Returns:
@@ -176,3 +176,13 @@ def build_report(executed: str | Path, output: str | Path) -> Path:
         f"</thead><tbody>{''.join(rows)}</tbody></table>{reg}</body></html>"
     )
     return index
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="setup/report.py", description="Render executed notebooks as a static site.")
+    parser.add_argument("--input", default="build/notebooks", help="executed notebooks (default build/notebooks)")
+    parser.add_argument("--output", default="build/report", help="site folder (default build/report)")
+    args = parser.parse_args()
+    print(f"Report: {build_report(args.input, args.output).resolve()}")

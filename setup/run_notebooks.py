@@ -1,22 +1,29 @@
-"""Run the tutorial notebooks headless with papermill, in order.
+"""Run the tutorial notebooks headless with papermill, in order (``make tutorial``).
 
-Executed copies are written to the output folder as each notebook runs, so a
-failing notebook can be read there afterwards.
+    python setup/run_notebooks.py [--output build/notebooks] [-p NAME VALUE ...] [--only 00,01,...]
+
+Executed copies are written to the output folder as each notebook runs, so a failing notebook can be read
+there afterwards; then the report (``setup/report.py``) and what the tutorial registered are shown.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from report import build_report
+
 from mrhelpers.core.errors import InvalidInput, MRHelpersError
-from mrhelpers.core.inspection import mask_credentials
-from mrhelpers.core.settings import project_root
+from mrhelpers.core.inspection import mask_credentials, versions_frame
+from mrhelpers.core.registry import connect
+from mrhelpers.core.settings import Settings, project_root
 
 TUTORIAL = (
     "00_cluster_setup",
@@ -33,23 +40,32 @@ TUTORIAL = (
 CLEANUP = "99_cleanup"
 """Run on its own, when you are done: it archives what the tutorial registered and stops the stack."""
 
+TUTORIAL_MODELS = (
+    "tutorial-scratch",
+    "tutorial-component-check",
+    "tutorial-regressor",
+    "tutorial-regressor-packaged",
+    "tutorial-classifier",
+)
+"""The models the notebooks register (notebook 99 archives them)."""
 
-def __getattr__(name: str) -> Any:
-    # The kernel manager class is built on first use, so importing this module stays light.
-    if name == "LocalKernelManager":
-        from jupyter_client.manager import AsyncKernelManager
-        from traitlets import default
+SUMMARY_ROWS = 10
+"""Newest versions shown per tutorial model in the closing summary."""
+SUMMARY_WIDTH = 60
+"""Characters shown of each value in the closing summary (a URI may hold 65,535 bytes)."""
 
-        class LocalKernelManager(AsyncKernelManager):
-            """Talks to the kernel over unix sockets (ipc), not TCP: nothing listens on the network."""
 
-            @default("transport")
-            def _default_transport(self) -> str:
-                return "ipc"
+def kernel_manager_class() -> type:
+    """A kernel manager that talks to the kernel over unix sockets (ipc), not TCP: nothing listens on the network."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
-        globals()["LocalKernelManager"] = LocalKernelManager
-        return LocalKernelManager
-    raise AttributeError(name)
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return LocalKernelManager
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +131,7 @@ def run_notebooks(
         stop_on_error: Stop at the first failing notebook (default True).
         quiet: Print no progress.
 
-    The notebooks' kernels start the local stack with the token-checking proxy (``MRH_AUTH=1``)
+    Notebook 00 starts the local stack (``make up``) with the token-checking proxy (``MRH_AUTH=1``)
     unless ``MRH_AUTH`` is set (``MRH_AUTH=0``: no proxy for a stack that never had one).
 
     Returns:
@@ -166,6 +182,7 @@ def _run_each(
     import papermill
 
     folder = notebooks_dir()
+    manager = kernel_manager_class()
     for path in paths:
         target = out / path.name
         own = {k: v for k, v in parameters.items() if k in declared[path.stem]}
@@ -179,7 +196,7 @@ def _run_each(
                 str(target),
                 parameters=own,
                 kernel_name="python3",
-                kernel_manager_class="mrhelpers.tutorial.runner.LocalKernelManager",
+                kernel_manager_class=manager,
                 cwd=str(folder),
                 progress_bar=False,
                 log_output=False,
@@ -200,3 +217,53 @@ def _run_each(
             )
         if status != "ok" and stop_on_error:
             break
+
+
+def registered_table(settings: Settings) -> str:
+    """The tutorial's own models (not the rest of the registry): their newest versions, each value cut short."""
+    import pandas as pd
+
+    registry = connect(settings, retries=2)
+    frames = [f for f in (versions_frame(registry, name) for name in TUTORIAL_MODELS) if len(f)]
+    if not frames:
+        return "(the registry holds none of the tutorial's models)"
+    cols = ["model", "version", "version_id", "source_kind", "source_class", "source_id", "uri"]
+    table = pd.concat([f[cols].tail(SUMMARY_ROWS) for f in frames], ignore_index=True)
+    short = table.map(lambda x: x[: SUMMARY_WIDTH - 3] + "..." if isinstance(x, str) and len(x) > SUMMARY_WIDTH else x)
+    hidden = sum(len(f) for f in frames) - len(table)
+    more = f"\n({hidden} older versions not shown: mh.versions_frame(registry, name) lists them all)" if hidden else ""
+    return short.to_string(index=False) + more
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="setup/run_notebooks.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default="build/notebooks", help="executed notebooks (default build/notebooks)")
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="a notebook parameter (repeatable), for example -p backend local",
+    )  # fmt: skip
+    parser.add_argument("--only", default="", help="notebook numbers or names, in order, for example 00,01,05")
+    args = parser.parse_args(argv)
+    try:
+        results = run_notebooks(args.output, dict(args.parameter), pick_notebooks(args.only))
+        failed = [r for r in results if r.status != "ok"]
+        print(f"\nExecuted notebooks: {Path(args.output).resolve()}")
+        print(f"Report: {build_report(args.output, Path(args.output).parent / 'report').resolve()}")
+        if failed:
+            print(f"FAILED: {failed[0].notebook}: {failed[0].error}\nOpen {failed[0].output} to see the failing cell.")
+            return 1
+        if CLEANUP in {r.notebook for r in results}:
+            return 0  # it archived the models and stopped the stack: nothing left to show
+        after = Settings.from_env(backend=dict(args.parameter).get("backend"))
+        print("\nWhat the tutorial registered (its models' newest versions):")
+        print(registered_table(after))
+        if after.backend == "local":
+            print("\nThe local stack keeps running for JupyterLab (`make lab`); stop it with `make down`.")
+        return 0
+    except MRHelpersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
