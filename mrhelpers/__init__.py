@@ -63,7 +63,6 @@ _MODULES = {
     "serving": "mrhelpers.backends.serving",
     "secrets": "mrhelpers.backends.secrets",
     "localstack": "mrhelpers.backends.local.stack",
-    "cluster": "mrhelpers.backends.cluster.cluster",
     "tutorial": "mrhelpers.tutorial",
 }
 """Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""

@@ -13,27 +13,14 @@ from mrhelpers.core.settings import BackendProfile, Settings
 
 
 class Backend(BackendProfile, Protocol):
-    """A place where the registry and the pipelines run: ``local`` or ``cluster``.
+    """Where pipelines run and the registry token is kept: ``local`` or ``cluster``.
 
     The settings-level answers (defaults, the component's registry URL, hints, run links) are
-    :class:`mrhelpers.core.settings.BackendProfile`'s; these are the operations.
+    :class:`~mrhelpers.core.settings.BackendProfile`'s; these are the operations. Standing a
+    backend up or down is not: that is ``setup/``'s work (``make up``, ``make cluster-up``).
     """
 
-    def start(self, settings: Settings, **kwargs: Any) -> Any:
-        """Start (or keep) what runs the registry; return its status (``.ok``, ``.to_frame()``)."""
-        ...
-
-    def stop(self, settings: Settings, *, quiet: bool = False) -> None:
-        """Stop what :meth:`start` started; the data is kept (on a cluster: the port-forwards only)."""
-        ...
-
-    def status(self, settings: Settings) -> Any:
-        """What runs and answers; changes nothing."""
-        ...
-
-    def ensure_secret(
-        self, settings: Settings, name: str, data: Mapping[str, str], *, refresh: bool = True
-    ) -> SecretInfo:
+    def ensure_secret(self, settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
         """Create or update Secret ``name`` (its name and data already checked); idempotent."""
         ...
 
@@ -57,12 +44,4 @@ class Backend(BackendProfile, Protocol):
 
     def doctor(self, settings: Settings) -> list[Finding]:
         """What is wrong (empty: all good)."""
-        ...
-
-    def doctor_ok(self, settings: Settings) -> str:
-        """The CLI's line when :meth:`doctor` found nothing (it may check one more thing first)."""
-        ...
-
-    def after_tutorial(self, settings: Settings) -> str | None:
-        """What the CLI says after ``run-notebooks`` about what keeps running, if anything."""
         ...

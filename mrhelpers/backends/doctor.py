@@ -16,13 +16,12 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """Check the backend ``settings`` name and return what is wrong (empty: all good).
+    """What is wrong with the backend ``settings`` name (empty: all good).
 
-    Local: every part of the local stack runs and answers. Cluster: reads pods, events, PVCs and
-    StorageClasses with the Kubernetes client (your kubeconfig) and applies the rules of
-    :mod:`mrhelpers.backends.cluster.doctor`.
+    Local: the stack that ``make up`` started answers. Cluster: the rules of
+    :mod:`mrhelpers.backends.cluster.doctor_rules` over the cluster's pods, events and volumes.
 
     Raises:
-        MRHelpersError: No cluster is reachable with the current kubeconfig.
+        MRHelpersError: The cluster cannot be read with the current kubeconfig or ServiceAccount.
     """
     return settings.backend_impl().doctor(settings)

@@ -1,11 +1,7 @@
-"""Notebook 01: keep the registry token in a Secret.
+"""The registry token's Secret, on either backend: the checks of its name and data, and the calls.
 
-Local backend: a file store under ``<state dir>/secrets/<name>/<key>``, folders
-mode 0700 and files mode 0600, the same shape as a Kubernetes Secret mounted as
-files. Cluster backend: an Opaque Kubernetes Secret in ``settings.namespace``, created or
-patched through your kubeconfig (what ``kfp.kubernetes.use_secret_as_env`` mounts).
-Values are never printed; results report only key names and lengths. Both backends are
-idempotent: storing the same values again reports ``changed=False``.
+Values are never printed: results report only key names and lengths. Storing the same values
+again reports ``changed=False``.
 """
 
 from __future__ import annotations
@@ -40,6 +36,7 @@ class SecretInfo:
 
 
 def check_secret(name: str, data: Mapping[str, str]) -> None:
+    """Raise :class:`InvalidInput` unless ``name`` is a DNS-1123 name and ``data`` non-empty strings by key."""
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 253:
         raise InvalidInput(
             "secret name", name, "a DNS-1123 name: lowercase letters, digits and '-', at most 253 characters"
@@ -65,23 +62,24 @@ def choose_token(settings: Settings, given: str = "") -> str:
     return existing or _secrets.token_urlsafe(32)
 
 
-def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, refresh: bool = True) -> SecretInfo:
+def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
     """Create the Secret ``name`` holding ``data``, or update it; idempotent.
 
+    Local: a file per key under ``<state dir>/secrets/<name>/`` (mode 0600). Cluster: an Opaque
+    Kubernetes Secret in ``settings.namespace``, through your kubeconfig or the pod's ServiceAccount.
+
     Args:
-        settings: Chooses the backend (local file store or Kubernetes).
+        settings: Chooses the backend.
         name: The Secret's name, for example ``model-registry-auth``.
         data: Key to value, for example ``{"token": token}``. Keys that the
             Secret holds but ``data`` does not name are left as they are.
 
     Returns:
         A :class:`SecretInfo` with key names and value lengths, never values.
-        Locally, a running token-checking proxy (``up(auth=True)``) is made to
-        accept the new token at once.
 
     Raises:
         InvalidInput: For a bad name, key or empty value.
         MRHelpersError: When the store cannot be written.
     """
     check_secret(name, data)
-    return settings.backend_impl().ensure_secret(settings, name, data, refresh=refresh)
+    return settings.backend_impl().ensure_secret(settings, name, data)

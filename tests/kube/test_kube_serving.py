@@ -22,19 +22,14 @@ from kubernetes.client.exceptions import ApiException
 
 from mrhelpers import MRHelpersError, Settings
 from mrhelpers.authoring.training import evaluate, train_to
-from mrhelpers.backends.cluster.serving import deploy
-from mrhelpers.backends.serving import ISVC_API, KFP_S3_SECRET, S3_SECRET, SERVING_ACCOUNT, serve
+from mrhelpers.backends.cluster.kserve import ISVC_API, KFP_S3_SECRET, deploy
+from mrhelpers.backends.serving import S3_SECRET, SERVING_ACCOUNT, serve
 from tests.unit.backends.cluster import cluster_stubs
 
 GROUP, VERSION, PLURAL = ISVC_API
 CRD = f"{PLURAL}.{GROUP}"
 KEYS = {"accesskey": "minio-user", "secretkey": "minio-secret-123"}
 NAME = "tutorial-classifier-lr-strong"
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("MRH_POLL_SECONDS", "0.05")
 
 
 def entry(uri):
@@ -52,7 +47,7 @@ def kfp_namespace(core, namespace):
 
 
 def settings(tmp_path, ns):
-    return Settings(backend="cluster", namespace=ns, state_dir=tmp_path)
+    return Settings(backend="cluster", namespace=ns, state_dir=tmp_path, poll_seconds=0.05)
 
 
 def crd_served() -> bool:

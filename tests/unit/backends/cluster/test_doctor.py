@@ -5,7 +5,7 @@ doctor(settings) reading a real API server: tests/kube/test_kube_doctor.py."""
 import pytest
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.backends.cluster.doctor import diagnose
+from mrhelpers.backends.cluster.doctor_rules import diagnose
 from mrhelpers.backends.doctor import doctor
 
 READY = [{"type": "Ready", "status": "True"}]
@@ -169,7 +169,7 @@ def pipeline_pod(name, exit_code, created):
 
 
 def test_failed_pipeline_pods_newest_first():
-    from mrhelpers.backends.cluster.doctor import failed_pipeline_pods
+    from mrhelpers.backends.cluster.doctor_rules import failed_pipeline_pods
 
     pods = [pipeline_pod("a", 1, "2026-01-01T00:00:00Z"), pipeline_pod("b", 0, "2026-01-02T00:00:00Z"),
             pipeline_pod("c", 2, "2026-01-03T00:00:00Z"), *HEALTHY]  # fmt: skip

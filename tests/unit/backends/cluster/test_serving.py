@@ -3,7 +3,8 @@
 import pytest
 
 from mrhelpers import InvalidInput
-from mrhelpers.backends.serving import serving_manifest, serving_uri
+from mrhelpers.authoring.uris import serving_uri
+from mrhelpers.backends.serving import serving_manifest
 
 ENTRY = {"model": "Churn_Model", "model_id": "3", "version": "v1.2", "version_id": "9",
          "uri": "minio://mlpipeline/v2/artifacts/run/model", "format": "sklearn", "format_version": "1"}  # fmt: skip

@@ -35,4 +35,5 @@ def test_s3_access_manifests_carry_no_keys():
     assert "data" not in secret and "stringData" not in secret
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "1"
     assert account["secrets"] == [{"name": S3_SECRET}] and account["metadata"]["namespace"] == "team-a"
-    assert mh.serving.isvc_name({"model": "A_b", "version": "v1.0"}) == "a-b-v1-0"
+    named = mh.serving.serving_manifest({**entry("s3://b/k"), "model": "A_b", "version": "v1.0"})
+    assert named["metadata"]["name"] == "a-b-v1-0"

@@ -1,0 +1,199 @@
+"""The cluster's doctor: known failures as a table of rules over Kubernetes objects (plain dicts, as
+``kubectl get -o json`` prints them), and :func:`cluster_doctor`, which reads the live objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from mrhelpers.backends.cluster.clients import kube_client
+from mrhelpers.backends.doctor import Finding
+from mrhelpers.backends.net import http_status
+from mrhelpers.core.errors import MRHelpersError
+from mrhelpers.core.settings import Settings
+
+KFP_CORE = ("ml-pipeline", "metadata-grpc-deployment", "ml-pipeline-ui", "workflow-controller", "mysql")
+MAX_LOGS = 20
+"""At most this many failed pipeline pods get their logs read (the newest first)."""
+_PULL = "(ImagePullBackOff|ErrImagePull)"
+_WAIT_READY = "wait for it: `kubectl -n kubeflow wait --for=condition=Ready pod --all --timeout=600s`; "
+
+RULES: list[tuple[str, str, str, str, str]] = [
+    # (symptom, regex its text must match, check, cause, fix); {subject}, {detail}, {namespace} are filled in.
+    ("waiting", r"^CrashLoopBackOff exit=139 ", "{subject} CrashLoopBackOff, exit code 139",
+     "the container segfaults (SIGSEGV). ML Metadata's store server has no arm64 image, so on an arm64 host "
+     "(Apple Silicon) it runs emulated; some host kernels crash it too",
+     "on arm64, run the cluster on an amd64 machine (or Docker's Rosetta emulation); else use the pinned KFP "
+     "release's env/platform-agnostic overlay, then "
+     "`kubectl -n kubeflow rollout restart deploy/metadata-grpc-deployment`"),
+    ("waiting", r"^CreateContainerConfigError ", "{subject} CreateContainerConfigError",
+     "missing configuration: {detail}",
+     "apply the manifests of the pinned version that create it (Model Registry: overlays/db), "
+     "or create it: `kubectl -n <namespace> get configmap,secret`"),
+    ("waiting", rf"^{_PULL} .*(no such host|name resolution|i/o timeout|dial tcp)", "{subject} {reason}", "{detail}",
+     "the node cannot resolve or reach the registry (DNS, VPN or proxy on the host): restart Docker, "
+     "recreate the kind cluster"),
+    ("waiting", rf"^{_PULL} .*(toomanyrequests|rate limit)", "{subject} {reason}", "{detail}",
+     "the registry's pull rate limit: wait, `docker login`, or `kind load docker-image` it"),
+    ("waiting", rf"^{_PULL} ", "{subject} {reason}", "{detail}",
+     "check the image name and tag in the manifest, and that the node can reach the registry"),
+    ("not-ready", "", "{subject} ({detail}) not Ready",
+     "a KFP core component is not Ready: the UI shows 'Cannot find context' or 'Pipeline version creation failed'",
+     _WAIT_READY + "`kubectl -n kubeflow describe pod` tells why it is not"),
+    ("unschedulable", "", "{subject} cannot be scheduled: Insufficient {detail}",
+     "the node has too little {detail} for the pods (kind's node gets what Docker allows)",
+     "give Docker more memory and CPUs (Docker Desktop: Settings > Resources), close other workloads, or "
+     "recreate the cluster; docs/cluster.md lists what the install needs"),
+    ("no-registry", "", "no Model Registry pod in namespace {namespace}",
+     "the Model Registry server is not deployed there",
+     "`kubectl apply -k <model-registry manifests>/overlays/db -n {namespace}` at the pinned version"),
+    ("pvc", "^no-default$", "PVC Pending: {subject}", "there is no default StorageClass",
+     "kind ships 'standard' (local-path): recreate the cluster, or mark one default with "
+     "`kubectl annotate storageclass <name> storageclass.kubernetes.io/is-default-class=true`"),
+    ("pvc", "^no-provisioner$", "PVC Pending: {subject}", "the storage provisioner is not running",
+     "`kubectl -n local-path-storage get pods`; restart it, or recreate the kind cluster"),
+    ("pvc", "^unbound$", "PVC Pending: {subject}", "the provisioner runs but has not bound the claim yet",
+     "`kubectl describe pvc` shows its events"),
+    ("log", "RBAC: access denied", "{subject}: RBAC: access denied",
+     "Istio (an AuthorizationPolicy) refuses the pipeline pod's calls",
+     "allow the pipeline's service account in the registry's AuthorizationPolicy, and send the token from the "
+     "Secret (the packaged component does)"),
+    ("ui", "", "Model Registry UI not reachable at {subject}", "no port-forward, or the UI is not deployed",
+     "`setup/cluster.sh port-forward start` (it forwards the UI's proxy, `kubectl -n {namespace} port-forward "
+     "deploy/model-registry-ui 8084:8000`); `kubectl -n {namespace} get deploy model-registry-ui`"),
+]  # fmt: skip
+"""The first rule that matches a symptom makes its finding; a symptom no rule matches is no failure."""
+
+
+def _name(obj: Mapping[str, Any], part: str = "metadata") -> str:
+    meta = obj.get(part) or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}".lstrip("/")
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod["status"].get("conditions") or [])
+
+
+def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    status = pod.get("status", {})
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
+def _app(pod: Mapping[str, Any]) -> str:
+    """Its ``app`` label, else its Deployment's name (KFP's metadata-grpc pods carry only ``component``)."""
+    labels, name = pod["metadata"].get("labels") or {}, pod["metadata"].get("name", "")
+    return labels.get("app") or labels.get("app.kubernetes.io/name") or name.rsplit("-", 2)[0]
+
+
+def failed_pipeline_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """KFP task pods (label ``pipelines.kubeflow.org/v2_component``) that failed, newest first."""
+    failed = [
+        p
+        for p in pods
+        if (p["metadata"].get("labels") or {}).get("pipelines.kubeflow.org/v2_component") == "true"
+        and (
+            p.get("status", {}).get("phase") == "Failed"
+            or any((s.get("state", {}).get("terminated") or {}).get("exitCode", 0) != 0 for s in _statuses(p))
+        )
+    ]
+    return sorted(failed, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+
+
+def diagnose(
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    namespace: str = "kubeflow",
+    pvcs: Iterable[Mapping[str, Any]] = (),
+    storage_classes: Iterable[Mapping[str, Any]] = (),
+    provisioner_pods: Iterable[Mapping[str, Any]] = (),
+    ui_reachable: bool | None = None,
+    ui_url: str = "",
+    pipeline_logs: Mapping[str, str] | None = None,
+    events: Iterable[Mapping[str, Any]] = (),
+) -> list[Finding]:
+    """The findings of :data:`RULES` over the objects given; an empty list means nothing found."""
+    pods, events = list(pods), list(events)
+    symptoms = [*_pod_symptoms(pods, events)]  # (symptom, subject, text, detail, reason)
+    seen = set()
+    for e in events:
+        where = _name(e, "involvedObject")
+        short = ", ".join(sorted(set(re.findall(r"Insufficient (\w+)", e.get("message") or ""))))
+        if e.get("reason") == "FailedScheduling" and short and where not in seen:
+            seen.add(where)
+            symptoms.append(("unschedulable", where, "", short, ""))
+    if not any(p["metadata"].get("namespace") == namespace
+               and p["metadata"].get("name", "").startswith("model-registry-deployment") for p in pods):  # fmt: skip
+        symptoms.append(("no-registry", namespace, "", "", ""))
+    pending = ", ".join(_name(p) for p in pvcs if p.get("status", {}).get("phase") == "Pending")
+    default = "storageclass.kubernetes.io/is-default-class"
+    if pending and not any((c["metadata"].get("annotations") or {}).get(default) == "true" for c in storage_classes):
+        symptoms.append(("pvc", pending, "no-default", "", ""))
+    elif pending:
+        running = any(p["status"].get("phase") == "Running" and _ready(p) for p in provisioner_pods)
+        symptoms.append(("pvc", pending, "unbound" if running else "no-provisioner", "", ""))
+    symptoms += [("log", pod, text, "", "") for pod, text in (pipeline_logs or {}).items()]
+    symptoms += [("ui", ui_url, "", "", "")] if ui_reachable is False else []
+    out = []
+    for symptom, subject, text, detail, reason in symptoms:
+        for kind, pattern, *finding in RULES:
+            if kind == symptom and re.search(pattern, text, flags=re.I | re.S):
+                fill = {"subject": subject, "detail": detail, "reason": reason, "namespace": namespace}
+                out.append(Finding(*(part.format(**fill) for part in finding)))
+                break
+    return out
+
+
+def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> Iterator[tuple[str, ...]]:
+    for pod in pods:
+        for cs in _statuses(pod):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason, message = waiting.get("reason", ""), waiting.get("message") or ""
+            if re.match(_PULL, reason):  # the status says "Back-off pulling"; the pod's events say why
+                said = [e.get("message") or "" for e in events if _name(e, "involvedObject") == _name(pod)]
+                message = " ".join(filter(None, [message, *said])) or "the image cannot be pulled"
+            elif reason == "CreateContainerConfigError":
+                missing = r'(configmap|secret) "[^"]+" not found|couldn\'t find key \S+ in (ConfigMap|Secret) \S+'
+                found = re.search(missing, message, flags=re.I)
+                message = found.group(0) if found else message or "a ConfigMap or Secret it needs"
+            last = ((cs.get("lastState") or {}).get("terminated") or {}).get("exitCode")
+            yield "waiting", _name(pod), f"{reason} exit={last} {message}", message, reason
+        if _app(pod) in KFP_CORE and pod["status"].get("phase") != "Succeeded" and not _ready(pod):
+            yield "not-ready", _name(pod), "", _app(pod), ""
+
+
+def cluster_doctor(settings: Settings) -> list[Finding]:
+    """Read pods, events, PVCs, StorageClasses and failed pipeline pods' logs, then :func:`diagnose` them.
+
+    Raises:
+        MRHelpersError: The cluster cannot be read with the kubeconfig or the pod's ServiceAccount.
+    """
+    client = kube_client(settings, "diagnose", " Then `kubectl auth can-i list pods -A`.")
+    core, as_dict = client.CoreV1Api(), client.ApiClient().sanitize_for_serialization
+    try:
+        pods, pvcs, classes, events = (
+            [as_dict(item) for item in list_all(timeout_seconds=20).items]
+            for list_all in (core.list_pod_for_all_namespaces, core.list_persistent_volume_claim_for_all_namespaces,
+                             client.StorageV1Api().list_storage_class, core.list_event_for_all_namespaces)
+        )  # fmt: skip
+    except Exception as exc:  # cluster down, no permission
+        status = getattr(exc, "status", None)
+        why = f"HTTP {status} {exc.reason}" if status else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        raise MRHelpersError(
+            f"Cannot read the cluster with the current kubeconfig or ServiceAccount ({why}). Check "
+            "`kubectl cluster-info` and `kubectl auth can-i list pods -A`: doctor reads pods, events, PVCs and "
+            "StorageClasses in every namespace."
+        ) from None
+    logs = {}
+    for pod in failed_pipeline_pods(pods)[:MAX_LOGS]:
+        meta = pod["metadata"]
+        try:
+            logs[meta["name"]] = core.read_namespaced_pod_log(
+                meta["name"], meta["namespace"], container="main", tail_lines=200, _request_timeout=20
+            )
+        except Exception:  # noqa: S112 - a pod gone since the listing (or never run) has no log to check
+            continue
+    provisioners = [p for p in pods if p["metadata"].get("namespace") == "local-path-storage"]
+    return diagnose(pods, namespace=settings.namespace, pvcs=pvcs, storage_classes=classes,
+                    provisioner_pods=provisioners, ui_reachable=http_status(settings.registry_ui_url) is not None,
+                    ui_url=settings.registry_ui_url, pipeline_logs=logs, events=events)  # fmt: skip

@@ -1,0 +1,155 @@
+"""Serving on the cluster: apply the KServe InferenceService for a registry entry, wait until it is Ready,
+and call it (KServe's V1 protocol) through a ``kubectl port-forward`` to its predictor.
+
+It uses the Kubernetes client that kfp already brings, not the KServe SDK: every kserve release pins
+``pandas<3`` and ``psutil<6``, which would downgrade this environment and break its IPython.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT
+from mrhelpers.backends.cluster.clients import kube_client
+from mrhelpers.backends.net import free_port
+from mrhelpers.backends.serving import SERVING_ACCOUNT, Served, s3_access_manifests, serving_manifest
+from mrhelpers.core.errors import MRHelpersError
+from mrhelpers.core.progress import Progress
+from mrhelpers.core.settings import Settings
+
+ISVC_API = ("serving.kserve.io", "v1beta1", "inferenceservices")
+KFP_S3_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 - KFP's own Secret (keys accesskey, secretkey)
+
+
+def _create_or_patch(read: Callable[[], Any], create: Callable[[Any], Any], patch: Callable[[Any], Any],
+                     body: dict[str, Any]) -> None:  # fmt: skip
+    """Create ``body`` when ``read`` finds nothing (HTTP 404), else merge it into what is there."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        create(body)
+    else:
+        patch(body)
+
+
+def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, progress: bool = True) -> Served:
+    """Apply the InferenceService for ``entry`` in ``settings.namespace`` and wait until it is Ready.
+
+    First a Secret with the keys of KFP's ``mlpipeline-minio-artifact`` (never printed) and a ServiceAccount
+    that carries it give the service read access to KFP's object store. Re-running updates what is there.
+
+    Raises:
+        MRHelpersError: No cluster, no KServe, no permission, or not Ready within ``timeout`` (naming
+            the last condition KServe reported).
+    """
+    client = kube_client(settings, "serve on", " `setup/cluster.sh up --with-kserve` creates one with KServe.")
+    core, custom, ns = client.CoreV1Api(), client.CustomObjectsApi(), settings.namespace
+    s3_endpoint = (entry.get("metadata") or {}).get("s3_endpoint") or DEFAULT_MINIO_ENDPOINT
+    manifest = serving_manifest(entry, namespace=ns, service_account=SERVING_ACCOUNT, s3_endpoint=s3_endpoint)
+    name = manifest["metadata"]["name"]
+    secret, account = s3_access_manifests(ns, s3_endpoint)
+    try:
+        keys = core.read_namespaced_secret(KFP_S3_SECRET, ns).data or {}
+        secret["stringData"] = {"AWS_ACCESS_KEY_ID": base64.b64decode(keys["accesskey"]).decode(),
+                                "AWS_SECRET_ACCESS_KEY": base64.b64decode(keys["secretkey"]).decode()}  # fmt: skip
+    except (KeyError, client.exceptions.ApiException) as exc:
+        raise MRHelpersError(
+            f"Cannot read the object-store keys from KFP's Secret {ns}/{KFP_S3_SECRET} "
+            f"({getattr(exc, 'status', None) or f'no key {exc}'}): is KFP installed in {ns}? "
+            f"`kubectl -n {ns} get secret {KFP_S3_SECRET}`"
+        ) from None
+    isvc = (*ISVC_API[:2], ns, ISVC_API[2])  # group, version, namespace, plural
+    try:
+        for kind, body in (("secret", secret), ("service_account", account)):
+            made = body["metadata"]["name"]
+            _create_or_patch(partial(getattr(core, f"read_namespaced_{kind}"), made, ns),
+                             partial(getattr(core, f"create_namespaced_{kind}"), ns),
+                             partial(getattr(core, f"patch_namespaced_{kind}"), made, ns), body)  # fmt: skip
+        _create_or_patch(partial(custom.get_namespaced_custom_object, *isvc, name),
+                         partial(custom.create_namespaced_custom_object, *isvc),
+                         partial(custom.patch_namespaced_custom_object, *isvc, name), manifest)  # fmt: skip
+    except client.exceptions.ApiException as exc:
+        hint = {
+            403: f"your kubeconfig may not do this in {ns} (RBAC): `kubectl auth can-i create inferenceservices "
+            f"-n {ns}`",
+            404: "KServe is not installed (no InferenceService API): `setup/cluster.sh up --with-kserve`",
+        }.get(exc.status, "`python -m mrhelpers doctor` with MRH_BACKEND=cluster")
+        raise MRHelpersError(
+            f"Applying InferenceService {ns}/{name} failed (HTTP {exc.status}). Hint: {hint}."
+        ) from None
+    with Progress(f"InferenceService {ns}/{name}", quiet=not progress) as shown:
+        start = time.monotonic()
+        while True:
+            obj = custom.get_namespaced_custom_object(*isvc, name)
+            ready = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+            why = (ready[0].get("message") or ready[0].get("reason") or "") if ready else "no Ready condition yet"
+            if ready and ready[0].get("status") == "True":
+                shown.done("Ready")
+                break
+            if time.monotonic() - start > timeout:
+                shown.done("not Ready")
+                raise MRHelpersError(
+                    f"InferenceService {ns}/{name} is not Ready after {timeout:.0f} s (last: {why or 'no message'}). "
+                    f"`kubectl -n {ns} describe inferenceservice {name}` and "
+                    f"`kubectl -n {ns} logs -l serving.kserve.io/inferenceservice={name} -c storage-initializer`."
+                )
+            shown.update(why)
+            time.sleep(settings.poll_seconds)
+    return Served("cluster", f"{ns}/{name}", manifest, lambda rows: predict_remote(name, ns, rows))
+
+
+@contextlib.contextmanager
+def forwarded_port(namespace: str, target: str, remote_port: int, *, timeout: float = 20) -> Iterator[int]:
+    """A free local port that ``kubectl port-forward`` sends to ``target`` for the ``with`` block (stopped by pid)."""
+    port = free_port()
+    command = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote_port}"]
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except FileNotFoundError:
+        raise MRHelpersError("kubectl is not on PATH; install it (see docs/cluster.md).") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
+                raise MRHelpersError(f"`{' '.join(command)}` did not open 127.0.0.1:{port}: {out.strip()[:300]}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def predict_remote(name: str, namespace: str, rows: Any) -> list[Any]:
+    """POST ``rows`` to InferenceService ``name`` (KServe V1 protocol) through a port-forward to its predictor."""
+    instances = rows.tolist() if hasattr(rows, "tolist") else [list(r) for r in rows]
+    body = json.dumps({"instances": instances}).encode()
+    with forwarded_port(namespace, f"svc/{name}-predictor", 80) as port:
+        url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - a loopback URL we built
+                return json.loads(response.read())["predictions"]
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise MRHelpersError(f"{namespace}/{name} answered HTTP {exc.code}: {detail}") from None
