@@ -1,4 +1,4 @@
-"""The backends, behind one interface (:class:`Backend`): ``local`` and ``cluster``.
+"""The backends, ``local`` and ``cluster``, behind one interface (:class:`Backend`).
 
 This is the one place that maps a backend's name to its object; everything else asks
 ``settings.backend_impl()`` (or :func:`get_backend`). A third backend is a subpackage with a class
@@ -7,15 +7,49 @@ that implements :class:`Backend`, registered here.
 
 from __future__ import annotations
 
-from mrhelpers.backends.base import Backend
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from mrhelpers.authoring.runs import RunHandle
 from mrhelpers.backends.cluster import ClusterBackend
+from mrhelpers.backends.doctor import Finding
 from mrhelpers.backends.local import LocalBackend
-from mrhelpers.core.settings import Settings, register_backend
+from mrhelpers.backends.secrets import SecretInfo
+from mrhelpers.backends.serving import Served
+from mrhelpers.core.settings import BackendProfile, Settings, register_backend
+
+__all__ = ["Backend", "ClusterBackend", "LocalBackend", "get_backend"]
+
+
+class Backend(BackendProfile, Protocol):
+    """Where pipelines run and the registry token is kept.
+
+    :class:`~mrhelpers.core.settings.BackendProfile` gives the settings-level answers (defaults, the
+    component's registry URL, hints, run links); these are the operations. Standing a backend up or
+    down is ``setup/``'s work (``make up``, ``make cluster-up``), not a backend's.
+    """
+
+    def ensure_secret(self, settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
+        """Create or update Secret ``name`` (its name and data already checked); idempotent."""
+
+    def read_secret(self, settings: Settings, name: str) -> dict[str, str]:
+        """The values of Secret ``name``, or ``{}`` when it does not exist."""
+
+    def submit(self, pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
+        """Run ``pipeline`` (its arguments already checked); ``.wait()`` on the handle follows it."""
+
+    def run_component(self, component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict:
+        """Run one component on its own; its outputs by name."""
+
+    def serve(self, entry: dict[str, Any], settings: Settings, *, timeout: float, progress: bool) -> Served:
+        """Serve a registry entry from :func:`mrhelpers.backends.serving.resolve_production`."""
+
+    def doctor(self, settings: Settings) -> list[Finding]:
+        """What is wrong (empty: all good)."""
+
 
 register_backend(LocalBackend())
 register_backend(ClusterBackend())
-
-__all__ = ["Backend", "ClusterBackend", "LocalBackend", "get_backend"]
 
 
 def get_backend(settings: Settings) -> Backend:

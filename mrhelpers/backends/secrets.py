@@ -20,14 +20,9 @@ _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 @dataclasses.dataclass(frozen=True)
 class SecretInfo:
-    """What :func:`ensure_secret` did, without any value.
-
-    Attributes:
-        name: The Secret's name.
-        where: The folder (local) or ``namespace/name`` (cluster).
-        keys: The keys it holds, each with the length of its value.
-        changed: False when the Secret already held exactly these values.
-    """
+    """What :func:`ensure_secret` did, without any value: ``where`` is the folder (local) or
+    ``namespace/name`` (cluster), ``keys`` the length of each value, ``changed`` False when the
+    Secret already held exactly these values."""
 
     name: str
     where: str
@@ -51,11 +46,8 @@ def check_secret(name: str, data: Mapping[str, str]) -> None:
 
 
 def choose_token(settings: Settings, given: str = "") -> str:
-    """The token to store: ``given`` if set, else the one the store holds, else a new random one.
-
-    A local registry enforces no token, so a random one is enough to exercise the
-    path a cluster uses; on a cluster, pass the token your registry expects.
-    """
+    """The token to store: ``given`` if set, else the one the store holds, else a new random one
+    (enough where the registry checks none; on a cluster, pass the token your registry expects)."""
     if given:
         return given
     existing = settings.backend_impl().read_secret(settings, settings.secret_name).get(SECRET_TOKEN_KEY)
@@ -68,14 +60,8 @@ def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> Sec
     Local: a file per key under ``<state dir>/secrets/<name>/`` (mode 0600). Cluster: an Opaque
     Kubernetes Secret in ``settings.namespace``, through your kubeconfig or the pod's ServiceAccount.
 
-    Args:
-        settings: Chooses the backend.
-        name: The Secret's name, for example ``model-registry-auth``.
-        data: Key to value, for example ``{"token": token}``. Keys that the
-            Secret holds but ``data`` does not name are left as they are.
-
-    Returns:
-        A :class:`SecretInfo` with key names and value lengths, never values.
+    Keys that the Secret holds but ``data`` (e.g. ``{"token": token}``) does not name are left as
+    they are. Returns key names and value lengths, never values.
 
     Raises:
         InvalidInput: For a bad name, key or empty value.

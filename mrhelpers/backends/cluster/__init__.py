@@ -5,18 +5,15 @@ Standing a kind cluster up is ``setup/cluster.sh``'s work (``make cluster-up``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import RunHandle, run_started
-from mrhelpers.backends.cluster import kfp_runs
+from mrhelpers.authoring.runs import run_started
 from mrhelpers.backends.cluster.doctor_rules import cluster_doctor
+from mrhelpers.backends.cluster.kfp_runs import run_component, submit
 from mrhelpers.backends.cluster.kserve import deploy
 from mrhelpers.backends.cluster.kube_secret import ensure_kubernetes_secret, read_kubernetes_secret
-from mrhelpers.backends.doctor import Finding
-from mrhelpers.backends.secrets import SecretInfo
-from mrhelpers.backends.serving import Served
 from mrhelpers.core.settings import CLUSTER_REGISTRY_URL, Settings, in_cluster, pod_namespace
 
 
@@ -24,6 +21,12 @@ class ClusterBackend:
     """``backend="cluster"``: the registry, KFP and KServe on Kubernetes."""
 
     name = "cluster"
+    ensure_secret = staticmethod(ensure_kubernetes_secret)
+    read_secret = staticmethod(read_kubernetes_secret)
+    submit = staticmethod(submit)
+    run_component = staticmethod(run_component)
+    serve = staticmethod(deploy)
+    doctor = staticmethod(cluster_doctor)
 
     def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]:
         return {
@@ -48,23 +51,3 @@ class ClusterBackend:
 
     def run_started(self, settings: Settings, run_id: str) -> int | None:
         return run_started(settings, run_id, slack_s=300)  # the cluster's clock may differ from this machine's
-
-    def ensure_secret(self, settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
-        return ensure_kubernetes_secret(settings, name, data)
-
-    def read_secret(self, settings: Settings, name: str) -> dict[str, str]:
-        return read_kubernetes_secret(settings, name)
-
-    def submit(self, pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
-        return kfp_runs.submit(pipeline, arguments, settings)
-
-    def run_component(
-        self, component: Callable[..., Any], arguments: dict[str, Any], settings: Settings
-    ) -> dict[str, Any]:
-        return kfp_runs.run_component(component, arguments, settings)
-
-    def serve(self, entry: dict[str, Any], settings: Settings, *, timeout: float, progress: bool) -> Served:
-        return deploy(entry, settings, timeout=timeout, progress=progress)
-
-    def doctor(self, settings: Settings) -> list[Finding]:
-        return cluster_doctor(settings)

@@ -16,11 +16,9 @@ IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
 
 
 def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
-    """The ``kubernetes.client`` module, configured now, as ``kubectl`` would be.
-
-    The kubeconfig (``KUBECONFIG``, else ``~/.kube/config``) when there is one; else, inside a pod, its
-    ServiceAccount (the token and CA certificate in ``settings.serviceaccount_dir``). Loaded at each call,
-    so a ``KUBECONFIG`` set since import counts.
+    """The ``kubernetes.client`` module, configured at this call as ``kubectl`` would be: the kubeconfig
+    (``KUBECONFIG``, else ``~/.kube/config``) if there is one, else inside a pod its ServiceAccount (token
+    and CA certificate in ``settings.serviceaccount_dir``).
 
     Raises:
         MRHelpersError: Neither configuration loads, so ``what`` cannot be done; ``hint`` is appended.
@@ -45,12 +43,10 @@ def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
 
 
 def kfp_client(settings: Settings) -> Any:
-    """A ``kfp.Client`` for ``settings.kfp_host`` (:data:`IN_CLUSTER_KFP_HOST` when empty).
-
-    It sends ``settings.kfp_token`` as a bearer token; without one, inside a pod, the pod's KFP token (the
-    file ``KF_PIPELINES_SA_TOKEN_PATH`` names, which Kubeflow's "Allow access to Kubeflow Pipelines"
-    PodDefault mounts), re-read on each call.
-    """
+    """A ``kfp.Client`` for ``settings.kfp_host`` (:data:`IN_CLUSTER_KFP_HOST` when empty), sending
+    ``settings.kfp_token``; without one, inside a pod, the pod's KFP token (the file that
+    ``KF_PIPELINES_SA_TOKEN_PATH`` names, mounted by Kubeflow's "Allow access to Kubeflow Pipelines"), re-read
+    on each call."""
     import warnings
 
     import kfp
@@ -64,22 +60,19 @@ def kfp_client(settings: Settings) -> Any:
         credentials = ServiceAccountTokenVolumeCredentials(str(pod_token))
     settings = settings.replace(kfp_host=settings.kfp_host or IN_CLUSTER_KFP_HOST)
 
-    def make() -> Any:  # it asks the server's healthz (single- or multi-user) at once
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2 and later"
-            return kfp.Client(host=settings.kfp_host, namespace=settings.namespace, ui_host=settings.kfp_ui_url,
-                              existing_token=token, credentials=credentials)  # fmt: skip
-
-    return kfp_call("connecting", settings, make)
+    with warnings.catch_warnings():  # kfp.Client asks the server's healthz (single- or multi-user) at once
+        warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP v2.0.0-beta.2 and later"
+        return kfp_call("connecting", settings, kfp.Client, host=settings.kfp_host, namespace=settings.namespace,
+                        ui_host=settings.kfp_ui_url, existing_token=token, credentials=credentials)  # fmt: skip
 
 
-def kfp_call(what: str, settings: Settings, call: Callable[[], Any]) -> Any:
-    """``call()``, one KFP API call; connection and HTTP errors become messages that name the fix."""
+def kfp_call(what: str, settings: Settings, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, one KFP API call; connection and HTTP errors become messages naming the fix."""
     import kfp_server_api
     import urllib3
 
     try:
-        return call()
+        return call(*args, **kwargs)
     except TimeoutError:  # kfp.Client gives up on /apis/v2beta1/healthz after 5 tries
         raise MRHelpersError(
             f"{settings.kfp_host} answers, but not as a KFP API server ({what}: no healthz). Point MRH_KFP_HOST "

@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mrhelpers.authoring.compiling import compile_pipeline
@@ -27,20 +28,19 @@ EXPERIMENT = "mrhelpers"
 def _pipeline_version(client: Any, settings: Settings, pipeline: Any) -> tuple[str, str]:
     """Upload the pipeline, and its compiled YAML as a version named after its hash, unless there; both ids."""
     name = pipeline.pipeline_spec.pipeline_info.name
-    path = compile_pipeline(pipeline, settings.state_dir / "packages" / f"{name}.yaml")
-    version_name = f"{name}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"  # DNS-1123 safe
-    pipeline_id = kfp_call("looking up the pipeline", settings, lambda: client.get_pipeline_id(name))
+    path = str(compile_pipeline(pipeline, settings.state_dir / "packages" / f"{name}.yaml"))
+    version_name = f"{name}-{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]}"  # DNS-1123 safe
+    pipeline_id = kfp_call("looking up the pipeline", settings, client.get_pipeline_id, name)
     if pipeline_id is None:
-        upload = lambda: client.upload_pipeline(str(path), pipeline_name=name)  # noqa: E731
-        pipeline_id = kfp_call("uploading the pipeline", settings, upload).pipeline_id
+        pipeline_id = kfp_call("uploading the pipeline", settings, client.upload_pipeline, path, name).pipeline_id
     wanted = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": version_name}]})
-    found = kfp_call("listing pipeline versions", settings,
-                     lambda: client.list_pipeline_versions(pipeline_id, page_size=5, filter=wanted))  # fmt: skip
+    found = kfp_call("listing pipeline versions", settings, client.list_pipeline_versions, pipeline_id, filter=wanted)
     for version in found.pipeline_versions or []:
         if version.display_name == version_name:
             return pipeline_id, version.pipeline_version_id
-    upload = lambda: client.upload_pipeline_version(str(path), version_name, pipeline_id=pipeline_id)  # noqa: E731
-    return pipeline_id, kfp_call("uploading the pipeline version", settings, upload).pipeline_version_id
+    upload = client.upload_pipeline_version
+    return pipeline_id, kfp_call("uploading the pipeline version", settings, upload, path, version_name,
+                                 pipeline_id=pipeline_id).pipeline_version_id  # fmt: skip
 
 
 def submit(pipeline: Any, arguments: dict[str, Any], settings: Settings) -> RunHandle:
@@ -48,13 +48,13 @@ def submit(pipeline: Any, arguments: dict[str, Any], settings: Settings) -> RunH
     client = kfp_client(settings)
     name = pipeline.pipeline_spec.pipeline_info.name
     pipeline_id, version_id = _pipeline_version(client, settings, pipeline)
-    experiment = kfp_call("creating the experiment", settings, lambda: client.create_experiment(EXPERIMENT))
+    experiment = kfp_call("creating the experiment", settings, client.create_experiment, EXPERIMENT)
     display = f"{name} {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}"
-    run = kfp_call("creating the run", settings, lambda: client.run_pipeline(
-        experiment.experiment_id, display, params=arguments, pipeline_id=pipeline_id, version_id=version_id))  # fmt: skip
+    run = kfp_call("creating the run", settings, client.run_pipeline, experiment.experiment_id, display,
+                   params=arguments, pipeline_id=pipeline_id, version_id=version_id)  # fmt: skip
+    url = settings.backend_impl().run_link(settings, run.run_id)
     handle = RunHandle(backend="cluster", pipeline=name, state=str(run.state or "PENDING"), outputs={},
-                       run_id=run.run_id, run_name=display, url=settings.backend_impl().run_link(settings, run.run_id),
-                       seconds=0.0)  # fmt: skip
+                       run_id=run.run_id, run_name=display, url=url, seconds=0.0)  # fmt: skip
     handle.follow = lambda timeout, progress: _follow(client, settings, handle, arguments, timeout, progress)
     return handle
 
@@ -82,7 +82,7 @@ def _follow(client: Any, settings: Settings, handle: Any, arguments: dict[str, A
     start, last = time.monotonic(), None
     with Progress(f"Run {handle.run_name!r} on {settings.kfp_host}", quiet=not show) as progress:
         while True:
-            run = kfp_call("reading the run", settings, lambda: client.get_run(handle.run_id))
+            run = kfp_call("reading the run", settings, client.get_run, handle.run_id)
             state = handle.state = str(run.state or "PENDING")
             handle.seconds = time.monotonic() - start
             tasks = list(getattr(getattr(run, "run_details", None), "task_details", None) or [])

@@ -175,6 +175,6 @@ def test_in_a_pod_without_a_host_the_client_goes_to_the_in_cluster_service(tmp_p
     s = Settings.from_env(backend="cluster", state_dir=tmp_path)
     assert s.kfp_host == ""
     seen = {}
-    monkeypatch.setattr(clients, "kfp_call", lambda what, settings, call: seen.setdefault("host", settings.kfp_host))
+    monkeypatch.setattr(clients, "kfp_call", lambda what, settings, *a, **k: seen.setdefault("host", settings.kfp_host))
     clients.kfp_client(s)
     assert seen["host"] == clients.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
