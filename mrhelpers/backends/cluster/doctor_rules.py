@@ -14,10 +14,8 @@ from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.settings import Settings
 
 KFP_CORE = ("ml-pipeline", "metadata-grpc-deployment", "ml-pipeline-ui", "workflow-controller", "mysql")
-MAX_LOGS = 20
-"""At most this many failed pipeline pods get their logs read (the newest first)."""
+MAX_LOGS = 20  # failed pipeline pods whose logs are read, the newest first
 _PULL = "(ImagePullBackOff|ErrImagePull)"
-_WAIT_READY = "wait for it: `kubectl -n kubeflow wait --for=condition=Ready pod --all --timeout=600s`; "
 
 RULES: list[tuple[str, str, str, str, str]] = [
     # (symptom, regex its text must match, check, cause, fix); {subject}, {detail}, {namespace} are filled in.
@@ -40,7 +38,8 @@ RULES: list[tuple[str, str, str, str, str]] = [
      "check the image name and tag in the manifest, and that the node can reach the registry"),
     ("not-ready", "", "{subject} ({detail}) not Ready",
      "a KFP core component is not Ready: the UI shows 'Cannot find context' or 'Pipeline version creation failed'",
-     _WAIT_READY + "`kubectl -n kubeflow describe pod` tells why it is not"),
+     "wait for it: `kubectl -n kubeflow wait --for=condition=Ready pod --all --timeout=600s`; "
+     "`kubectl -n kubeflow describe pod` tells why it is not"),
     ("unschedulable", "", "{subject} cannot be scheduled: Insufficient {detail}",
      "the node has too little {detail} for the pods (kind's node gets what Docker allows)",
      "give Docker more memory and CPUs (Docker Desktop: Settings > Resources), close other workloads, or "

@@ -31,8 +31,7 @@ ISVC_API = ("serving.kserve.io", "v1beta1", "inferenceservices")
 KFP_S3_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 - KFP's own Secret (keys accesskey, secretkey)
 
 
-def _create_or_patch(read: Callable[[], Any], create: Callable[[Any], Any], patch: Callable[[Any], Any],
-                     body: dict[str, Any]) -> None:  # fmt: skip
+def _create_or_patch(read: Callable[[], Any], create: Callable[..., Any], patch: Callable[..., Any], body: Any) -> None:
     """Create ``body`` when ``read`` finds nothing (HTTP 404), else merge it into what is there."""
     from kubernetes.client.exceptions import ApiException
 
