@@ -16,10 +16,8 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """What is wrong with the backend ``settings`` name (empty: all good).
-
-    Local: the stack that ``make up`` started answers. Cluster: the rules of
-    :mod:`mrhelpers.backends.cluster.doctor_rules` over the cluster's pods, events and volumes.
+    """What is wrong with the backend ``settings`` name (empty: all good): locally, whether the stack that
+    ``make up`` started answers; on a cluster, :mod:`~mrhelpers.backends.cluster.doctor_rules` over its objects.
 
     Raises:
         MRHelpersError: The cluster cannot be read with the current kubeconfig or ServiceAccount.

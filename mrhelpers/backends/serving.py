@@ -145,10 +145,8 @@ def serve(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progres
 
 
 def serve_here(entry: dict[str, Any]) -> Served:
-    """Load the joblib model file ``entry``'s URI points to into this process.
-
-    Its manifest is the one a cluster run would get, with the parts of the URI that only a cluster
-    run knows (KFP lays artifacts out by pipeline, run and task) left as ``<placeholders>``.
+    """Load the joblib model file ``entry``'s URI points to into this process; its manifest is the one a
+    cluster run would get, with the URI's parts only such a run knows left as ``<placeholders>``.
 
     Raises:
         InvalidInput: The URI is not a local file (on a cluster, serve it there).

@@ -109,12 +109,9 @@ def _follow(client: Any, settings: Settings, handle: Any, arguments: dict[str, A
 
 
 def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
-    """What run ``run_id`` registered, in the shape of a local run's outputs.
-
-    Keys: ``run_id``, ``run_name`` and, when it registered exactly one version, ``model_id``,
-    ``version_id``, ``version_name``, ``created`` and ``model`` (``uri`` and ``metadata``, as the
-    component writes its output Model); several versions are listed under ``versions``.
-    """
+    """What run ``run_id`` registered, shaped as a local run's outputs: ``run_id``, ``run_name``, and for one
+    version ``model_id``, ``version_id``, ``version_name``, ``created``, ``model`` (``uri``, ``metadata``);
+    for several, ``versions``."""
     registry = connect(settings)
     found = find_versions(registry, run_id=run_id)
     out: dict[str, Any] = {"run_id": run_id}

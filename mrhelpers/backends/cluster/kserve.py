@@ -46,14 +46,12 @@ def _create_or_patch(read: Callable[[], Any], create: Callable[..., Any], patch:
 
 
 def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, progress: bool = True) -> Served:
-    """Apply the InferenceService for ``entry`` in ``settings.namespace`` and wait until it is Ready.
-
-    First a Secret with the keys of KFP's ``mlpipeline-minio-artifact`` (never printed) and a ServiceAccount
-    that carries it give the service read access to KFP's object store. Re-running updates what is there.
+    """Apply the InferenceService for ``entry`` in ``settings.namespace``, with read access to KFP's object
+    store (a Secret holding the keys of KFP's own, never printed, and a ServiceAccount), and wait until Ready.
+    Re-running updates what is there.
 
     Raises:
-        MRHelpersError: No cluster, no KServe, no permission, or not Ready within ``timeout`` (naming
-            the last condition KServe reported).
+        MRHelpersError: No cluster, no KServe, no permission, or not Ready within ``timeout``.
     """
     client = kube_client(settings, "serve on", " `setup/cluster.sh up --with-kserve` creates one with KServe.")
     core, custom, ns = client.CoreV1Api(), client.CustomObjectsApi(), settings.namespace
