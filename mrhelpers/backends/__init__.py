@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mrhelpers.authoring.runs import RunHandle
+from mrhelpers.authoring.handles import RunHandle
 from mrhelpers.backends.cluster import ClusterBackend
 from mrhelpers.backends.doctor import Finding
 from mrhelpers.backends.local import LocalBackend

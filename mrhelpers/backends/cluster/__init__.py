@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import run_started
+from mrhelpers.authoring.handles import run_started
 from mrhelpers.backends.cluster.doctor_rules import cluster_doctor
 from mrhelpers.backends.cluster.kfp_runs import run_component, submit
 from mrhelpers.backends.cluster.kserve import deploy

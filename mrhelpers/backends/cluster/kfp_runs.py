@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mrhelpers.authoring.compiling import compile_pipeline
-from mrhelpers.authoring.runs import TERMINAL_STATES, RunHandle, remember
+from mrhelpers.authoring.handles import TERMINAL_STATES, RunHandle, remember
 from mrhelpers.backends.cluster.clients import kfp_call, kfp_client
 from mrhelpers.core.errors import RunFailed
 from mrhelpers.core.inspection import find_versions

@@ -1,9 +1,5 @@
-"""Notebook 04: what a pipeline run leaves behind, whichever backend ran it.
-
-The :class:`RunHandle` that ``submit`` returns, the run history (``<state dir>/runs/history.jsonl``),
-and the kfp.local log helpers. Running the pipeline is the backends' work: :mod:`mrhelpers.backends.runs`
-(``submit``, ``run_component``) hands it to kfp.local or to the KFP API server.
-"""
+"""What a pipeline run leaves behind, whichever backend ran it: the :class:`RunHandle` ``submit`` returns,
+the run history (``<state dir>/runs/history.jsonl``) and the reading of kfp.local logs."""
 
 from __future__ import annotations
 
@@ -11,14 +7,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
-from mrhelpers.core.settings import TOKEN_ENV, Settings
+from mrhelpers.core.settings import Settings
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_START = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Executing task '([^']+)'")
@@ -34,23 +29,11 @@ TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
 
 @dataclasses.dataclass
 class RunHandle:
-    """A submitted pipeline run.
-
-    Attributes:
-        backend: ``local`` or ``cluster``.
-        pipeline: The pipeline's name.
-        state: ``SUCCEEDED`` or ``FAILED`` (local runs are finished on return); on a cluster
-            the run's state as KFP reports it (``PENDING``, ``RUNNING``, ...) until it ends.
-        outputs: The pipeline's outputs by name (empty when it failed).
-        run_id: The run id the tasks saw (``dsl.PIPELINE_JOB_ID_PLACEHOLDER``).
-        run_name: The run name the tasks saw (``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``).
-        url: Where to look at the run: the local run folder as a ``file://`` URL, or the run's
-            page in the KFP UI on a cluster.
-        seconds: Wall time of the run.
-        error: Why it failed, if it did.
-        tasks: Local runs: one ``{"task", "state", "seconds"}`` per task that ran, from the log.
-        log: Local runs: the file holding everything kfp.local printed for the run.
-    """
+    """A submitted pipeline run: ``state`` is ``SUCCEEDED`` or ``FAILED`` for a local run (ended on return), and
+    KFP's state (``PENDING``, ``RUNNING``, ...) for a cluster run until it ends. ``run_id``/``run_name`` are
+    what the tasks saw; ``url`` the local run folder or the run's KFP UI page; ``outputs`` are empty when it
+    failed. Local runs also have ``tasks`` (``{"task", "state", "seconds"}`` each) and ``log`` (the tasks'
+    output)."""
 
     backend: str
     pipeline: str
@@ -67,52 +50,25 @@ class RunHandle:
     """Cluster runs: polls the run until it ends (set by the backend that started it)."""
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
-        """Wait until the run ends; raise :class:`RunFailed` when it did not succeed.
-
-        Args:
-            timeout: Seconds to wait at most (default 3600). Local runs have ended already;
-                a cluster run is polled, with one progress line, until it ends.
-            progress: Show progress while waiting (default True).
-        """
+        """Wait until the run ends (a cluster run is polled for at most ``timeout`` seconds, with a progress
+        line); raise :class:`RunFailed` when it did not succeed."""
         if self.follow is not None and self.state not in TERMINAL_STATES:
             self.follow(timeout, progress)
-        if self.state != SUCCEEDED:
-            if self.log:
-                where = f" The task log's tail is above; the whole log: {self.log}."
-            else:
-                where = f" The run in the KFP UI, with each task's log: {self.url}." if self.url else ""
-            raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
-        return self
+        if self.state == SUCCEEDED:
+            return self
+        where = f" The task log's tail is above; the whole log: {self.log}." if self.log else ""
+        where = where or (f" The run in the KFP UI, with each task's log: {self.url}." if self.url else "")
+        raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
 
     def summary(self) -> dict[str, Any]:
         """The run as a flat, JSON-serialisable dict (no secrets)."""
-        return {
-            "backend": self.backend,
-            "pipeline": self.pipeline,
-            "state": self.state,
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "url": self.url,
-            "seconds": round(self.seconds, 2),
-            **{f"output.{k}": v for k, v in self.outputs.items()},
-        }
-
-
-@contextlib.contextmanager
-def token_in_env(settings: Settings) -> Iterator[None]:
-    old = os.environ.get(TOKEN_ENV)
-    if settings.token:
-        os.environ[TOKEN_ENV] = settings.token.reveal()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(TOKEN_ENV, None)
-        else:
-            os.environ[TOKEN_ENV] = old
+        keys = ("backend", "pipeline", "state", "run_id", "run_name", "url")
+        return {**{k: getattr(self, k) for k in keys}, "seconds": round(self.seconds, 2),
+                **{f"output.{k}": v for k, v in self.outputs.items()}}  # fmt: skip
 
 
 def plain(value: Any) -> Any:
+    """A task output as JSON: artifacts as ``{"uri", "metadata"}``."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if hasattr(value, "uri") and hasattr(value, "metadata"):
@@ -122,10 +78,11 @@ def plain(value: Any) -> Any:
 
 @contextlib.contextmanager
 def kfp_local_log(path: str | Path) -> Iterator[Path]:
-    """Send what kfp.local prints (every task's executor input, its output, its log) to ``path``.
+    """For your own kfp.local calls in a ``with`` block: what kfp.local prints goes to ``path``.
 
-    kfp.local writes all of it to ``sys.stdout``; this swaps ``sys.stdout`` for the file while the
-    block runs. Read the result with :func:`task_lines` and :func:`log_tail`.
+    kfp.local prints to ``sys.stdout``, so this swaps ``sys.stdout`` for the file while *your* block
+    runs; ``submit`` and ``run_component`` never do (their tasks write to the run's log themselves).
+    Read the file with :func:`summarize`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,10 +95,8 @@ def _seconds(match: re.Match[str]) -> float:
 
 
 def task_lines(log: str | Path) -> list[dict[str, Any]]:
-    """One ``{"task", "state", "seconds"}`` per task in a kfp.local log, in the order they ran.
-
-    A task that started but never reported an end is ``FAILED`` (kfp.local raises instead of logging it).
-    """
+    """One ``{"task", "state", "seconds"}`` per task in a kfp.local log, in the order they ran; a task that
+    started but never reported an end is ``FAILED`` (kfp.local raised instead)."""
     rows: dict[str, dict[str, Any]] = {}
     started: dict[str, float] = {}
     for raw in Path(log).read_text(errors="replace").splitlines():
@@ -157,8 +112,7 @@ def task_lines(log: str | Path) -> list[dict[str, Any]]:
 
 def log_tail(log: str | Path, lines: int = TAIL_LINES) -> str:
     """The last ``lines`` lines of a kfp.local log, without colour codes."""
-    text = ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()
-    return "\n".join(text[-lines:])
+    return "\n".join(ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()[-lines:])
 
 
 def print_tasks(tasks: list[dict[str, Any]], log: str | Path | None, failed: bool) -> None:
@@ -178,11 +132,7 @@ def summarize(log: str | Path) -> list[dict[str, Any]]:
 
 
 def check_arguments(pipeline: Callable[..., Any], arguments: dict[str, Any]) -> None:
-    """Refuse what is not a ``@dsl.pipeline``, and arguments it does not take, before anything runs.
-
-    Raises:
-        InvalidInput: ``pipeline`` is not a pipeline, or an argument is unknown.
-    """
+    """Raise :class:`InvalidInput` for what is not a ``@dsl.pipeline``, or an argument it does not take."""
     if not hasattr(pipeline, "pipeline_spec"):
         raise InvalidInput(
             "pipeline", getattr(pipeline, "__name__", pipeline), "a function decorated with @dsl.pipeline"
@@ -194,14 +144,14 @@ def check_arguments(pipeline: Callable[..., Any], arguments: dict[str, Any]) -> 
 
 
 def remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
-    folder = settings.state_dir / "runs"
-    folder.mkdir(parents=True, exist_ok=True)
+    """Add the run to the history."""
+    (settings.state_dir / "runs").mkdir(parents=True, exist_ok=True)
     entry = {
         **handle.summary(),
         "arguments": arguments,
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    with open(folder / "history.jsonl", "a") as fh:
+    with open(settings.state_dir / "runs" / "history.jsonl", "a") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
 
 
@@ -215,11 +165,8 @@ def run_history(settings: Settings) -> list[dict[str, Any]]:
 
 
 def run_started(settings: Settings, run_id: str, slack_s: float) -> int | None:
-    """When run ``run_id`` started, as epoch ms less ``slack_s``, from this history; None if it holds no such run.
-
-    A run registers nothing before it starts, so :func:`mrhelpers.find_versions` reads only the versions
-    written since then. ``slack_s`` covers the clocks of this machine and of the registry differing.
-    """
+    """When run ``run_id`` started, in epoch ms less ``slack_s`` (for clocks that differ), from the history;
+    None if it holds no such run. :func:`mrhelpers.find_versions` reads only the versions written since."""
     starts = [
         dt.datetime.fromisoformat(e["finished"]).timestamp() - float(e.get("seconds") or 0)
         for e in run_history(settings)
@@ -229,11 +176,7 @@ def run_started(settings: Settings, run_id: str, slack_s: float) -> int | None:
 
 
 def last_run(settings: Settings, *, succeeded: bool = True) -> dict[str, Any]:
-    """The most recent run (by default the most recent successful one).
-
-    Raises:
-        MRHelpersError: When there is none yet (run notebook 04 first).
-    """
+    """The most recent (successful) run in the history; :class:`MRHelpersError` when there is none."""
     for entry in reversed(run_history(settings)):
         if not succeeded or entry["state"] == SUCCEEDED:
             return entry
