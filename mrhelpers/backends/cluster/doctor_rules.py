@@ -18,7 +18,7 @@ MAX_LOGS = 20  # failed pipeline pods whose logs are read, the newest first
 _PULL = "(ImagePullBackOff|ErrImagePull)"
 
 RULES: list[tuple[str, str, str, str, str]] = [
-    # (symptom, regex its text must match, check, cause, fix); {subject}, {detail}, {namespace} are filled in.
+    # (symptom, regex its text must match, check, cause, fix); {namespace} and what the symptom gives filled in.
     ("waiting", r"^CrashLoopBackOff exit=139 ", "{subject} CrashLoopBackOff, exit code 139",
      "the container segfaults (SIGSEGV). ML Metadata's store server has no arm64 image, so on an arm64 host "
      "(Apple Silicon) it runs emulated; some host kernels crash it too",
@@ -85,17 +85,15 @@ def _app(pod: Mapping[str, Any]) -> str:
     return labels.get("app") or labels.get("app.kubernetes.io/name") or name.rsplit("-", 2)[0]
 
 
+def _failed(pod: Mapping[str, Any]) -> bool:
+    exits = [((s.get("state") or {}).get("terminated") or {}).get("exitCode", 0) for s in _statuses(pod)]
+    return pod.get("status", {}).get("phase") == "Failed" or any(exits)
+
+
 def failed_pipeline_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """KFP task pods (label ``pipelines.kubeflow.org/v2_component``) that failed, newest first."""
-    failed = [
-        p
-        for p in pods
-        if (p["metadata"].get("labels") or {}).get("pipelines.kubeflow.org/v2_component") == "true"
-        and (
-            p.get("status", {}).get("phase") == "Failed"
-            or any((s.get("state", {}).get("terminated") or {}).get("exitCode", 0) != 0 for s in _statuses(p))
-        )
-    ]
+    task = "pipelines.kubeflow.org/v2_component"
+    failed = [p for p in pods if (p["metadata"].get("labels") or {}).get(task) == "true" and _failed(p)]
     return sorted(failed, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
 
 
@@ -113,37 +111,36 @@ def diagnose(
 ) -> list[Finding]:
     """The findings of :data:`RULES` over the objects given; an empty list means nothing found."""
     pods, events = list(pods), list(events)
-    symptoms = [*_pod_symptoms(pods, events)]  # (symptom, subject, text, detail, reason)
+    symptoms = [*_pod_symptoms(pods, events)]  # (symptom, text the rule's regex reads, what fills its strings)
     seen = set()
     for e in events:
         where = _name(e, "involvedObject")
         short = ", ".join(sorted(set(re.findall(r"Insufficient (\w+)", e.get("message") or ""))))
         if e.get("reason") == "FailedScheduling" and short and where not in seen:
             seen.add(where)
-            symptoms.append(("unschedulable", where, "", short, ""))
+            symptoms.append(("unschedulable", "", {"subject": where, "detail": short}))
     if not any(p["metadata"].get("namespace") == namespace
                and p["metadata"].get("name", "").startswith("model-registry-deployment") for p in pods):  # fmt: skip
-        symptoms.append(("no-registry", namespace, "", "", ""))
+        symptoms.append(("no-registry", "", {}))
     pending = ", ".join(_name(p) for p in pvcs if p.get("status", {}).get("phase") == "Pending")
     default = "storageclass.kubernetes.io/is-default-class"
     if pending and not any((c["metadata"].get("annotations") or {}).get(default) == "true" for c in storage_classes):
-        symptoms.append(("pvc", pending, "no-default", "", ""))
+        symptoms.append(("pvc", "no-default", {"subject": pending}))
     elif pending:
         running = any(p["status"].get("phase") == "Running" and _ready(p) for p in provisioner_pods)
-        symptoms.append(("pvc", pending, "unbound" if running else "no-provisioner", "", ""))
-    symptoms += [("log", pod, text, "", "") for pod, text in (pipeline_logs or {}).items()]
-    symptoms += [("ui", ui_url, "", "", "")] if ui_reachable is False else []
+        symptoms.append(("pvc", "unbound" if running else "no-provisioner", {"subject": pending}))
+    symptoms += [("log", text, {"subject": pod}) for pod, text in (pipeline_logs or {}).items()]
+    symptoms += [("ui", "", {"subject": ui_url})] if ui_reachable is False else []
     out = []
-    for symptom, subject, text, detail, reason in symptoms:
+    for symptom, text, fill in symptoms:
         for kind, pattern, *finding in RULES:
             if kind == symptom and re.search(pattern, text, flags=re.I | re.S):
-                fill = {"subject": subject, "detail": detail, "reason": reason, "namespace": namespace}
-                out.append(Finding(*(part.format(**fill) for part in finding)))
+                out.append(Finding(*(part.format(namespace=namespace, **fill) for part in finding)))
                 break
     return out
 
 
-def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> Iterator[tuple[str, ...]]:
+def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> Iterator[tuple[str, str, dict]]:
     for pod in pods:
         for cs in _statuses(pod):
             waiting = (cs.get("state") or {}).get("waiting") or {}
@@ -156,9 +153,10 @@ def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]
                 found = re.search(missing, message, flags=re.I)
                 message = found.group(0) if found else message or "a ConfigMap or Secret it needs"
             last = ((cs.get("lastState") or {}).get("terminated") or {}).get("exitCode")
-            yield "waiting", _name(pod), f"{reason} exit={last} {message}", message, reason
+            fill = {"subject": _name(pod), "detail": message, "reason": reason}
+            yield "waiting", f"{reason} exit={last} {message}", fill
         if _app(pod) in KFP_CORE and pod["status"].get("phase") != "Succeeded" and not _ready(pod):
-            yield "not-ready", _name(pod), "", _app(pod), ""
+            yield "not-ready", "", {"subject": _name(pod), "detail": _app(pod)}
 
 
 def cluster_doctor(settings: Settings) -> list[Finding]:
