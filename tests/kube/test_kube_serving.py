@@ -159,6 +159,8 @@ def test_deploy_creates_waits_for_ready_predicts_and_patches_on_a_rerun(isvc_api
     isvc = isvc_api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
     assert again.where == served.where and isvc["spec"]["predictor"]["model"]["storageUri"] == other
     assert isvc["metadata"]["generation"] == generation + 1 and isvc["status"]["conditions"][0]["status"] == "True"
+    applied = {(m["manager"], m["operation"]) for m in isvc["metadata"]["managedFields"]}
+    assert ("mrhelpers", "Apply") in applied  # server-side apply: created, then updated, by one call each
 
 
 def test_not_ready_in_time_names_the_last_condition(isvc_api, kfp_namespace, tmp_path):

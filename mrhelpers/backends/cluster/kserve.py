@@ -15,8 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Iterator
 from typing import Any
 
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT
@@ -31,18 +30,12 @@ ISVC_API = ("serving.kserve.io", "v1beta1", "inferenceservices")
 KFP_S3_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 - KFP's own Secret (keys accesskey, secretkey)
 
 
-def _create_or_patch(read: Callable[[], Any], create: Callable[..., Any], patch: Callable[..., Any], body: Any) -> None:
-    """Create ``body`` when ``read`` finds nothing (HTTP 404), else merge it into what is there."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        read()
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        create(body)
-    else:
-        patch(body)
+def _apply(api_client: Any, path: str, body: dict[str, Any]) -> None:
+    """Create ``body`` under ``path``, or update what is there: server-side apply, field manager ``mrhelpers``."""
+    headers = {"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"}
+    query = [("fieldManager", "mrhelpers"), ("force", "true")]
+    api_client.call_api(f"{path}/{body['metadata']['name']}", "PATCH", body=body, query_params=query,
+                        header_params=headers, auth_settings=["BearerToken"], response_type="object")  # fmt: skip
 
 
 def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, progress: bool = True) -> Served:
@@ -69,16 +62,12 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
             f"({getattr(exc, 'status', None) or f'no key {exc}'}): is KFP installed in {ns}? "
             f"`kubectl -n {ns} get secret {KFP_S3_SECRET}`"
         ) from None
-    isvc = (*ISVC_API[:2], ns, ISVC_API[2])  # group, version, namespace, plural
+    group, version, plural = ISVC_API
+    paths = [f"/api/v1/namespaces/{ns}/secrets", f"/api/v1/namespaces/{ns}/serviceaccounts",
+             f"/apis/{group}/{version}/namespaces/{ns}/{plural}"]  # fmt: skip
     try:
-        for kind, body in (("secret", secret), ("service_account", account)):
-            made = body["metadata"]["name"]
-            _create_or_patch(partial(getattr(core, f"read_namespaced_{kind}"), made, ns),
-                             partial(getattr(core, f"create_namespaced_{kind}"), ns),
-                             partial(getattr(core, f"patch_namespaced_{kind}"), made, ns), body)  # fmt: skip
-        _create_or_patch(partial(custom.get_namespaced_custom_object, *isvc, name),
-                         partial(custom.create_namespaced_custom_object, *isvc),
-                         partial(custom.patch_namespaced_custom_object, *isvc, name), manifest)  # fmt: skip
+        for path, body in zip(paths, (secret, account, manifest), strict=True):
+            _apply(client.ApiClient(), path, body)
     except client.exceptions.ApiException as exc:
         hint = {
             403: f"your kubeconfig may not do this in {ns} (RBAC): `kubectl auth can-i create inferenceservices "
@@ -91,7 +80,7 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
     with Progress(f"InferenceService {ns}/{name}", quiet=not progress) as shown:
         start = time.monotonic()
         while True:
-            obj = custom.get_namespaced_custom_object(*isvc, name)
+            obj = custom.get_namespaced_custom_object(group, version, ns, plural, name)
             ready = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
             why = (ready[0].get("message") or ready[0].get("reason") or "") if ready else "no Ready condition yet"
             if ready and ready[0].get("status") == "True":
