@@ -16,8 +16,9 @@ from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
 from mrhelpers.core.settings import Settings
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TASK_START = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Executing task '([^']+)'")
-_TASK_END = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - Task '([^']+)' finished with status (\w+)")
+_TASK = re.compile(
+    r"^(\d\d):(\d\d):(\d\d\.\d+) - \w+ - (?:Executing task '([^']+)'|Task '([^']+)' finished with status (\w+))"
+)
 LOG_NAME = "kfp-local.log"
 """The file in a local run's folder that holds what kfp.local printed (executor inputs, task output)."""
 TAIL_LINES = 15
@@ -61,7 +62,7 @@ class RunHandle:
         raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
 
     def summary(self) -> dict[str, Any]:
-        """The run as a flat, JSON-serialisable dict (no secrets)."""
+        """The run as a flat, JSON-serialisable dict (no secrets), as the history keeps it."""
         keys = ("backend", "pipeline", "state", "run_id", "run_name", "url")
         return {**{k: getattr(self, k) for k in keys}, "seconds": round(self.seconds, 2),
                 **{f"output.{k}": v for k, v in self.outputs.items()}}  # fmt: skip
@@ -90,24 +91,20 @@ def kfp_local_log(path: str | Path) -> Iterator[Path]:
         yield path
 
 
-def _seconds(match: re.Match[str]) -> float:
-    return int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
-
-
 def task_lines(log: str | Path) -> list[dict[str, Any]]:
     """One ``{"task", "state", "seconds"}`` per task in a kfp.local log, in the order they ran; a task that
     started but never reported an end is ``FAILED`` (kfp.local raised instead)."""
     rows: dict[str, dict[str, Any]] = {}
-    started: dict[str, float] = {}
-    for raw in Path(log).read_text(errors="replace").splitlines():
-        line = ANSI.sub("", raw)
-        if m := _TASK_START.match(line):
-            started[m.group(4)] = _seconds(m)
-            rows[m.group(4)] = {"task": m.group(4), "state": FAILED, "seconds": None}
-        elif (m := _TASK_END.match(line)) and m.group(4) in rows:
-            state = {"SUCCESS": SUCCEEDED, "FAILURE": FAILED}.get(m.group(5), m.group(5))
-            rows[m.group(4)].update(state=state, seconds=round((_seconds(m) - started[m.group(4)]) % 86400, 2))
-    return list(rows.values())
+    for line in ANSI.sub("", Path(log).read_text(errors="replace")).splitlines():
+        if m := _TASK.match(line):
+            hours, minutes, seconds, started, ended, status = m.groups()
+            at = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            if started:
+                rows[started] = {"task": started, "state": FAILED, "seconds": None, "at": at}
+            elif ended in rows:
+                state = {"SUCCESS": SUCCEEDED, "FAILURE": FAILED}.get(status, status)
+                rows[ended].update(state=state, seconds=round((at - rows[ended]["at"]) % 86400, 2))
+    return [{k: v for k, v in row.items() if k != "at"} for row in rows.values()]
 
 
 def log_tail(log: str | Path, lines: int = TAIL_LINES) -> str:

@@ -1,14 +1,16 @@
-"""Pipeline runs on the local backend: kfp.local, one run at a time in this process.
+"""Pipeline runs on the local backend: kfp.local in a child Python process.
 
-Each run uses a copy of the pipeline whose task processes get the registry token in their own
-environment and write their output to the run's log (docs/settings.md says why). This process's
-``os.environ``, ``sys.stdout`` and a kfp.local set-up of the reader's own stay as they are.
+The child's environment holds the registry token (its tasks inherit it) and its output goes to the run's
+log; this process's ``os.environ``, ``sys.stdout`` and kfp.local set-up stay as they are (docs/settings.md).
 """
 
 from __future__ import annotations
 
-import copy
-import threading
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,80 +19,74 @@ from typing import Any
 from mrhelpers.authoring import handles
 from mrhelpers.authoring.handles import FAILED, SUCCEEDED, RunHandle
 from mrhelpers.core.errors import RunFailed
+from mrhelpers.core.progress import Progress
 from mrhelpers.core.settings import TOKEN_ENV, Settings
-
-_ONE_RUN = threading.Lock()
-"""kfp.local swaps ``builtins.print`` and the root logger's handlers while a task runs: one run at a time."""
-_TO_LOG = ("sh", "-c", 'log=$1 task=$2; shift 2; echo "$(date +%T.%3N) - INFO - Executing task \'$task\'" >>"$log"; '
-           '"$@" >>"$log" 2>&1 && s=SUCCESS || s=FAILURE; '
-           'echo "$(date +%T.%3N) - INFO - Task \'$task\' finished with status $s" >>"$log"; [ $s = SUCCESS ]',
-           "mrh-task")  # fmt: skip
-"""Runs a task's command with its output appended to a log, between kfp.local's own start and end lines."""
-
-
-def for_this_run(component: Any, token: str, log: Path) -> Any:
-    """A copy of a pipeline or component whose task processes get ``token`` as ``MODEL_REGISTRY_TOKEN``
-    and append their output to ``log``; ``component`` itself is unchanged."""
-    spec = copy.deepcopy(component.component_spec)
-    env = {TOKEN_ENV: token} if token else {}
-    graph = spec.implementation.graph
-    if graph is None:
-        container = spec.implementation.container
-        container.env = {**(container.env or {}), **env}
-        container.command = [*_TO_LOG, str(log), spec.name.replace("_", "-"), *container.command]
-    else:
-        for label, executor in graph.deployment_spec["executors"].items():
-            container = executor["container"]
-            given = [dict(e) for e in container["env"]] if "env" in container else []
-            container["env"] = [*given, *({"name": k, "value": v} for k, v in env.items())]
-            container["command"] = [*_TO_LOG, str(log), label.removeprefix("exec-"), *container["command"]]
-    run = copy.copy(component)
-    run.component_spec = spec
-    return run
 
 
 def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, name: str) -> RunHandle:
-    """Run a pipeline or component with kfp.local, the log moved into the run's folder."""
-    from kfp import local
+    """Compile ``component`` (a pipeline or a component) and run it with kfp.local in a child process."""
+    from kfp import compiler
     from kfp.local import config
 
-    with _ONE_RUN:
-        if config.LocalExecutionConfig.instance is None:  # else the reader's own kfp.local.init holds
-            local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=settings.pipeline_root)
-        root = Path(config.LocalExecutionConfig.instance.pipeline_root)
-        root.mkdir(parents=True, exist_ok=True)
-        before = {p.name for p in root.iterdir()}
-        log = root / f".{name}-{time.time_ns()}.log"
-        start, task, error = time.monotonic(), None, None
-        try:
-            task = for_this_run(component, settings.token.reveal(), log)(**arguments)
-        except RuntimeError as exc:
-            error = handles.ANSI.sub("", str(exc))
+    mine = config.LocalExecutionConfig.instance  # the reader's own kfp.local.init, if any: its root and runner
+    root = Path(mine.pipeline_root if mine else settings.pipeline_root)
+    root.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in root.iterdir()}
+    log = root / f".{name}-{time.time_ns()}.log"
+    with tempfile.TemporaryDirectory() as tmp:
+        compiler.Compiler().compile(component, f"{tmp}/package.yaml")
+        job = {"package": f"{tmp}/package.yaml", "arguments": arguments, "root": str(root), "result": f"{tmp}/out"}
+        job["use_venv"] = bool(getattr(getattr(mine, "runner", None), "use_venv", False))
+        env = {**os.environ, TOKEN_ENV: settings.token.reveal()} if settings.token else dict(os.environ)
+        start = time.monotonic()
+        with open(log, "w") as out:
+            code = "from mrhelpers.backends.local.runs import run_in_child; run_in_child()"
+            subprocess.run([sys.executable, "-c", code], input=json.dumps(job, default=str), text=True, env=env,
+                           stdout=out, stderr=subprocess.STDOUT, check=False)  # fmt: skip
         seconds = time.monotonic() - start
+        result = json.loads(Path(job["result"]).read_text()) if Path(job["result"]).exists() else {}
     runs = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in before and p.name.startswith(name))
     run_dir = runs[-1] if runs else None
-    if run_dir and log.exists():
+    if run_dir:
         log = log.replace(run_dir / handles.LOG_NAME)
-    tasks = handles.task_lines(log) if log.exists() else []
-    failed = [t["task"] for t in tasks if t["state"] != SUCCEEDED]
-    error = error or (f"task {failed[0]!r} failed" if failed else None)
-    handles.print_tasks(tasks, log, failed=error is not None)
-    outputs = {k: handles.plain(v) for k, v in (task.outputs or {}).items()} if task is not None and not error else {}
+    tasks = handles.task_lines(log)
+    error = result.get("error", None if result else "the kfp.local process ended without a result")
+    outputs = result.get("outputs") or {}
     return RunHandle("local", name, FAILED if error else SUCCEEDED, outputs, outputs.get("run_id"),
                      outputs.get("run_name") or (run_dir.name if run_dir else None),
                      run_dir.resolve().as_uri() if run_dir else None, seconds, error, tasks, str(log))  # fmt: skip
 
 
+def run_in_child() -> None:
+    """The child's side: run the package stdin names with kfp.local; write outputs or the error as JSON."""
+    from kfp import components, local
+
+    job = json.loads(sys.stdin.read())
+    local.init(runner=local.SubprocessRunner(use_venv=job["use_venv"]), pipeline_root=job["root"])
+    result: dict[str, Any] = {"error": None}
+    try:
+        task = components.load_component_from_file(job["package"])(**job["arguments"])
+        result["outputs"] = {k: handles.plain(v) for k, v in (task.outputs or {}).items()}
+    except RuntimeError as exc:
+        result["error"] = handles.ANSI.sub("", str(exc))
+    Path(job["result"]).write_text(json.dumps(result, default=str))
+
+
 def run_component_local(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """kfp.local runs ``component`` here, in this environment; its outputs by name."""
+    """kfp.local runs ``component`` on this machine, in this environment; its outputs by name."""
     run = _run_here(component, arguments, settings, component.component_spec.name.replace("_", "-"))
+    handles.print_tasks(run.tasks, run.log, failed=run.error is not None)
     if run.error is not None:
         raise RunFailed(f"{run.error} The log's tail is above; the whole log: {run.log}.")
     return run.outputs
 
 
 def submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
-    """kfp.local runs ``pipeline`` here; the run has ended when this returns."""
-    handle = _run_here(pipeline, arguments, settings, pipeline.pipeline_spec.pipeline_info.name)
+    """kfp.local runs ``pipeline`` on this machine; the run has ended when this returns."""
+    name = pipeline.pipeline_spec.pipeline_info.name
+    with Progress(f"Running pipeline {name!r} with kfp.local") as progress:
+        handle = _run_here(pipeline, arguments, settings, name)
+        progress.done(handle.state)
+    handles.print_tasks(handle.tasks, handle.log, failed=handle.error is not None)
     handles.remember(settings, handle, arguments)
     return handle
