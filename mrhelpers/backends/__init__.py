@@ -1,9 +1,5 @@
-"""The backends, ``local`` and ``cluster``, behind one interface (:class:`Backend`).
-
-This is the one place that maps a backend's name to its object; everything else asks
-``settings.backend_impl()`` (or :func:`get_backend`). A third backend is a subpackage with a class
-that implements :class:`Backend`, registered here.
-"""
+"""The backends, ``local`` and ``cluster``, behind :class:`Backend`, registered by name here; everything
+else asks ``settings.backend_impl()``."""
 
 from __future__ import annotations
 
@@ -22,12 +18,8 @@ __all__ = ["Backend", "ClusterBackend", "LocalBackend", "get_backend"]
 
 
 class Backend(BackendProfile, Protocol):
-    """Where pipelines run and the registry token is kept.
-
-    :class:`~mrhelpers.core.settings.BackendProfile` gives the settings-level answers (defaults, the
-    component's registry URL, hints, run links); these are the operations. Standing a backend up or
-    down is ``setup/``'s work (``make up``, ``make cluster-up``), not a backend's.
-    """
+    """Where pipelines run and the token is kept: the operations (``BackendProfile`` has the settings'
+    answers). Standing a backend up or down is ``setup/``'s work."""
 
     def ensure_secret(self, settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
         """Create or update Secret ``name`` (its name and data already checked); idempotent."""

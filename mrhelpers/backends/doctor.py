@@ -16,10 +16,6 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """What is wrong with the backend ``settings`` name (empty: all good): locally, whether the stack that
-    ``make up`` started answers; on a cluster, :mod:`~mrhelpers.backends.cluster.doctor_rules` over its objects.
-
-    Raises:
-        MRHelpersError: The cluster cannot be read with the current kubeconfig or ServiceAccount.
-    """
+    """What is wrong with the backend ``settings`` names (empty: all good); on a cluster,
+    :mod:`~mrhelpers.backends.cluster.doctor_rules`. Raises MRHelpersError when the cluster cannot be read."""
     return settings.backend_impl().doctor(settings)

@@ -1,8 +1,5 @@
-"""The registry token's Secret, on either backend: the checks of its name and data, and the calls.
-
-Values are never printed: results report only key names and lengths. Storing the same values
-again reports ``changed=False``.
-"""
+"""The registry token's Secret on either backend: checks of its name and data, and the calls (values never
+printed: results give key names and lengths)."""
 
 from __future__ import annotations
 
@@ -20,9 +17,8 @@ _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 @dataclasses.dataclass(frozen=True)
 class SecretInfo:
-    """What :func:`ensure_secret` did, without any value: ``where`` is the folder (local) or
-    ``namespace/name`` (cluster), ``keys`` the length of each value, ``changed`` False when the
-    Secret already held exactly these values."""
+    """What :func:`ensure_secret` did: ``where`` (folder or ``namespace/name``), each key's value length, and
+    ``changed`` (False when the Secret already held these values)."""
 
     name: str
     where: str
@@ -55,17 +51,8 @@ def choose_token(settings: Settings, given: str = "") -> str:
 
 
 def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
-    """Create the Secret ``name`` holding ``data``, or update it; idempotent.
-
-    Local: a file per key under ``<state dir>/secrets/<name>/`` (mode 0600). Cluster: an Opaque
-    Kubernetes Secret in ``settings.namespace``, through your kubeconfig or the pod's ServiceAccount.
-
-    Keys that the Secret holds but ``data`` (e.g. ``{"token": token}``) does not name are left as
-    they are. Returns key names and value lengths, never values.
-
-    Raises:
-        InvalidInput: For a bad name, key or empty value.
-        MRHelpersError: When the store cannot be written.
-    """
+    """Create or update Secret ``name`` with ``data`` (a file per key locally, an Opaque Secret in
+    ``settings.namespace`` on a cluster); keys ``data`` does not name stay. Raises :class:`InvalidInput`
+    for a bad name, key or value."""
     check_secret(name, data)
     return settings.backend_impl().ensure_secret(settings, name, data)

@@ -1,7 +1,5 @@
-"""The cluster backend: a Kubeflow cluster reached through a kubeconfig or a pod's ServiceAccount
-(:mod:`.clients`), pipelines on its KFP API server (:mod:`.kfp_runs`), the token as a Kubernetes Secret
-(:mod:`.kube_secret`), serving with KServe (:mod:`.kserve`) and the doctor's rules (:mod:`.doctor_rules`).
-Standing a kind cluster up is ``setup/cluster.sh``'s work (``make cluster-up``)."""
+"""The cluster backend: Kubeflow reached by kubeconfig or ServiceAccount (:mod:`.clients`), runs on KFP
+(:mod:`.kfp_runs`), the token as a Secret (:mod:`.kube_secret`), KServe (:mod:`.kserve`), :mod:`.doctor_rules`."""
 
 from __future__ import annotations
 

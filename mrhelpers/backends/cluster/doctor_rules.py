@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -14,11 +15,11 @@ from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.settings import Settings
 
 KFP_CORE = ("ml-pipeline", "metadata-grpc-deployment", "ml-pipeline-ui", "workflow-controller", "mysql")
-MAX_LOGS = 20  # failed pipeline pods whose logs are read, the newest first
 _PULL = "(ImagePullBackOff|ErrImagePull)"
 
 RULES: list[tuple[str, str, str, str, str]] = [
     # (symptom, regex its text must match, check, cause, fix); {namespace} and what the symptom gives filled in.
+    # The first rule that matches a symptom makes its finding; a symptom no rule matches is no failure.
     ("waiting", r"^CrashLoopBackOff exit=139 ", "{subject} CrashLoopBackOff, exit code 139",
      "the container segfaults (SIGSEGV). ML Metadata's store server has no arm64 image, so on an arm64 host "
      "(Apple Silicon) it runs emulated; some host kernels crash it too",
@@ -62,7 +63,6 @@ RULES: list[tuple[str, str, str, str, str]] = [
      "`setup/cluster.sh port-forward start` (it forwards the UI's proxy, `kubectl -n {namespace} port-forward "
      "deploy/model-registry-ui 8084:8000`); `kubectl -n {namespace} get deploy model-registry-ui`"),
 ]  # fmt: skip
-"""The first rule that matches a symptom makes its finding; a symptom no rule matches is no failure."""
 
 
 def _name(obj: Mapping[str, Any], part: str = "metadata") -> str:
@@ -99,38 +99,20 @@ def failed_pipeline_pods(pods: Iterable[Mapping[str, Any]]) -> list[Mapping[str,
 
 def diagnose(
     pods: Iterable[Mapping[str, Any]],
-    *,
-    namespace: str = "kubeflow",
+    events: Iterable[Mapping[str, Any]] = (),
     pvcs: Iterable[Mapping[str, Any]] = (),
     storage_classes: Iterable[Mapping[str, Any]] = (),
-    provisioner_pods: Iterable[Mapping[str, Any]] = (),
-    ui_reachable: bool | None = None,
-    ui_url: str = "",
     pipeline_logs: Mapping[str, str] | None = None,
-    events: Iterable[Mapping[str, Any]] = (),
+    ui_unreachable: str = "",
+    *,
+    namespace: str = "kubeflow",
 ) -> list[Finding]:
-    """The findings of :data:`RULES` over the objects given; an empty list means nothing found."""
-    pods, events = list(pods), list(events)
-    symptoms = [*_pod_symptoms(pods, events)]  # (symptom, text the rule's regex reads, what fills its strings)
-    seen = set()
-    for e in events:
-        where = _name(e, "involvedObject")
-        short = ", ".join(sorted(set(re.findall(r"Insufficient (\w+)", e.get("message") or ""))))
-        if e.get("reason") == "FailedScheduling" and short and where not in seen:
-            seen.add(where)
-            symptoms.append(("unschedulable", "", {"subject": where, "detail": short}))
-    if not any(p["metadata"].get("namespace") == namespace
-               and p["metadata"].get("name", "").startswith("model-registry-deployment") for p in pods):  # fmt: skip
-        symptoms.append(("no-registry", "", {}))
-    pending = ", ".join(_name(p) for p in pvcs if p.get("status", {}).get("phase") == "Pending")
-    default = "storageclass.kubernetes.io/is-default-class"
-    if pending and not any((c["metadata"].get("annotations") or {}).get(default) == "true" for c in storage_classes):
-        symptoms.append(("pvc", "no-default", {"subject": pending}))
-    elif pending:
-        running = any(p["status"].get("phase") == "Running" and _ready(p) for p in provisioner_pods)
-        symptoms.append(("pvc", "unbound" if running else "no-provisioner", {"subject": pending}))
+    """The findings of :data:`RULES` over the objects given (``pipeline_logs`` by pod; ``ui_unreachable`` the UI's
+    URL when it does not answer); an empty list means nothing found."""
+    # (symptom, text the rule's regex reads, what fills its strings)
+    symptoms = [*_symptoms(list(pods), list(events), pvcs, storage_classes, namespace)]
     symptoms += [("log", text, {"subject": pod}) for pod, text in (pipeline_logs or {}).items()]
-    symptoms += [("ui", "", {"subject": ui_url})] if ui_reachable is False else []
+    symptoms += [("ui", "", {"subject": ui_unreachable})] if ui_unreachable else []
     out = []
     for symptom, text, fill in symptoms:
         for kind, pattern, *finding in RULES:
@@ -140,7 +122,7 @@ def diagnose(
     return out
 
 
-def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]) -> Iterator[tuple[str, str, dict]]:
+def _symptoms(pods: list, events: list, pvcs: Iterable, classes: Iterable, namespace: str) -> Iterator[tuple]:
     for pod in pods:
         for cs in _statuses(pod):
             waiting = (cs.get("state") or {}).get("waiting") or {}
@@ -157,22 +139,32 @@ def _pod_symptoms(pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]]
             yield "waiting", f"{reason} exit={last} {message}", fill
         if _app(pod) in KFP_CORE and pod["status"].get("phase") != "Succeeded" and not _ready(pod):
             yield "not-ready", "", {"subject": _name(pod), "detail": _app(pod)}
+    unschedulable: dict[str, str] = {}
+    for e in events:
+        short = ", ".join(sorted(set(re.findall(r"Insufficient (\w+)", e.get("message") or ""))))
+        if e.get("reason") == "FailedScheduling" and short:
+            unschedulable.setdefault(_name(e, "involvedObject"), short)
+    yield from (("unschedulable", "", {"subject": k, "detail": v}) for k, v in unschedulable.items())
+    if not any(_name(p).startswith(f"{namespace}/model-registry-deployment") for p in pods):
+        yield "no-registry", "", {}
+    pending = ", ".join(_name(p) for p in pvcs if p.get("status", {}).get("phase") == "Pending")
+    default = "storageclass.kubernetes.io/is-default-class"
+    if pending and not any((c["metadata"].get("annotations") or {}).get(default) == "true" for c in classes):
+        yield "pvc", "no-default", {"subject": pending}
+    elif pending:
+        local_path = [p for p in pods if p["metadata"].get("namespace") == "local-path-storage"]
+        running = any(p["status"].get("phase") == "Running" and _ready(p) for p in local_path)
+        yield "pvc", "unbound" if running else "no-provisioner", {"subject": pending}
 
 
 def cluster_doctor(settings: Settings) -> list[Finding]:
-    """Read pods, events, PVCs, StorageClasses and failed pipeline pods' logs, then :func:`diagnose` them.
-
-    Raises:
-        MRHelpersError: The cluster cannot be read with the kubeconfig or the pod's ServiceAccount.
-    """
+    """Read pods, events, PVCs, StorageClasses and failed pipeline pods' logs, then :func:`diagnose` them."""
     client = kube_client(settings, "diagnose", " Then `kubectl auth can-i list pods -A`.")
     core, as_dict = client.CoreV1Api(), client.ApiClient().sanitize_for_serialization
+    lists = [core.list_pod_for_all_namespaces, core.list_event_for_all_namespaces]
+    lists += [core.list_persistent_volume_claim_for_all_namespaces, client.StorageV1Api().list_storage_class]
     try:
-        pods, pvcs, classes, events = (
-            [as_dict(item) for item in list_all(timeout_seconds=20).items]
-            for list_all in (core.list_pod_for_all_namespaces, core.list_persistent_volume_claim_for_all_namespaces,
-                             client.StorageV1Api().list_storage_class, core.list_event_for_all_namespaces)
-        )  # fmt: skip
+        pods, events, pvcs, classes = ([as_dict(item) for item in call(timeout_seconds=20).items] for call in lists)
     except Exception as exc:  # cluster down, no permission
         status = getattr(exc, "status", None)
         why = f"HTTP {status} {exc.reason}" if status else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -182,15 +174,9 @@ def cluster_doctor(settings: Settings) -> list[Finding]:
             "StorageClasses in every namespace."
         ) from None
     logs = {}
-    for pod in failed_pipeline_pods(pods)[:MAX_LOGS]:
-        meta = pod["metadata"]
-        try:
-            logs[meta["name"]] = core.read_namespaced_pod_log(
-                meta["name"], meta["namespace"], container="main", tail_lines=200, _request_timeout=20
-            )
-        except Exception:  # noqa: S112 - a pod gone since the listing (or never run) has no log to check
-            continue
-    provisioners = [p for p in pods if p["metadata"].get("namespace") == "local-path-storage"]
-    return diagnose(pods, namespace=settings.namespace, pvcs=pvcs, storage_classes=classes,
-                    provisioner_pods=provisioners, ui_reachable=http_status(settings.registry_ui_url) is not None,
-                    ui_url=settings.registry_ui_url, pipeline_logs=logs, events=events)  # fmt: skip
+    for pod in failed_pipeline_pods(pods)[:20]:  # the newest 20
+        name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        with contextlib.suppress(Exception):  # a pod gone since the listing (or never run) has no log
+            logs[name] = core.read_namespaced_pod_log(name, ns, container="main", tail_lines=200, _request_timeout=20)
+    ui = settings.registry_ui_url if http_status(settings.registry_ui_url) is None else ""
+    return diagnose(pods, events, pvcs, classes, logs, ui, namespace=settings.namespace)

@@ -38,7 +38,7 @@ def checks(findings):
 
 
 def test_a_healthy_cluster_has_no_findings():
-    assert diagnose(HEALTHY, ui_reachable=True) == []
+    assert diagnose(HEALTHY) == []
 
 
 def test_metadata_grpc_exit_139():
@@ -120,12 +120,8 @@ def test_pvc_pending_without_default_storage_class_or_provisioner():
         checks(no_default) == ["PVC Pending: kubeflow/mysql-pv-claim"]
         and "no default StorageClass" in no_default[0].cause
     )
-    stopped = diagnose(
-        HEALTHY,
-        pvcs=[pvc],
-        storage_classes=[standard],
-        provisioner_pods=[pod("local-path-provisioner-1-2", ns="local-path-storage", conditions=NOT_READY)],
-    )
+    provisioner = pod("local-path-provisioner-1-2", ns="local-path-storage", conditions=NOT_READY)
+    stopped = diagnose([*HEALTHY, provisioner], pvcs=[pvc], storage_classes=[standard])
     assert "provisioner is not running" in stopped[0].cause
     bound = dict(pvc, status={"phase": "Bound"})
     assert diagnose(HEALTHY, pvcs=[bound], storage_classes=[]) == []
@@ -134,8 +130,7 @@ def test_pvc_pending_without_default_storage_class_or_provisioner():
 def test_ui_unreachable_and_istio_rbac():
     found = diagnose(
         HEALTHY,
-        ui_reachable=False,
-        ui_url="http://127.0.0.1:8084",
+        ui_unreachable="http://127.0.0.1:8084",
         pipeline_logs={"kubeflow/reg-pod": "HTTP 403 RBAC: access denied", "kubeflow/ok-pod": "fine"},
     )
     assert checks(found) == [
