@@ -8,19 +8,16 @@ It uses the Kubernetes client that kfp already brings, not the KServe SDK: every
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import socket
+import re
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT
 from mrhelpers.backends.cluster.clients import kube_client
-from mrhelpers.backends.net import free_port
 from mrhelpers.backends.serving import SERVING_ACCOUNT, Served, s3_access_manifests, serving_manifest
 from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.progress import Progress
@@ -98,44 +95,27 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
     return Served("cluster", f"{ns}/{name}", manifest, lambda rows: predict_remote(name, ns, rows))
 
 
-@contextlib.contextmanager
-def forwarded_port(namespace: str, target: str, remote_port: int, *, timeout: float = 20) -> Iterator[int]:
-    """A free local port that ``kubectl port-forward`` sends to ``target`` for the ``with`` block (stopped by pid)."""
-    port = free_port()
-    command = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", target, f"{port}:{remote_port}"]
+def predict_remote(name: str, namespace: str, rows: Any) -> list[Any]:
+    """POST ``rows`` to InferenceService ``name`` (KServe V1 protocol) through a ``kubectl port-forward`` to its
+    predictor on a local port kubectl picks, stopped by its pid when the call ends."""
+    body = json.dumps({"instances": rows.tolist() if hasattr(rows, "tolist") else [list(r) for r in rows]}).encode()
+    command = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{name}-predictor", ":80"]
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     except FileNotFoundError:
         raise MRHelpersError("kubectl is not on PATH; install it (see docs/cluster.md).") from None
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-                raise MRHelpersError(f"`{' '.join(command)}` did not open 127.0.0.1:{port}: {out.strip()[:300]}")
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def predict_remote(name: str, namespace: str, rows: Any) -> list[Any]:
-    """POST ``rows`` to InferenceService ``name`` (KServe V1 protocol) through a port-forward to its predictor."""
-    instances = rows.tolist() if hasattr(rows, "tolist") else [list(r) for r in rows]
-    body = json.dumps({"instances": instances}).encode()
-    with forwarded_port(namespace, f"svc/{name}-predictor", 80) as port:
-        url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
+        said = proc.stdout.readline()  # "Forwarding from 127.0.0.1:<port> -> 80" once it listens, else why not
+        port = re.match(r"Forwarding from 127\.0\.0\.1:(\d+)", said)
+        if not port:
+            raise MRHelpersError(f"`{' '.join(command)}` did not start: {said.strip()[:300]}")
+        url = f"http://127.0.0.1:{port.group(1)}/v1/models/{name}:predict"
         request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - a loopback URL we built
-                return json.loads(response.read())["predictions"]
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise MRHelpersError(f"{namespace}/{name} answered HTTP {exc.code}: {detail}") from None
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - a loopback URL we built
+            return json.loads(response.read())["predictions"]
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:300]
+        raise MRHelpersError(f"{namespace}/{name} answered HTTP {exc.code}: {detail}") from None
+    finally:
+        proc.kill()
+        proc.wait()
