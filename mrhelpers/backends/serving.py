@@ -1,6 +1,5 @@
-"""From a registry entry to serving: the production version's artifact, its KServe InferenceService
-(:func:`serving_manifest`, for review) and :func:`serve` on the backend ``settings`` name (locally the
-file is loaded in this process; on a cluster :mod:`mrhelpers.backends.cluster.kserve` applies it)."""
+"""From the registry to serving: the production version's artifact, its KServe InferenceService, and
+:func:`serve` (locally the file is loaded here; on a cluster :mod:`.cluster.kserve` applies it)."""
 
 from __future__ import annotations
 
@@ -18,22 +17,14 @@ from mrhelpers.core.rest import session_for
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
 
-KSERVE_FORMATS = ("sklearn", "xgboost", "onnx", "tensorflow", "pytorch", "lightgbm", "huggingface")
-"""The model formats KServe has a runtime for (its names; the registry's are matched without case)."""
-SERVING_ACCOUNT = "mrh-model-serving"
-"""The ServiceAccount the InferenceService runs as; it carries the object-store Secret."""
+KSERVE_FORMATS = ("sklearn", "xgboost", "onnx", "tensorflow", "pytorch", "lightgbm", "huggingface")  # any case
+SERVING_ACCOUNT = "mrh-model-serving"  # the InferenceService's ServiceAccount; it carries S3_SECRET
 S3_SECRET = "mrh-s3-credentials"  # noqa: S105 - a name
-
-CLUSTER_URI_SHAPE = "minio://mlpipeline/v2/artifacts/<pipeline name>/<run id>/<task name>/<artifact id>/model"
-"""Where KFP (2.x, default pipeline root) stores a task's output Model on a cluster, with its parts unfilled."""
 
 
 def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
-    """The production version of model ``name``: ids, version name, URI, format and metadata.
-
-    Raises:
-        InvalidInput: The model does not exist or has no production version.
-    """
+    """The production version of model ``name``: ids, version name, URI, format and metadata (InvalidInput
+    when there is none)."""
     frame = versions_frame(registry, name)
     if frame.empty:
         raise InvalidInput("model", name, "the name of a registered model with versions")
@@ -64,21 +55,11 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
 
 
 def serving_manifest(
-    entry: dict[str, Any],
-    *,
-    namespace: str = "kubeflow",
-    service_account: str | None = None,
-    s3_endpoint: str = DEFAULT_MINIO_ENDPOINT,
+    entry: dict[str, Any], *, namespace: str = "kubeflow", s3_endpoint: str = DEFAULT_MINIO_ENDPOINT
 ) -> dict[str, Any]:
-    """A KServe ``InferenceService`` (not applied) for a registry entry from :func:`resolve_production`.
-
-    It is named ``<model>-<version>`` (DNS-safe, at most 63 characters), and labelled with the model and
-    version ids, by which the Model Registry UI lists deployments. For an ``s3://`` URI the storage
-    initializer finds the endpoint and keys through ``service_account`` (:func:`s3_access_manifests`).
-
-    Raises:
-        InvalidInput: A format KServe has no runtime for, or a URI it cannot fetch.
-    """
+    """The KServe ``InferenceService`` (not applied) for an entry from :func:`resolve_production`: named
+    ``<model>-<version>`` (DNS-safe), labelled with the ids the Model Registry UI lists deployments by, run as
+    :data:`SERVING_ACCOUNT`. InvalidInput for a format KServe has no runtime for, or a URI it cannot fetch."""
     fmt = str(entry.get("format") or "").lower()
     if fmt not in KSERVE_FORMATS:
         raise InvalidInput("model format", entry.get("format"), f"one KServe serves: {', '.join(KSERVE_FORMATS)}")
@@ -89,9 +70,7 @@ def serving_manifest(
         )
     name = f"{entry['model']}-{entry['version']}".lower().replace(".", "-").replace("_", "-")[:63].strip("-")
     version = {"version": entry["format_version"]} if entry.get("format_version") else {}
-    predictor: dict[str, Any] = {"model": {"modelFormat": {"name": fmt, **version}, "storageUri": uri}}
-    if service_account:
-        predictor["serviceAccountName"] = service_account
+    model = {"modelFormat": {"name": fmt, **version}, "storageUri": uri}
     labels = {"modelregistry/registered-model-id": str(entry["model_id"]),
               "modelregistry/model-version-id": str(entry["version_id"])}  # fmt: skip
     # KServe v0.20 calls this mode "Standard" and still accepts the older name, which earlier releases need.
@@ -99,13 +78,12 @@ def serving_manifest(
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
-        "spec": {"predictor": predictor},
+        "spec": {"predictor": {"model": model, "serviceAccountName": SERVING_ACCOUNT}},
     }  # fmt: skip
 
 
 def s3_access_manifests(namespace: str, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> list[dict[str, Any]]:
-    """The Secret (without keys: the cluster backend copies them from KFP's Secret) and the ServiceAccount
-    that let KServe's storage initializer read KFP's object store at ``s3_endpoint``."""
+    """The Secret (without keys: deploy copies KFP's) and ServiceAccount by which KServe reads ``s3_endpoint``."""
     endpoint = urlparse(s3_endpoint)
     tls = "1" if endpoint.scheme == "https" else "0"
     annotations = {"serving.kserve.io/s3-endpoint": endpoint.netloc, "serving.kserve.io/s3-usehttps": tls,
@@ -119,11 +97,8 @@ def s3_access_manifests(namespace: str, s3_endpoint: str = DEFAULT_MINIO_ENDPOIN
 
 @dataclasses.dataclass
 class Served:
-    """A model being served: ``predict(rows)`` returns one prediction per row.
-
-    ``where`` is the file (local) or the InferenceService's ``namespace/name`` (cluster); ``manifest``
-    the InferenceService applied, or locally the one a cluster run would get.
-    """
+    """A model being served: ``where`` (file, or ``namespace/name``), ``manifest`` (applied, or locally the one
+    a cluster run would get), and ``predict(rows)``: one prediction per row."""
 
     backend: str
     where: str
@@ -137,25 +112,19 @@ class Served:
 
 
 def serve(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progress: bool = True) -> Served:
-    """Serve a registry entry from :func:`resolve_production` on the backend ``settings`` name.
-
-    Local: load the file its URI points to. Cluster: apply its InferenceService and wait until Ready.
-    """
+    """Serve an entry from :func:`resolve_production`: locally load its file; on a cluster apply and await it."""
     return settings.backend_impl().serve(entry, settings, timeout=timeout, progress=progress)
 
 
 def serve_here(entry: dict[str, Any]) -> Served:
-    """Load the joblib model file ``entry``'s URI points to into this process; its manifest is the one a
-    cluster run would get, with the URI's parts only such a run knows left as ``<placeholders>``.
-
-    Raises:
-        InvalidInput: The URI is not a local file (on a cluster, serve it there).
-    """
+    """Load ``entry``'s joblib file here; its manifest is the one a cluster run would get, with the parts of
+    KFP's artifact URI only such a run knows left as ``<placeholders>``. InvalidInput for a non-local URI."""
     import joblib
 
     uri = serving_uri(entry["uri"])["uri"]
     if not uri.startswith("file://"):
         raise InvalidInput("uri", entry["uri"], "a file:// URI or an absolute path (the local backend loads files)")
     path = unquote(urlparse(uri).path)
-    manifest = serving_manifest(dict(entry, uri=CLUSTER_URI_SHAPE), service_account=SERVING_ACCOUNT)
+    shape = "minio://mlpipeline/v2/artifacts/<pipeline name>/<run id>/<task name>/<artifact id>/model"  # KFP 2.x
+    manifest = serving_manifest(dict(entry, uri=shape))
     return Served("local", path, manifest, joblib.load(model_file(path)).predict)

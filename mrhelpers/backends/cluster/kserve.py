@@ -1,9 +1,5 @@
-"""Serving on the cluster: apply the KServe InferenceService for a registry entry, wait until it is Ready,
-and call it (KServe's V1 protocol) through a ``kubectl port-forward`` to its predictor.
-
-It uses the Kubernetes client that kfp already brings, not the KServe SDK: every kserve release pins
-``pandas<3`` and ``psutil<6``, which would downgrade this environment and break its IPython.
-"""
+"""Serving on the cluster: apply a registry entry's KServe InferenceService, wait until Ready, predict through
+a ``kubectl port-forward``. With the Kubernetes client, not the KServe SDK (it pins ``pandas<3``, ``psutil<6``)."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from typing import Any
 
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT
 from mrhelpers.backends.cluster.clients import kube_client
-from mrhelpers.backends.serving import SERVING_ACCOUNT, Served, s3_access_manifests, serving_manifest
+from mrhelpers.backends.serving import Served, s3_access_manifests, serving_manifest
 from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.progress import Progress
 from mrhelpers.core.settings import Settings
@@ -36,17 +32,12 @@ def _apply(api_client: Any, path: str, body: dict[str, Any]) -> None:
 
 
 def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, progress: bool = True) -> Served:
-    """Apply the InferenceService for ``entry`` in ``settings.namespace``, with read access to KFP's object
-    store (a Secret holding the keys of KFP's own, never printed, and a ServiceAccount), and wait until Ready.
-    Re-running updates what is there.
-
-    Raises:
-        MRHelpersError: No cluster, no KServe, no permission, or not Ready within ``timeout``.
-    """
+    """Apply ``entry``'s InferenceService in ``settings.namespace`` with read access to KFP's object store (a
+    Secret with the keys of KFP's own, never printed, and a ServiceAccount); wait until Ready. Re-runs update."""
     client = kube_client(settings, "serve on", " `setup/cluster.sh up --with-kserve` creates one with KServe.")
     core, custom, ns = client.CoreV1Api(), client.CustomObjectsApi(), settings.namespace
     s3_endpoint = (entry.get("metadata") or {}).get("s3_endpoint") or DEFAULT_MINIO_ENDPOINT
-    manifest = serving_manifest(entry, namespace=ns, service_account=SERVING_ACCOUNT, s3_endpoint=s3_endpoint)
+    manifest = serving_manifest(entry, namespace=ns, s3_endpoint=s3_endpoint)
     name = manifest["metadata"]["name"]
     secret, account = s3_access_manifests(ns, s3_endpoint)
     try:
