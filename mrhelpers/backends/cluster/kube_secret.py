@@ -1,4 +1,4 @@
-"""The registry token as an Opaque Kubernetes Secret (what ``use_secret_as_env`` mounts): read, create, patch."""
+"""The registry token as an Opaque Kubernetes Secret (what ``use_secret_as_env`` mounts)."""
 
 from __future__ import annotations
 
@@ -11,37 +11,30 @@ from mrhelpers.backends.secrets import SecretInfo
 from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.settings import Settings
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mrhelpers"}
-"""The label on every Kubernetes Secret that :func:`ensure_kubernetes_secret` created or took over."""
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mrhelpers"}  # on every Secret ensure_kubernetes_secret wrote
 
 
 def _refused(exc: Any, action: str, namespace: str, name: str) -> MRHelpersError:
-    if exc.status == 403:
-        return MRHelpersError(
-            f"Not allowed to {action} Secret {namespace}/{name} (HTTP 403, RBAC). Check "
-            f"`kubectl auth can-i {action} secrets -n {namespace}` and ask for that permission."
-        )
-    if exc.status == 404:
-        return MRHelpersError(
-            f"Namespace {namespace!r} does not exist, so Secret {name!r} cannot be created there. "
-            f"Create it (`kubectl create namespace {namespace}`) or set MRH_NAMESPACE."
-        )
-    return MRHelpersError(
-        f"The cluster refused to {action} Secret {namespace}/{name} (HTTP {exc.status}: {exc.reason})."
-    )
+    other = f"The cluster refused to {action} Secret {namespace}/{name} (HTTP {exc.status}: {exc.reason})."
+    known = {
+        403: f"Not allowed to {action} Secret {namespace}/{name} (HTTP 403, RBAC). Check "
+        f"`kubectl auth can-i {action} secrets -n {namespace}` and ask for that permission.",
+        404: f"Namespace {namespace!r} does not exist, so Secret {name!r} cannot be created there. "
+        f"Create it (`kubectl create namespace {namespace}`) or set MRH_NAMESPACE.",
+    }
+    return MRHelpersError(known.get(exc.status, other))
 
 
-def _read(settings: Settings, name: str, what: str) -> tuple[Any, Any, Any]:
-    """The Kubernetes client, its CoreV1Api, and Secret ``name`` (None when it does not exist)."""
+def _read(settings: Settings, name: str, what: str) -> tuple[Any, Any]:
+    """A CoreV1Api, and Secret ``name`` (None when it does not exist)."""
     from kubernetes.client.rest import ApiException
 
-    client = kube_client(settings, f"{what} the Secret {name!r} in")
-    api = client.CoreV1Api()
+    api = kube_client(settings, f"{what} the Secret {name!r} in").CoreV1Api()
     try:
-        return client, api, api.read_namespaced_secret(name, settings.namespace)
+        return api, api.read_namespaced_secret(name, settings.namespace)
     except ApiException as exc:
         if exc.status == 404:
-            return client, api, None
+            return api, None
         raise _refused(exc, "get", settings.namespace, name) from None
     except Exception as exc:  # connection refused, DNS, TLS
         raise MRHelpersError(
@@ -55,29 +48,24 @@ def _values(secret: Any) -> dict[str, str]:
 
 def read_kubernetes_secret(settings: Settings, name: str) -> dict[str, str]:
     """The decoded values of Secret ``name`` in ``settings.namespace``, or ``{}`` when it does not exist."""
-    secret = _read(settings, name, "read")[2]
+    secret = _read(settings, name, "read")[1]
     return _values(secret) if secret else {}
 
 
 def ensure_kubernetes_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
-    """Create or patch Secret ``name`` in ``settings.namespace`` with ``data``; values never leave this function.
-
-    A Secret without the ``managed-by: mrhelpers`` label (made by hand) is taken over: the label is
-    added, its other keys stay.
-    """
+    """Create or patch Secret ``name`` in ``settings.namespace`` with ``data`` (values never leave this function);
+    one made by hand is taken over: it gets the :data:`MANAGED_BY` label, its other keys stay."""
     from kubernetes.client.rest import ApiException
 
-    client, api, current = _read(settings, name, "create")
+    api, current = _read(settings, name, "create")
     ns, stored = settings.namespace, _values(current) if current else {}
     changed = current is None or any(stored.get(k) != v for k, v in data.items())
     patch: dict[str, Any] = {"stringData": dict(data)} if changed else {}
-    labels = (current.metadata.labels or {}) if current else {}
-    if any(labels.get(k) != v for k, v in MANAGED_BY.items()):
-        patch["metadata"] = {"labels": dict(MANAGED_BY)}
+    if not current or MANAGED_BY.items() - (current.metadata.labels or {}).items():
+        patch["metadata"] = {"name": name, "labels": MANAGED_BY}
     try:
         if current is None:
-            meta = client.V1ObjectMeta(name=name, namespace=ns, labels=dict(MANAGED_BY))
-            api.create_namespaced_secret(ns, client.V1Secret(metadata=meta, type="Opaque", string_data=dict(data)))
+            api.create_namespaced_secret(ns, {"type": "Opaque", **patch})
         elif patch:
             api.patch_namespaced_secret(name, ns, patch)
     except ApiException as exc:
