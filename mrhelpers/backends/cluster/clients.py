@@ -11,18 +11,12 @@ from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.settings import Settings, in_cluster
 
 FORWARD_HINT = "Start the port-forwards with `setup/cluster.sh port-forward start` (or `make cluster-forward`)."
-IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
-"""The KFP API inside the cluster (its ``ml-pipeline`` Service), where a pod finds it without a port-forward."""
+IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"  # a pod needs no port-forward
 
 
 def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
-    """The ``kubernetes.client`` module, configured at this call as ``kubectl`` would be: the kubeconfig
-    (``KUBECONFIG``, else ``~/.kube/config``) if there is one, else inside a pod its ServiceAccount (token
-    and CA certificate in ``settings.serviceaccount_dir``).
-
-    Raises:
-        MRHelpersError: Neither configuration loads, so ``what`` cannot be done; ``hint`` is appended.
-    """
+    """``kubernetes.client``, configured as ``kubectl`` would be: the kubeconfig if there is one, else inside a pod
+    its ServiceAccount (in ``settings.serviceaccount_dir``). MRHelpersError naming ``what`` when neither loads."""
     from kubernetes import client, config
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
@@ -43,10 +37,8 @@ def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
 
 
 def kfp_client(settings: Settings) -> Any:
-    """A ``kfp.Client`` for ``settings.kfp_host`` (:data:`IN_CLUSTER_KFP_HOST` when empty), sending
-    ``settings.kfp_token``; without one, inside a pod, the pod's KFP token (the file that
-    ``KF_PIPELINES_SA_TOKEN_PATH`` names, mounted by Kubeflow's "Allow access to Kubeflow Pipelines"), re-read
-    on each call."""
+    """A ``kfp.Client`` for ``settings.kfp_host`` (else :data:`IN_CLUSTER_KFP_HOST`) sending ``kfp_token``, else in a
+    pod the pod's KFP token (``KF_PIPELINES_SA_TOKEN_PATH``'s file, re-read on each call)."""
     import warnings
 
     import kfp

@@ -21,8 +21,7 @@ from mrhelpers.core.registry import connect
 from mrhelpers.core.rest import session_for
 from mrhelpers.core.settings import Settings
 
-EXPERIMENT = "mrhelpers"
-"""The KFP experiment every run that :func:`submit` creates goes into."""
+EXPERIMENT = "mrhelpers"  # the KFP experiment of every run submit creates
 
 
 def _pipeline_version(client: Any, settings: Settings, pipeline: Any) -> tuple[str, str]:
@@ -109,9 +108,7 @@ def _follow(client: Any, settings: Settings, handle: Any, arguments: dict[str, A
 
 
 def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
-    """What run ``run_id`` registered, shaped as a local run's outputs: ``run_id``, ``run_name``, and for one
-    version ``model_id``, ``version_id``, ``version_name``, ``created``, ``model`` (``uri``, ``metadata``);
-    for several, ``versions``."""
+    """What run ``run_id`` registered, shaped as a local run's outputs (for several versions, ``versions``)."""
     registry = connect(settings)
     found = find_versions(registry, run_id=run_id)
     out: dict[str, Any] = {"run_id": run_id}

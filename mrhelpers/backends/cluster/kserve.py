@@ -66,23 +66,23 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
             f"Applying InferenceService {ns}/{name} failed (HTTP {exc.status}). Hint: {hint}."
         ) from None
     with Progress(f"InferenceService {ns}/{name}", quiet=not progress) as shown:
-        start = time.monotonic()
+        deadline = time.monotonic() + timeout
         while True:
             obj = custom.get_namespaced_custom_object(group, version, ns, plural, name)
-            ready = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
-            why = (ready[0].get("message") or ready[0].get("reason") or "") if ready else "no Ready condition yet"
-            if ready and ready[0].get("status") == "True":
-                shown.done("Ready")
+            ready = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+            if ready.get("status") == "True":
                 break
-            if time.monotonic() - start > timeout:
+            why = ready.get("message") or ready.get("reason") or ("no message" if ready else "no Ready condition yet")
+            if time.monotonic() > deadline:
                 shown.done("not Ready")
                 raise MRHelpersError(
-                    f"InferenceService {ns}/{name} is not Ready after {timeout:.0f} s (last: {why or 'no message'}). "
+                    f"InferenceService {ns}/{name} is not Ready after {timeout:.0f} s (last: {why}). "
                     f"`kubectl -n {ns} describe inferenceservice {name}` and "
                     f"`kubectl -n {ns} logs -l serving.kserve.io/inferenceservice={name} -c storage-initializer`."
                 )
             shown.update(why)
             time.sleep(settings.poll_seconds)
+        shown.done("Ready")
     return Served("cluster", f"{ns}/{name}", manifest, lambda rows: predict_remote(name, ns, rows))
 
 
