@@ -3,7 +3,6 @@ a ``kubectl port-forward``. With the Kubernetes client, not the KServe SDK (it p
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
@@ -41,9 +40,8 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
     name = manifest["metadata"]["name"]
     secret, account = s3_access_manifests(ns, s3_endpoint)
     try:
-        keys = core.read_namespaced_secret(KFP_S3_SECRET, ns).data or {}
-        secret["stringData"] = {"AWS_ACCESS_KEY_ID": base64.b64decode(keys["accesskey"]).decode(),
-                                "AWS_SECRET_ACCESS_KEY": base64.b64decode(keys["secretkey"]).decode()}  # fmt: skip
+        keys = core.read_namespaced_secret(KFP_S3_SECRET, ns).data or {}  # base64, copied as they are
+        secret["data"] = {"AWS_ACCESS_KEY_ID": keys["accesskey"], "AWS_SECRET_ACCESS_KEY": keys["secretkey"]}
     except (KeyError, client.exceptions.ApiException) as exc:
         raise MRHelpersError(
             f"Cannot read the object-store keys from KFP's Secret {ns}/{KFP_S3_SECRET} "
