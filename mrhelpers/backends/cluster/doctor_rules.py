@@ -53,8 +53,6 @@ RULES: list[tuple[str, str, str, str, str]] = [
      "`kubectl annotate storageclass <name> storageclass.kubernetes.io/is-default-class=true`"),
     ("pvc", "^no-provisioner$", "PVC Pending: {subject}", "the storage provisioner is not running",
      "`kubectl -n local-path-storage get pods`; restart it, or recreate the kind cluster"),
-    ("pvc", "^unbound$", "PVC Pending: {subject}", "the provisioner runs but has not bound the claim yet",
-     "`kubectl describe pvc` shows its events"),
     ("log", "RBAC: access denied", "{subject}: RBAC: access denied",
      "Istio (an AuthorizationPolicy) refuses the pipeline pod's calls",
      "allow the pipeline's service account in the registry's AuthorizationPolicy, and send the token from the "
@@ -151,10 +149,8 @@ def _symptoms(pods: list, events: list, pvcs: Iterable, classes: Iterable, names
     default = "storageclass.kubernetes.io/is-default-class"
     if pending and not any((c["metadata"].get("annotations") or {}).get(default) == "true" for c in classes):
         yield "pvc", "no-default", {"subject": pending}
-    elif pending:
-        local_path = [p for p in pods if p["metadata"].get("namespace") == "local-path-storage"]
-        running = any(p["status"].get("phase") == "Running" and _ready(p) for p in local_path)
-        yield "pvc", "unbound" if running else "no-provisioner", {"subject": pending}
+    elif pending and not any(p["metadata"].get("namespace") == "local-path-storage" and _ready(p) for p in pods):
+        yield "pvc", "no-provisioner", {"subject": pending}  # with it running, a claim waits for its first pod
 
 
 def cluster_doctor(settings: Settings) -> list[Finding]:

@@ -123,6 +123,8 @@ def test_pvc_pending_without_default_storage_class_or_provisioner():
     provisioner = pod("local-path-provisioner-1-2", ns="local-path-storage", conditions=NOT_READY)
     stopped = diagnose([*HEALTHY, provisioner], pvcs=[pvc], storage_classes=[standard])
     assert "provisioner is not running" in stopped[0].cause
+    running = pod("local-path-provisioner-1-2", ns="local-path-storage")  # local-path binds on a claim's first pod
+    assert diagnose([*HEALTHY, running], pvcs=[pvc], storage_classes=[standard]) == []
     bound = dict(pvc, status={"phase": "Bound"})
     assert diagnose(HEALTHY, pvcs=[bound], storage_classes=[]) == []
 
