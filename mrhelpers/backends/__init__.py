@@ -18,8 +18,7 @@ __all__ = ["Backend", "ClusterBackend", "LocalBackend", "get_backend"]
 
 
 class Backend(BackendProfile, Protocol):
-    """Where pipelines run and the token is kept: the operations (``BackendProfile`` has the settings'
-    answers). Standing a backend up or down is ``setup/``'s work."""
+    """Where pipelines run and the token is kept (standing it up or down is ``setup/``'s work)."""
 
     def ensure_secret(self, settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
         """Create or update Secret ``name`` (its name and data already checked); idempotent."""

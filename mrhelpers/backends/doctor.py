@@ -16,6 +16,5 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """What is wrong with the backend ``settings`` names (empty: all good); on a cluster,
-    :mod:`~mrhelpers.backends.cluster.doctor_rules`. Raises MRHelpersError when the cluster cannot be read."""
+    """What is wrong with the backend ``settings`` names (empty: all good)."""
     return settings.backend_impl().doctor(settings)

@@ -1,5 +1,4 @@
-"""The registry token's Secret on either backend: checks of its name and data, and the calls (values never
-printed: results give key names and lengths)."""
+"""The registry token's Secret on either backend; results give key names and lengths, never values."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 @dataclasses.dataclass(frozen=True)
 class SecretInfo:
-    """What :func:`ensure_secret` did: ``where`` (folder or ``namespace/name``), each key's value length, and
-    ``changed`` (False when the Secret already held these values)."""
+    """What :func:`ensure_secret` did: where, each value's length, ``changed`` (False: it held these values)."""
 
     name: str
     where: str
@@ -51,8 +49,6 @@ def choose_token(settings: Settings, given: str = "") -> str:
 
 
 def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
-    """Create or update Secret ``name`` with ``data`` (a file per key locally, an Opaque Secret in
-    ``settings.namespace`` on a cluster); keys ``data`` does not name stay. Raises :class:`InvalidInput`
-    for a bad name, key or value."""
+    """Create or update Secret ``name`` with ``data`` (other keys stay); InvalidInput for a bad name, key or value."""
     check_secret(name, data)
     return settings.backend_impl().ensure_secret(settings, name, data)

@@ -1,5 +1,4 @@
-"""From the registry to serving: the production version's artifact, its KServe InferenceService, and
-:func:`serve` (locally the file is loaded here; on a cluster :mod:`.cluster.kserve` applies it)."""
+"""From the registry to serving: the production version, its KServe InferenceService, and :func:`serve`."""
 
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ S3_SECRET = "mrh-s3-credentials"  # noqa: S105 - a name
 
 
 def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
-    """The production version of model ``name``: ids, version name, URI, format and metadata (InvalidInput
-    when there is none)."""
+    """Model ``name``'s production version: ids, name, URI, format, metadata; InvalidInput when none is live."""
     frame = versions_frame(registry, name)
     if frame.empty:
         raise InvalidInput("model", name, "the name of a registered model with versions")
@@ -57,9 +55,8 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
 def serving_manifest(
     entry: dict[str, Any], *, namespace: str = "kubeflow", s3_endpoint: str = DEFAULT_MINIO_ENDPOINT
 ) -> dict[str, Any]:
-    """The KServe ``InferenceService`` (not applied) for an entry from :func:`resolve_production`: named
-    ``<model>-<version>`` (DNS-safe), labelled with the ids the Model Registry UI lists deployments by, run as
-    :data:`SERVING_ACCOUNT`. InvalidInput for a format KServe has no runtime for, or a URI it cannot fetch."""
+    """The KServe ``InferenceService`` (not applied) for an entry of :func:`resolve_production`; InvalidInput for
+    a format KServe has no runtime for, or a URI it cannot fetch."""
     fmt = str(entry.get("format") or "").lower()
     if fmt not in KSERVE_FORMATS:
         raise InvalidInput("model format", entry.get("format"), f"one KServe serves: {', '.join(KSERVE_FORMATS)}")
@@ -97,8 +94,7 @@ def s3_access_manifests(namespace: str, s3_endpoint: str = DEFAULT_MINIO_ENDPOIN
 
 @dataclasses.dataclass
 class Served:
-    """A model being served: ``where`` (file, or ``namespace/name``), ``manifest`` (applied, or locally the one
-    a cluster run would get), and ``predict(rows)``: one prediction per row."""
+    """A model being served (``where``: its file or ``namespace/name``); ``predict(rows)``: one value per row."""
 
     backend: str
     where: str
@@ -117,8 +113,7 @@ def serve(entry: dict[str, Any], settings: Any, *, timeout: float = 600, progres
 
 
 def serve_here(entry: dict[str, Any]) -> Served:
-    """Load ``entry``'s joblib file here; its manifest is the one a cluster run would get, with the parts of
-    KFP's artifact URI only such a run knows left as ``<placeholders>``. InvalidInput for a non-local URI."""
+    """Load ``entry``'s joblib file here, with the manifest a cluster run would get (its URI's parts as ``<...>``)."""
     import joblib
 
     uri = serving_uri(entry["uri"])["uri"]

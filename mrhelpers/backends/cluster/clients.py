@@ -15,8 +15,7 @@ IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"  # a 
 
 
 def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
-    """``kubernetes.client``, configured as ``kubectl`` would be: the kubeconfig if there is one, else inside a pod
-    its ServiceAccount (in ``settings.serviceaccount_dir``). MRHelpersError naming ``what`` when neither loads."""
+    """``kubernetes.client`` configured as ``kubectl`` would be: the kubeconfig, else a pod's ServiceAccount."""
     from kubernetes import client, config
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
@@ -37,8 +36,7 @@ def kube_client(settings: Settings, what: str, hint: str = "") -> Any:
 
 
 def kfp_client(settings: Settings) -> Any:
-    """A ``kfp.Client`` for ``settings.kfp_host`` (else :data:`IN_CLUSTER_KFP_HOST`) sending ``kfp_token``, else in a
-    pod the pod's KFP token (``KF_PIPELINES_SA_TOKEN_PATH``'s file, re-read on each call)."""
+    """A ``kfp.Client`` sending ``settings.kfp_token``, else in a pod its KFP token (re-read on each call)."""
     import warnings
 
     import kfp

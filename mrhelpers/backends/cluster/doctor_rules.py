@@ -105,8 +105,7 @@ def diagnose(
     *,
     namespace: str = "kubeflow",
 ) -> list[Finding]:
-    """The findings of :data:`RULES` over the objects given (``pipeline_logs`` by pod; ``ui_unreachable`` the UI's
-    URL when it does not answer); an empty list means nothing found."""
+    """The findings of :data:`RULES` over the objects given (``ui_unreachable``: the URL of a UI that is down)."""
     # (symptom, text the rule's regex reads, what fills its strings)
     symptoms = [*_symptoms(list(pods), list(events), pvcs, storage_classes, namespace)]
     symptoms += [("log", text, {"subject": pod}) for pod, text in (pipeline_logs or {}).items()]

@@ -59,8 +59,7 @@ def submit(pipeline: Any, arguments: dict[str, Any], settings: Settings) -> RunH
 
 
 def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """``component`` as a one-task pipeline (with the Secret's token and its namespace); outputs read back
-    from the registry, so this fits components that register."""
+    """``component`` as a one-task pipeline with the token; its outputs are what it registered."""
     from kfp import dsl
 
     from mrhelpers.authoring.pipelines import with_token

@@ -1,5 +1,4 @@
-"""Serving on the cluster: apply a registry entry's KServe InferenceService, wait until Ready, predict through
-a ``kubectl port-forward``. With the Kubernetes client, not the KServe SDK (it pins ``pandas<3``, ``psutil<6``)."""
+"""KServe by the Kubernetes client (the KServe SDK pins ``pandas<3``, ``psutil<6``): apply, wait, predict."""
 
 from __future__ import annotations
 
@@ -31,8 +30,7 @@ def _apply(api_client: Any, path: str, body: dict[str, Any]) -> None:
 
 
 def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, progress: bool = True) -> Served:
-    """Apply ``entry``'s InferenceService in ``settings.namespace`` with read access to KFP's object store (a
-    Secret with the keys of KFP's own, never printed, and a ServiceAccount); wait until Ready. Re-runs update."""
+    """Apply ``entry``'s InferenceService, reading KFP's object store with KFP's keys; wait until it is Ready."""
     client = kube_client(settings, "serve on", " `setup/cluster.sh up --with-kserve` creates one with KServe.")
     core, custom, ns = client.CoreV1Api(), client.CustomObjectsApi(), settings.namespace
     s3_endpoint = (entry.get("metadata") or {}).get("s3_endpoint") or DEFAULT_MINIO_ENDPOINT
@@ -85,8 +83,7 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
 
 
 def predict_remote(name: str, namespace: str, rows: Any) -> list[Any]:
-    """POST ``rows`` to InferenceService ``name`` (KServe V1 protocol) through a ``kubectl port-forward`` to its
-    predictor on a local port kubectl picks, stopped by its pid when the call ends."""
+    """POST ``rows`` to InferenceService ``name`` (KServe V1) through a ``kubectl port-forward`` for this call."""
     body = json.dumps({"instances": rows.tolist() if hasattr(rows, "tolist") else [list(r) for r in rows]}).encode()
     command = ["kubectl", "-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{name}-predictor", ":80"]
     try:

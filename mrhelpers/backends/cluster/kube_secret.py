@@ -53,8 +53,7 @@ def read_kubernetes_secret(settings: Settings, name: str) -> dict[str, str]:
 
 
 def ensure_kubernetes_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
-    """Create or patch Secret ``name`` in ``settings.namespace`` with ``data`` (values never leave this function);
-    one made by hand is taken over: it gets the :data:`MANAGED_BY` label, its other keys stay."""
+    """Create or patch Secret ``name`` with ``data``; one made by hand gets :data:`MANAGED_BY`, its keys stay."""
     from kubernetes.client.rest import ApiException
 
     api, current = _read(settings, name, "create")
