@@ -45,9 +45,8 @@ def kfp_client(settings: Settings) -> Any:
 
     token = settings.kfp_token.reveal() or None
     pod_token = Path(os.environ.get(KF_PIPELINES_SA_TOKEN_ENV) or KF_PIPELINES_SA_TOKEN_PATH)
-    credentials = None
-    if token is None and in_cluster(settings) and pod_token.is_file():  # a Notebook without the PodDefault has none
-        credentials = ServiceAccountTokenVolumeCredentials(str(pod_token))
+    use_pod_token = token is None and in_cluster(settings) and pod_token.is_file()  # not without the PodDefault
+    credentials = ServiceAccountTokenVolumeCredentials(str(pod_token)) if use_pod_token else None
     settings = settings.replace(kfp_host=settings.kfp_host or IN_CLUSTER_KFP_HOST)
 
     with warnings.catch_warnings():  # kfp.Client asks the server's healthz (single- or multi-user) at once

@@ -21,8 +21,6 @@ from mrhelpers.core.registry import connect
 from mrhelpers.core.rest import session_for
 from mrhelpers.core.settings import Settings
 
-EXPERIMENT = "mrhelpers"  # the KFP experiment of every run submit creates
-
 
 def _pipeline_version(client: Any, settings: Settings, pipeline: Any) -> tuple[str, str]:
     """Upload the pipeline, and its compiled YAML as a version named after its hash, unless there; both ids."""
@@ -47,7 +45,7 @@ def submit(pipeline: Any, arguments: dict[str, Any], settings: Settings) -> RunH
     client = kfp_client(settings)
     name = pipeline.pipeline_spec.pipeline_info.name
     pipeline_id, version_id = _pipeline_version(client, settings, pipeline)
-    experiment = kfp_call("creating the experiment", settings, client.create_experiment, EXPERIMENT)
+    experiment = kfp_call("creating the experiment", settings, client.create_experiment, "mrhelpers")
     display = f"{name} {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}"
     run = kfp_call("creating the run", settings, client.run_pipeline, experiment.experiment_id, display,
                    params=arguments, pipeline_id=pipeline_id, version_id=version_id)  # fmt: skip

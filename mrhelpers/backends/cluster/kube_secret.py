@@ -43,13 +43,12 @@ def _read(settings: Settings, name: str, what: str) -> tuple[Any, Any]:
 
 
 def _values(secret: Any) -> dict[str, str]:
-    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    return {k: base64.b64decode(v).decode() for k, v in ((secret and secret.data) or {}).items()}
 
 
 def read_kubernetes_secret(settings: Settings, name: str) -> dict[str, str]:
     """The decoded values of Secret ``name`` in ``settings.namespace``, or ``{}`` when it does not exist."""
-    secret = _read(settings, name, "read")[1]
-    return _values(secret) if secret else {}
+    return _values(_read(settings, name, "read")[1])
 
 
 def ensure_kubernetes_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
@@ -57,7 +56,7 @@ def ensure_kubernetes_secret(settings: Settings, name: str, data: Mapping[str, s
     from kubernetes.client.rest import ApiException
 
     api, current = _read(settings, name, "create")
-    ns, stored = settings.namespace, _values(current) if current else {}
+    ns, stored = settings.namespace, _values(current)
     changed = current is None or any(stored.get(k) != v for k, v in data.items())
     patch: dict[str, Any] = {"stringData": dict(data)} if changed else {}
     if not current or MANAGED_BY.items() - (current.metadata.labels or {}).items():
