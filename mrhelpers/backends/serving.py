@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from model_registry import ModelRegistry
 
 KSERVE_FORMATS = ("sklearn", "xgboost", "onnx", "tensorflow", "pytorch", "lightgbm", "huggingface")  # any case
-SERVING_ACCOUNT = "mrh-model-serving"  # the InferenceService's ServiceAccount; it carries S3_SECRET
-S3_SECRET = "mrh-s3-credentials"  # noqa: S105 - a name
+SERVING_ACCOUNT = "mrh-model-serving"  # the InferenceService's ServiceAccount (on a cluster, with S3 keys)
 
 
 def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
@@ -77,19 +76,6 @@ def serving_manifest(
         "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
         "spec": {"predictor": {"model": model, "serviceAccountName": SERVING_ACCOUNT}},
     }  # fmt: skip
-
-
-def s3_access_manifests(namespace: str, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> list[dict[str, Any]]:
-    """The Secret (without keys: deploy copies KFP's) and ServiceAccount by which KServe reads ``s3_endpoint``."""
-    endpoint = urlparse(s3_endpoint)
-    tls = "1" if endpoint.scheme == "https" else "0"
-    annotations = {"serving.kserve.io/s3-endpoint": endpoint.netloc, "serving.kserve.io/s3-usehttps": tls,
-                   "serving.kserve.io/s3-verifyssl": tls, "serving.kserve.io/s3-region": "us-east-1"}  # fmt: skip
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-              "metadata": {"name": S3_SECRET, "namespace": namespace, "annotations": annotations}}  # fmt: skip
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "secrets": [{"name": S3_SECRET}],
-               "metadata": {"name": SERVING_ACCOUNT, "namespace": namespace}}  # fmt: skip
-    return [secret, account]
 
 
 @dataclasses.dataclass

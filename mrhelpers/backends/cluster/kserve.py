@@ -9,16 +9,18 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlparse
 
 from mrhelpers.authoring.uris import DEFAULT_MINIO_ENDPOINT
 from mrhelpers.backends.cluster.clients import kube_client
-from mrhelpers.backends.serving import Served, s3_access_manifests, serving_manifest
+from mrhelpers.backends.serving import SERVING_ACCOUNT, Served, serving_manifest
 from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.progress import Progress
 from mrhelpers.core.settings import Settings
 
 ISVC_API = ("serving.kserve.io", "v1beta1", "inferenceservices")
 KFP_S3_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 - KFP's own Secret (keys accesskey, secretkey)
+S3_SECRET = "mrh-s3-credentials"  # noqa: S105 - ours, holding KFP's keys for KServe's storage initializer
 
 
 def _apply(api_client: Any, path: str, body: dict[str, Any]) -> None:
@@ -36,16 +38,23 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
     s3_endpoint = (entry.get("metadata") or {}).get("s3_endpoint") or DEFAULT_MINIO_ENDPOINT
     manifest = serving_manifest(entry, namespace=ns, s3_endpoint=s3_endpoint)
     name = manifest["metadata"]["name"]
-    secret, account = s3_access_manifests(ns, s3_endpoint)
     try:
         keys = core.read_namespaced_secret(KFP_S3_SECRET, ns).data or {}  # base64, copied as they are
-        secret["data"] = {"AWS_ACCESS_KEY_ID": keys["accesskey"], "AWS_SECRET_ACCESS_KEY": keys["secretkey"]}
+        data = {"AWS_ACCESS_KEY_ID": keys["accesskey"], "AWS_SECRET_ACCESS_KEY": keys["secretkey"]}
     except (KeyError, client.exceptions.ApiException) as exc:
         raise MRHelpersError(
             f"Cannot read the object-store keys from KFP's Secret {ns}/{KFP_S3_SECRET} "
             f"({getattr(exc, 'status', None) or f'no key {exc}'}): is KFP installed in {ns}? "
             f"`kubectl -n {ns} get secret {KFP_S3_SECRET}`"
         ) from None
+    endpoint = urlparse(s3_endpoint)
+    tls = "1" if endpoint.scheme == "https" else "0"
+    annotations = {"serving.kserve.io/s3-endpoint": endpoint.netloc, "serving.kserve.io/s3-usehttps": tls,
+                   "serving.kserve.io/s3-verifyssl": tls, "serving.kserve.io/s3-region": "us-east-1"}  # fmt: skip
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+              "metadata": {"name": S3_SECRET, "namespace": ns, "annotations": annotations}}  # fmt: skip
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "secrets": [{"name": S3_SECRET}],
+               "metadata": {"name": SERVING_ACCOUNT, "namespace": ns}}  # fmt: skip
     group, version, plural = ISVC_API
     paths = [f"/api/v1/namespaces/{ns}/secrets", f"/api/v1/namespaces/{ns}/serviceaccounts",
              f"/apis/{group}/{version}/namespaces/{ns}/{plural}"]  # fmt: skip

@@ -47,6 +47,8 @@ def test_manifest_links_back_and_points_at_s3():
         "storageUri": "s3://mlpipeline/v2/artifacts/run/model",
     }
     assert predictor["serviceAccountName"] == SERVING_ACCOUNT  # the account that carries the object-store keys
+    named = serving_manifest({**ENTRY, "model": "A_b", "version": "v1.0"})
+    assert named["metadata"]["name"] == "a-b-v1-0"
 
 
 @pytest.mark.parametrize(
