@@ -1,5 +1,4 @@
-"""The cluster's doctor: known failures as a table of rules over Kubernetes objects (plain dicts, as
-``kubectl get -o json`` prints them), and :func:`cluster_doctor`, which reads the live objects."""
+"""The cluster's doctor: known failures as rules over Kubernetes objects (``kubectl get -o json``'s dicts)."""
 
 from __future__ import annotations
 
@@ -23,9 +22,8 @@ RULES: list[tuple[str, str, str, str, str]] = [
     ("waiting", r"^CrashLoopBackOff exit=139 ", "{subject} CrashLoopBackOff, exit code 139",
      "the container segfaults (SIGSEGV). ML Metadata's store server has no arm64 image, so on an arm64 host "
      "(Apple Silicon) it runs emulated; some host kernels crash it too",
-     "on arm64, run the cluster on an amd64 machine (or Docker's Rosetta emulation); else use the pinned KFP "
-     "release's env/platform-agnostic overlay, then "
-     "`kubectl -n kubeflow rollout restart deploy/metadata-grpc-deployment`"),
+     "on arm64, use an amd64 machine (or Docker's Rosetta emulation); else the pinned KFP release's "
+     "env/platform-agnostic overlay, then `kubectl -n kubeflow rollout restart deploy/metadata-grpc-deployment`"),
     ("waiting", r"^CreateContainerConfigError ", "{subject} CreateContainerConfigError",
      "missing configuration: {detail}",
      "apply the manifests of the pinned version that create it (Model Registry: overlays/db), "

@@ -1,5 +1,4 @@
-"""Pipelines on the KFP API server: compile, upload once per content, run, follow, and read back from the
-Model Registry what the run registered (the registry, not KFP's object store, is the record a reader needs)."""
+"""Pipelines on the KFP API server: upload once per content, run, follow, read back what the run registered."""
 
 from __future__ import annotations
 

@@ -63,13 +63,10 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
             _apply(client.ApiClient(), path, body)
     except client.exceptions.ApiException as exc:
         hint = {
-            403: f"your kubeconfig may not do this in {ns} (RBAC): `kubectl auth can-i create inferenceservices "
-            f"-n {ns}`",
+            403: f"not allowed (RBAC): `kubectl auth can-i create inferenceservices -n {ns}`",
             404: "KServe is not installed (no InferenceService API): `setup/cluster.sh up --with-kserve`",
         }.get(exc.status, "`python -m mrhelpers doctor` with MRH_BACKEND=cluster")
-        raise MRHelpersError(
-            f"Applying InferenceService {ns}/{name} failed (HTTP {exc.status}). Hint: {hint}."
-        ) from None
+        raise MRHelpersError(f"Applying InferenceService {ns}/{name} failed (HTTP {exc.status}): {hint}.") from None
     with Progress(f"InferenceService {ns}/{name}", quiet=not progress) as shown:
         deadline = time.monotonic() + timeout
         while True:
