@@ -39,8 +39,7 @@ def resolve_production(registry: ModelRegistry, name: str) -> dict[str, Any]:
             )  # fmt: skip
         raise InvalidInput("model", name, "a model with a production version: promote one with set_stage() first")
     row = prod.iloc[-1]
-    # What is served comes from the artifact as stored now: the frame masks credentials in the URI,
-    # and shows the artifact's fields as registered (another tool may have changed them since).
+    # The artifact as stored now: the frame masks credentials in the URI, and another tool may have changed it since.
     artifact = session.model_artifact(row.version_id)
     if artifact is None:
         raise InvalidInput("model", name, f"a production version with a model artifact ({row.version} has none)")

@@ -26,11 +26,9 @@ RULES: list[tuple[str, str, str, str, str]] = [
      "env/platform-agnostic overlay, then `kubectl -n kubeflow rollout restart deploy/metadata-grpc-deployment`"),
     ("waiting", r"^CreateContainerConfigError ", "{subject} CreateContainerConfigError",
      "missing configuration: {detail}",
-     "apply the manifests of the pinned version that create it (Model Registry: overlays/db), "
-     "or create it: `kubectl -n <namespace> get configmap,secret`"),
+     "apply the pinned manifests that create it (Model Registry: overlays/db); `kubectl get configmap,secret -n <ns>`"),
     ("waiting", rf"^{_PULL} .*(no such host|name resolution|i/o timeout|dial tcp)", "{subject} {reason}", "{detail}",
-     "the node cannot resolve or reach the registry (DNS, VPN or proxy on the host): restart Docker, "
-     "recreate the kind cluster"),
+     "the node cannot reach the registry (the host's DNS, VPN or proxy): restart Docker or the kind cluster"),
     ("waiting", rf"^{_PULL} .*(toomanyrequests|rate limit)", "{subject} {reason}", "{detail}",
      "the registry's pull rate limit: wait, `docker login`, or `kind load docker-image` it"),
     ("waiting", rf"^{_PULL} ", "{subject} {reason}", "{detail}",
