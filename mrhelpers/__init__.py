@@ -51,7 +51,6 @@ _MODULES = {
     "runs": "mrhelpers.backends.runs",
     "serving": "mrhelpers.backends.serving",
     "secrets": "mrhelpers.backends.secrets",
-    "cluster": "mrhelpers.backends.cluster.cluster",
 }
 """Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""
 

@@ -2,13 +2,15 @@
 # The cluster backend: a kind cluster with Kubeflow Pipelines, the Model Registry and its UI,
 # stood up with the versions in setup/versions.env.
 #
-#   setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve]
+#   setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve] [--rebuild]
 #   setup/cluster.sh [--dry-run] down
 #   setup/cluster.sh [--dry-run] port-forward start|stop|status
 #   setup/cluster.sh preflight [--multi-user]
 #
 # --dry-run prints every command that would change something, and runs none of them.
-# Re-running `up` is safe: what exists is kept, and what is missing is added.
+# Re-running `up` is safe: what exists is kept, and what is missing is added. When the last `up` built
+# the same mode (and KServe, if asked) and every port-forward answers (after starting them if needed),
+# `up` reuses it in seconds; --rebuild runs every step again.
 #
 # Environment: MRH_CLUSTER_NAME (default mrhelpers), MRH_CLUSTER_STATE (default <repo>/.mrh/cluster,
 # pid and log files of the port-forwards), MRH_WAIT_TIMEOUT (seconds per wait, default 900),
@@ -351,19 +353,34 @@ link_dashboard() {
   kc -n kubeflow patch configmap centraldashboard-config --type=merge -p "$(jq -n --arg l "$links" '{data: {links: $l}}')"
 }
 
+# built MULTI KSERVE: true when the last `up` recorded this mode (and KServe, if asked) and every
+# port-forward answers, after starting the missing ones.
+built() {
+  local mode
+  mode=$([ "$1" = 1 ] && echo multi-user || echo standalone)
+  [ "$(cat "$STATE_DIR/mode" 2>/dev/null)" = "$mode" ] && { [ "$2" = 0 ] || [ -f "$STATE_DIR/kserve" ]; } || return 1
+  port_forward status >/dev/null 2>&1 || port_forward start >/dev/null 2>&1
+}
+
 up() {
-  local multi=0 kserve=0
+  local multi=0 kserve=0 rebuild=0
   while [ $# -gt 0 ]; do
     case $1 in
       --multi-user) multi=1 ;;
       --with-kserve) kserve=1 ;;
-      *) die "unknown option for up: $1" "usage: setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve]" ;;
+      --rebuild) rebuild=1 ;;
+      *) die "unknown option for up: $1" "usage: setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve] [--rebuild]" ;;
     esac
     shift
   done
+  if [ "$DRY_RUN" = 0 ] && [ "$rebuild" = 0 ] && built "$multi" "$kserve"; then
+    say "The $(cat "$STATE_DIR/mode") cluster '$CLUSTER_NAME' that the last \`up\` built answers at every port-forward; reusing it (--rebuild runs every step again)."
+    port_forward status
+    return 0
+  fi
   [ "${MRH_SKIP_PREFLIGHT:-0}" = 1 ] || preflight "$multi"
   mkdir -p "$STATE_DIR"
-  [ "$DRY_RUN" = 1 ] || { [ "$multi" = 1 ] && echo multi-user || echo standalone; } >"$STATE_DIR/mode"
+  [ "$DRY_RUN" = 1 ] || rm -f "$STATE_DIR/mode"  # written again once every step below succeeded
   create_cluster
   load_component_image
   if [ "$multi" = 1 ]; then
@@ -374,6 +391,7 @@ up() {
     wait_deployments "$KFP_NS"
   fi
   [ "$kserve" = 1 ] && install_kserve "$multi"
+  [ "$DRY_RUN" = 1 ] || { [ "$multi" = 1 ] && echo multi-user || echo standalone; } >"$STATE_DIR/mode"
   say ""
   if [ "$DRY_RUN" = 1 ]; then
     say "Dry run: the commands above were printed, none was run. Without --dry-run, the cluster '$CLUSTER_NAME' comes up; then:"
@@ -508,7 +526,7 @@ main() {
     down) down ;;
     port-forward) port_forward "$@" ;;
     preflight) preflight "$([ "${1:-}" = --multi-user ] && echo 1 || echo 0)" ;;
-    *) die "unknown command: '${command}'" "usage: setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve] | down | port-forward start|stop|status | preflight" ;;
+    *) die "unknown command: '${command}'" "usage: setup/cluster.sh [--dry-run] up [--multi-user] [--with-kserve] [--rebuild] | down | port-forward start|stop|status | preflight" ;;
   esac
 }
 

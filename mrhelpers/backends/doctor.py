@@ -16,13 +16,5 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """Check the backend ``settings`` name and return what is wrong (empty: all good).
-
-    Local: every part of the local stack runs and answers. Cluster: reads pods, events, PVCs and
-    StorageClasses with the Kubernetes client (your kubeconfig) and applies the rules of
-    :mod:`mrhelpers.backends.cluster.doctor`.
-
-    Raises:
-        MRHelpersError: No cluster is reachable with the current kubeconfig.
-    """
+    """What is wrong with the backend ``settings`` names (empty: all good)."""
     return settings.backend_impl().doctor(settings)

@@ -1,12 +1,4 @@
-"""Notebook 01: keep the registry token in a Secret.
-
-Local backend: a file store under ``<state dir>/secrets/<name>/<key>``, folders
-mode 0700 and files mode 0600, the same shape as a Kubernetes Secret mounted as
-files. Cluster backend: an Opaque Kubernetes Secret in ``settings.namespace``, created or
-patched through your kubeconfig (what ``kfp.kubernetes.use_secret_as_env`` mounts).
-Values are never printed; results report only key names and lengths. Both backends are
-idempotent: storing the same values again reports ``changed=False``.
-"""
+"""The registry token's Secret on either backend; results give key names and lengths, never values."""
 
 from __future__ import annotations
 
@@ -24,14 +16,7 @@ _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 @dataclasses.dataclass(frozen=True)
 class SecretInfo:
-    """What :func:`ensure_secret` did, without any value.
-
-    Attributes:
-        name: The Secret's name.
-        where: The folder (local) or ``namespace/name`` (cluster).
-        keys: The keys it holds, each with the length of its value.
-        changed: False when the Secret already held exactly these values.
-    """
+    """What :func:`ensure_secret` did: where, each value's length, ``changed`` (False: it held these values)."""
 
     name: str
     where: str
@@ -40,6 +25,7 @@ class SecretInfo:
 
 
 def check_secret(name: str, data: Mapping[str, str]) -> None:
+    """Raise :class:`InvalidInput` unless ``name`` is a DNS-1123 name and ``data`` non-empty strings by key."""
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 253:
         raise InvalidInput(
             "secret name", name, "a DNS-1123 name: lowercase letters, digits and '-', at most 253 characters"
@@ -54,34 +40,15 @@ def check_secret(name: str, data: Mapping[str, str]) -> None:
 
 
 def choose_token(settings: Settings, given: str = "") -> str:
-    """The token to store: ``given`` if set, else the one the store holds, else a new random one.
-
-    A local registry enforces no token, so a random one is enough to exercise the
-    path a cluster uses; on a cluster, pass the token your registry expects.
-    """
+    """The token to store: ``given`` if set, else the one the store holds, else a new random one
+    (enough where the registry checks none; on a cluster, pass the token your registry expects)."""
     if given:
         return given
     existing = settings.backend_impl().read_secret(settings, settings.secret_name).get(SECRET_TOKEN_KEY)
     return existing or _secrets.token_urlsafe(32)
 
 
-def ensure_secret(settings: Settings, name: str, data: Mapping[str, str], *, refresh: bool = True) -> SecretInfo:
-    """Create the Secret ``name`` holding ``data``, or update it; idempotent.
-
-    Args:
-        settings: Chooses the backend (local file store or Kubernetes).
-        name: The Secret's name, for example ``model-registry-auth``.
-        data: Key to value, for example ``{"token": token}``. Keys that the
-            Secret holds but ``data`` does not name are left as they are.
-
-    Returns:
-        A :class:`SecretInfo` with key names and value lengths, never values.
-        Locally, a running token-checking proxy (``up(auth=True)``) is made to
-        accept the new token at once.
-
-    Raises:
-        InvalidInput: For a bad name, key or empty value.
-        MRHelpersError: When the store cannot be written.
-    """
+def ensure_secret(settings: Settings, name: str, data: Mapping[str, str]) -> SecretInfo:
+    """Create or update Secret ``name`` with ``data`` (other keys stay); InvalidInput for a bad name, key or value."""
     check_secret(name, data)
-    return settings.backend_impl().ensure_secret(settings, name, data, refresh=refresh)
+    return settings.backend_impl().ensure_secret(settings, name, data)

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from kubernetes import client
 
-from mrhelpers.backends.serving import s3_access_manifests
 from mrhelpers.core.settings import default_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,15 +122,3 @@ def test_reruns_take_back_their_own_fields(script_env, kserve_namespace, core):
         assert cm.data["storageInitializer"] == UPSTREAM["data"]["storageInitializer"]  # the rest stays upstream's
         owners = {m.manager: m.fields_v1 for m in cm.metadata.managed_fields}
         assert "f:deploy" in json.dumps(owners["mrhelpers"]) and "f:deploy" not in json.dumps(owners["kubectl"])
-
-
-def test_objects_the_project_writes_are_accepted_by_kubectl_apply(script_env, namespace, core):
-    secret, account = s3_access_manifests(namespace, "http://seaweedfs.kubeflow:9000")
-    docs = yaml.safe_dump_all([secret, account])
-    for _ in range(2):  # idempotent
-        applied = kubectl(script_env, "apply", "-f", "-", stdin=docs)
-        assert applied.returncode == 0, applied.stderr
-    stored = core.read_namespaced_secret(secret["metadata"]["name"], namespace)
-    assert secret["metadata"]["annotations"].items() <= stored.metadata.annotations.items() and not stored.data
-    assert core.read_namespaced_service_account(account["metadata"]["name"], namespace).secrets[0].name == \
-        secret["metadata"]["name"]  # fmt: skip

@@ -83,3 +83,12 @@ def test_no_cluster(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(MRHelpersError, match="kubectl cluster-info"):
         ensure_secret(settings(tmp_path, "kubeflow"), NAME, {"token": TOKEN})
+
+
+def test_a_secret_made_by_hand_is_taken_over_with_its_keys(core, namespace, tmp_path):
+    made = client.V1Secret(metadata=client.V1ObjectMeta(name=NAME), string_data={"token": TOKEN, "other": "kept"})
+    core.create_namespaced_secret(namespace, made)
+    info = ensure_secret(settings(tmp_path, namespace), NAME, {"token": TOKEN})
+    secret, values = stored(core, namespace)
+    assert not info.changed and values == {"other": "kept", "token": TOKEN}
+    assert secret.metadata.labels == {"app.kubernetes.io/managed-by": "mrhelpers"}

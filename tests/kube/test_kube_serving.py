@@ -22,19 +22,14 @@ from kubernetes.client.exceptions import ApiException
 
 from mrhelpers import MRHelpersError, Settings
 from mrhelpers.authoring.training import evaluate, train_to
-from mrhelpers.backends.cluster.serving import deploy
-from mrhelpers.backends.serving import ISVC_API, KFP_S3_SECRET, S3_SECRET, SERVING_ACCOUNT, serve
+from mrhelpers.backends.cluster.kserve import ISVC_API, KFP_S3_SECRET, S3_SECRET, deploy
+from mrhelpers.backends.serving import SERVING_ACCOUNT, serve
 from tests.unit.backends.cluster import cluster_stubs
 
 GROUP, VERSION, PLURAL = ISVC_API
 CRD = f"{PLURAL}.{GROUP}"
 KEYS = {"accesskey": "minio-user", "secretkey": "minio-secret-123"}
 NAME = "tutorial-classifier-lr-strong"
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("MRH_POLL_SECONDS", "0.05")
 
 
 def entry(uri):
@@ -52,7 +47,7 @@ def kfp_namespace(core, namespace):
 
 
 def settings(tmp_path, ns):
-    return Settings(backend="cluster", namespace=ns, state_dir=tmp_path)
+    return Settings(backend="cluster", namespace=ns, state_dir=tmp_path, poll_seconds=0.05)
 
 
 def crd_served() -> bool:
@@ -75,7 +70,17 @@ def test_without_kserve_the_server_answers_404_and_the_message_says_install_it(k
     stored = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
     assert stored == {"AWS_ACCESS_KEY_ID": "minio-user", "AWS_SECRET_ACCESS_KEY": "minio-secret-123"}
     assert secret.metadata.annotations["serving.kserve.io/s3-endpoint"] == "seaweedfs.kubeflow:9000"
+    assert secret.metadata.annotations["serving.kserve.io/s3-usehttps"] == "0"
     assert [s.name for s in core.read_namespaced_service_account(SERVING_ACCOUNT, kfp_namespace).secrets] == [S3_SECRET]
+
+
+def test_an_https_object_store_is_used_with_tls(kfp_namespace, core, tmp_path):
+    https = dict(entry("s3://b/k"), metadata={"s3_endpoint": "https://objects.example:443"})
+    with pytest.raises(MRHelpersError, match=r"\(HTTP 404\)"):  # no KServe here: the Secret is applied first
+        deploy(https, settings(tmp_path, kfp_namespace), progress=False)
+    annotations = core.read_namespaced_secret(S3_SECRET, kfp_namespace).metadata.annotations
+    assert annotations["serving.kserve.io/s3-endpoint"] == "objects.example:443"
+    assert annotations["serving.kserve.io/s3-usehttps"] == annotations["serving.kserve.io/s3-verifyssl"] == "1"
 
 
 def test_missing_kfp_secret_is_the_servers_404(namespace, tmp_path):
@@ -164,6 +169,8 @@ def test_deploy_creates_waits_for_ready_predicts_and_patches_on_a_rerun(isvc_api
     isvc = isvc_api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
     assert again.where == served.where and isvc["spec"]["predictor"]["model"]["storageUri"] == other
     assert isvc["metadata"]["generation"] == generation + 1 and isvc["status"]["conditions"][0]["status"] == "True"
+    applied = {(m["manager"], m["operation"]) for m in isvc["metadata"]["managedFields"]}
+    assert ("mrhelpers", "Apply") in applied  # server-side apply: created, then updated, by one call each
 
 
 def test_not_ready_in_time_names_the_last_condition(isvc_api, kfp_namespace, tmp_path):

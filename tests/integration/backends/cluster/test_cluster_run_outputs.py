@@ -6,8 +6,6 @@ server the session started. What a run registered is found by its run id, like a
 
 import uuid
 
-import pytest
-
 import mrhelpers as mh
 from mrhelpers.authoring.pipelines import model_registration_pipeline
 from tests.unit.backends.cluster.kfp_api_stub import KfpApi
@@ -15,13 +13,10 @@ from tests.unit.backends.cluster.kfp_api_stub import KfpApi
 FMT = dict(model_format_name="sklearn", model_format_version="1")
 
 
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("MRH_POLL_SECONDS", "0.01")
-
-
 def cluster_settings(stack, api):
-    return stack.replace(backend="cluster", kfp_host=api.url, kfp_ui_url="http://127.0.0.1:8080", namespace="kubeflow")
+    return stack.replace(
+        backend="cluster", kfp_host=api.url, kfp_ui_url="http://127.0.0.1:8080", namespace="kubeflow", poll_seconds=0.01
+    )
 
 
 def test_outputs_are_what_the_run_registered(stack):

@@ -4,7 +4,8 @@ No Docker engine runs on our machines, so the cluster script is tested against t
 PATH. Each call is logged (``$STUB_LOG``, one JSON list per line); behaviour comes from a JSON
 scenario (``$STUB_SCENARIO``) and a small state file, so a test can say "the first two applies
 of platform-agnostic fail" or "the Deployments become ready on the third look". ``kubectl
-port-forward`` really listens on the local port it is given, until it is killed.
+port-forward`` really listens on the local port it is given (or one it picks for ``:<remote>``), prints it as
+kubectl does, and runs until it is killed.
 
 :func:`install` writes one small executable per tool that calls :func:`main` with its name.
 """
@@ -78,7 +79,9 @@ def _serve_predictions(port: int, model_path: str) -> None:
             self.end_headers()
             self.wfile.write(body.encode())
 
-    HTTPServer(("127.0.0.1", port), Predictor).serve_forever()
+    server = HTTPServer(("127.0.0.1", port), Predictor)
+    print(f"Forwarding from 127.0.0.1:{server.server_port} -> 80", flush=True)
+    server.serve_forever()
 
 
 def _serve(port: int) -> None:
@@ -86,7 +89,7 @@ def _serve(port: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(16)
-    print(f"Forwarding from 127.0.0.1:{port}", flush=True)
+    print(f"Forwarding from 127.0.0.1:{sock.getsockname()[1]}", flush=True)
     while True:
         conn, _ = sock.accept()
         conn.close()
@@ -129,7 +132,7 @@ def main(tool: str, args: list[str]) -> int:
         if target in sc.get("port_forward_fails", []):
             print(f'error: services "{target}" not found', file=sys.stderr)
             return 1
-        port = int(words[-1].split(":")[0])
+        port = int(words[-1].split(":")[0] or 0)  # ":80": a free port, as kubectl picks one
         if target.endswith("-predictor") and sc.get("predictor_model"):
             _serve_predictions(port, sc["predictor_model"])
         _serve(port)

@@ -123,7 +123,7 @@ def test_up_runs_the_pinned_sequence_in_order(cluster):
 
 def test_up_again_keeps_the_cluster(cluster):
     assert cluster.given().run("up").returncode == 0
-    again = cluster.run("up")
+    again = cluster.run("up", "--rebuild")  # every step again (without --rebuild, what answers is reused)
     assert again.returncode == 0, again.stderr
     assert "kind cluster 'mrhelpers' exists; keeping it." in again.stdout
     assert not any(c.startswith("kind create") for c in cluster.changes())
@@ -221,7 +221,7 @@ def test_waits_show_progress_then_time_out_naming_doctor(cluster):
     assert result.returncode == 0, result.stderr
     assert "kubeflow: 0 of 3 Deployments available after 0s" in result.stdout
     assert "kubeflow: 3 of 3 Deployments available" in result.stdout
-    stuck = cluster.given(deployments_ready_after=10**6).run("up", MRH_WAIT_TIMEOUT="0")
+    stuck = cluster.given(deployments_ready_after=10**6).run("up", "--rebuild", MRH_WAIT_TIMEOUT="0")
     assert stuck.returncode == 1
     assert "did not become Available within 0s" in stuck.stderr and "mrhelpers doctor" in stuck.stderr
 
@@ -339,74 +339,43 @@ def test_unknown_commands_and_options_print_usage(cluster):
         assert result.returncode == 1 and "usage: setup/cluster.sh" in result.stderr, args
 
 
-def test_the_cli_runs_the_script_and_reports_the_endpoints(cluster):
-    """`python -m mrhelpers cluster up --dry-run` and `cluster status`, through mrhelpers.backends.cluster.cluster."""
-    import sys
-
-    env = {**cluster.env, "PATH": f"{cluster.bin}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
-    dry = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "up", "--dry-run"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert dry.returncode == 0, dry.stderr
-    assert "+ kind create cluster" in dry.stdout and "port-forward --address 127.0.0.1" in dry.stdout
-    assert cluster.changes() == []
-    urls = {"MRH_KFP_HOST": "KFP_API", "MRH_KFP_UI_URL": "KFP_UI", "MRH_REGISTRY_URL": "REGISTRY",
-            "MRH_REGISTRY_UI_URL": "REGISTRY_UI"}  # fmt: skip
-    env.update({var: f"http://127.0.0.1:{cluster.ports[key]}" for var, key in urls.items()})
-    down = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "status"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert down.returncode == 3 and down.stdout.count("does not answer") == 4
-    assert subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "forward"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60).returncode == 0  # fmt: skip
-    up = subprocess.run([sys.executable, "-m", "mrhelpers", "cluster", "status"], env=env, cwd=ROOT,
-                        capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert up.returncode == 0 and up.stdout.count(" answers") == 4, up.stdout
-
-
-def test_status_follows_the_installed_mode(cluster, monkeypatch):
-    from mrhelpers import Settings
-    from mrhelpers import cluster as backend
-
-    monkeypatch.setenv("MRH_CLUSTER_STATE", str(cluster.tmp / "cluster-state"))
-    settings = Settings.from_env(backend="cluster")
-    assert [e.name for e in backend.status(settings).endpoints] == ["kfp-ui", "kfp-api", "registry", "registry-ui"]
-    (cluster.tmp / "cluster-state").mkdir(exist_ok=True)
-    (cluster.tmp / "cluster-state" / "mode").write_text("multi-user\n")  # what `up --multi-user` records
-    assert backend.mode() == "multi-user"
-    assert [e.name for e in backend.status(settings).endpoints] == ["kubeflow", "registry"]
+def test_port_forward_status_follows_the_installed_mode(cluster):
+    state = cluster.tmp / "cluster-state"
+    standalone = cluster.given().run("port-forward", "status")
+    assert standalone.returncode == 1 and standalone.stdout.count(": stopped") == 4
+    assert [line.split(":")[0].strip() for line in standalone.stdout.splitlines()] == [
+        "kfp-ui", "kfp-api", "registry", "registry-ui"]  # fmt: skip
+    state.mkdir(exist_ok=True)
+    (state / "mode").write_text("multi-user\n")  # what `up --multi-user` records
+    multi = cluster.run("port-forward", "status")
+    assert [line.split(":")[0].strip() for line in multi.stdout.splitlines()] == ["kubeflow", "registry"]
     dry = cluster.run("--dry-run", "port-forward", "start")
     assert "istio-system port-forward --address 127.0.0.1 svc/istio-ingressgateway" in dry.stdout
     assert f"-n {V['PROFILE_NAMESPACE']} port-forward" in dry.stdout and "ml-pipeline" not in dry.stdout
 
 
-def test_start_reuses_what_up_built_instead_of_rebuilding(cluster, monkeypatch, capsys):
-    """Issue 17 (9): notebook 00 (mrhelpers.backends.bringup.start -> cluster.up) after `up` checks and reuses it."""
-    from mrhelpers import Settings, backends
+def test_up_reuses_what_it_built_instead_of_rebuilding(cluster):
+    """Issue 17 (9): notebook 00 after `make cluster-up` (or CI's own `up` step) takes seconds, not the install."""
+    assert cluster.given().run("up").returncode == 0  # what CI's "Stand the cluster up" step does; no forwards yet
 
-    for key, value in cluster.env.items():
-        monkeypatch.setenv(key, value)
-    urls = {"MRH_KFP_HOST": "KFP_API", "MRH_KFP_UI_URL": "KFP_UI", "MRH_REGISTRY_URL": "REGISTRY",
-            "MRH_REGISTRY_UI_URL": "REGISTRY_UI"}  # fmt: skip
-    for var, key in urls.items():
-        monkeypatch.setenv(var, f"http://127.0.0.1:{cluster.ports[key]}")
-    settings = Settings.from_env(backend="cluster")
-    cluster.given()
-    assert cluster.run("up").returncode == 0  # what CI's "Stand the cluster up" step does; no forwards yet
-
-    cluster.log.write_text("")
-    assert backends.start(settings).ok
+    again = cluster.run("up")
     built = [" ".join(c) for c in cluster.calls()]
     assert not any(c.startswith(("docker build", "kind create")) or " apply " in c for c in built), built
     assert any("port-forward" in c for c in built)  # only the forwards were started
-    assert "answers at every endpoint; reusing it" in capsys.readouterr().out
+    assert "answers at every port-forward; reusing it" in again.stdout and again.stdout.count(" answers") == 5
 
-    cluster.log.write_text("")
-    assert backends.start(settings).ok and cluster.calls() == []  # everything answers: nothing runs at all
-
-    assert backends.start(settings, with_kserve=True).ok  # KServe was not built: `up --with-kserve` runs
+    assert cluster.run("up").returncode == 0 and not any("port-forward" in " ".join(c) for c in cluster.calls())
+    assert cluster.run("up", "--with-kserve").returncode == 0  # KServe was not built: every step runs
     assert any("kserve.yaml" in " ".join(c) for c in cluster.calls())
-    cluster.log.write_text("")
-    assert backends.start(settings, with_kserve=True).ok and cluster.calls() == []
-    assert backends.start(settings, rebuild=True).ok and any(c[:2] == ["docker", "build"] for c in cluster.calls())
+    assert "reusing it" in cluster.run("up", "--with-kserve").stdout and cluster.changes() == []
+    rebuilt = cluster.run("up", "--rebuild")
+    assert "reusing" not in rebuilt.stdout and any(c[:2] == ["docker", "build"] for c in cluster.calls())
+
+
+def test_a_failed_up_is_not_reused(cluster):
+    assert cluster.given(apply_failures={"platform-agnostic": 99}).run("up").returncode == 1
+    assert not (cluster.tmp / "cluster-state" / "mode").exists()  # recorded only when every step succeeded
+    assert cluster.given().run("up").returncode == 0 and any(c[:2] == ["docker", "build"] for c in cluster.calls())
 
 
 def test_the_hosted_workflow_keeps_the_container_logs_of_a_failure():

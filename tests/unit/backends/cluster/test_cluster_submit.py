@@ -11,21 +11,17 @@ import socket
 import pytest
 
 import mrhelpers as mh
-from mrhelpers import MRHelpersError, RunFailed, Settings, cluster
+from mrhelpers import MRHelpersError, RunFailed, Settings
 from mrhelpers.authoring.pipelines import model_registration_pipeline
+from mrhelpers.backends.cluster import clients
 from tests.unit.backends.cluster.kfp_api_stub import KfpApi
 
 ARGS = dict(model_name="m", version_name="v1", model_uri="s3://b/k", author="me", registry_url="http://r:8080")
 
 
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch):
-    monkeypatch.setenv("MRH_POLL_SECONDS", "0.01")
-
-
-def settings(tmp_path, url):
+def settings(tmp_path, url, **more):
     return Settings(backend="cluster", namespace="kubeflow", kfp_host=url, kfp_ui_url="http://127.0.0.1:8080",
-                    state_dir=tmp_path)  # fmt: skip
+                    state_dir=tmp_path, poll_seconds=0.01, **more)  # fmt: skip
 
 
 def test_uploads_once_then_reuses_the_same_content(tmp_path):
@@ -138,33 +134,34 @@ def test_run_component_on_cluster_wraps_one_task_with_the_secret(tmp_path):
 
 def test_in_a_pod_the_client_sends_the_pods_kfp_token(tmp_path, monkeypatch):
     """Inside a Kubeflow Notebook: the projected KFP token (KF_PIPELINES_SA_TOKEN_PATH) goes with every call,
-    re-read from its file; an explicit MRH_KFP_TOKEN wins; outside a pod neither is sent."""
+    re-read from its file; an explicit kfp_token (MRH_KFP_TOKEN) wins; outside a pod neither is sent."""
     account, kfp_token = tmp_path / "serviceaccount", tmp_path / "kfp-token"
     account.mkdir()
     (account / "token").write_text("k8s-api-token")
     kfp_token.write_text("pod-kfp-token-1")
-    monkeypatch.setenv("MRH_SERVICEACCOUNT_DIR", str(account))
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(kfp_token))
-    monkeypatch.delenv("MRH_KFP_TOKEN", raising=False)
     with KfpApi() as api:
+        in_pod = settings(tmp_path, api.url, serviceaccount_dir=account)
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        clients.kfp_client(in_pod).get_pipeline_id("p")
         assert set(api.authorization) == {None}
         api.authorization.clear()
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-        client = cluster.kfp_client(settings(tmp_path, api.url))
+        client = clients.kfp_client(in_pod)
         client.get_pipeline_id("p")
         kfp_token.write_text("pod-kfp-token-2")  # kubelet rotates the projected token
         client.get_pipeline_id("p")
         assert api.authorization[0] == "Bearer pod-kfp-token-1" and api.authorization[-1] == "Bearer pod-kfp-token-2"
         api.authorization.clear()
         monkeypatch.setenv("MRH_KFP_TOKEN", "explicit-token")
-        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
-        assert set(api.authorization) == {"Bearer explicit-token"}
+        from_env = Settings.from_env(
+            backend="cluster", kfp_host=api.url, state_dir=tmp_path, serviceaccount_dir=account
+        )
+        clients.kfp_client(from_env).get_pipeline_id("p")
+        assert set(api.authorization) == {"Bearer explicit-token"} and "explicit-token" not in repr(from_env)
         api.authorization.clear()
-        monkeypatch.delenv("MRH_KFP_TOKEN")
         kfp_token.unlink()  # a Notebook created without "Allow access to Kubeflow Pipelines"
-        cluster.kfp_client(settings(tmp_path, api.url)).get_pipeline_id("p")
+        clients.kfp_client(in_pod).get_pipeline_id("p")
         assert set(api.authorization) == {None}
 
 
@@ -178,6 +175,6 @@ def test_in_a_pod_without_a_host_the_client_goes_to_the_in_cluster_service(tmp_p
     s = Settings.from_env(backend="cluster", state_dir=tmp_path)
     assert s.kfp_host == ""
     seen = {}
-    monkeypatch.setattr(cluster, "_api_call", lambda what, settings, call: seen.setdefault("host", settings.kfp_host))
-    cluster.kfp_client(s)
-    assert seen["host"] == cluster.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    monkeypatch.setattr(clients, "kfp_call", lambda what, settings, *a, **k: seen.setdefault("host", settings.kfp_host))
+    clients.kfp_client(s)
+    assert seen["host"] == clients.IN_CLUSTER_KFP_HOST == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"

@@ -5,7 +5,7 @@ doctor(settings) reading a real API server: tests/kube/test_kube_doctor.py."""
 import pytest
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.backends.cluster.doctor import diagnose
+from mrhelpers.backends.cluster.doctor_rules import diagnose
 from mrhelpers.backends.doctor import doctor
 
 READY = [{"type": "Ready", "status": "True"}]
@@ -38,7 +38,7 @@ def checks(findings):
 
 
 def test_a_healthy_cluster_has_no_findings():
-    assert diagnose(HEALTHY, ui_reachable=True) == []
+    assert diagnose(HEALTHY) == []
 
 
 def test_metadata_grpc_exit_139():
@@ -120,13 +120,11 @@ def test_pvc_pending_without_default_storage_class_or_provisioner():
         checks(no_default) == ["PVC Pending: kubeflow/mysql-pv-claim"]
         and "no default StorageClass" in no_default[0].cause
     )
-    stopped = diagnose(
-        HEALTHY,
-        pvcs=[pvc],
-        storage_classes=[standard],
-        provisioner_pods=[pod("local-path-provisioner-1-2", ns="local-path-storage", conditions=NOT_READY)],
-    )
+    provisioner = pod("local-path-provisioner-1-2", ns="local-path-storage", conditions=NOT_READY)
+    stopped = diagnose([*HEALTHY, provisioner], pvcs=[pvc], storage_classes=[standard])
     assert "provisioner is not running" in stopped[0].cause
+    running = pod("local-path-provisioner-1-2", ns="local-path-storage")  # local-path binds on a claim's first pod
+    assert diagnose([*HEALTHY, running], pvcs=[pvc], storage_classes=[standard]) == []
     bound = dict(pvc, status={"phase": "Bound"})
     assert diagnose(HEALTHY, pvcs=[bound], storage_classes=[]) == []
 
@@ -134,8 +132,7 @@ def test_pvc_pending_without_default_storage_class_or_provisioner():
 def test_ui_unreachable_and_istio_rbac():
     found = diagnose(
         HEALTHY,
-        ui_reachable=False,
-        ui_url="http://127.0.0.1:8084",
+        ui_unreachable="http://127.0.0.1:8084",
         pipeline_logs={"kubeflow/reg-pod": "HTTP 403 RBAC: access denied", "kubeflow/ok-pod": "fine"},
     )
     assert checks(found) == [
@@ -172,7 +169,7 @@ def pipeline_pod(name, exit_code, created):
 
 
 def test_failed_pipeline_pods_newest_first():
-    from mrhelpers.backends.cluster.doctor import failed_pipeline_pods
+    from mrhelpers.backends.cluster.doctor_rules import failed_pipeline_pods
 
     pods = [pipeline_pod("a", 1, "2026-01-01T00:00:00Z"), pipeline_pod("b", 0, "2026-01-02T00:00:00Z"),
             pipeline_pod("c", 2, "2026-01-03T00:00:00Z"), *HEALTHY]  # fmt: skip

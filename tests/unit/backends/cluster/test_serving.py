@@ -3,7 +3,8 @@
 import pytest
 
 from mrhelpers import InvalidInput
-from mrhelpers.backends.serving import serving_manifest, serving_uri
+from mrhelpers.authoring.uris import serving_uri
+from mrhelpers.backends.serving import SERVING_ACCOUNT, serving_manifest
 
 ENTRY = {"model": "Churn_Model", "model_id": "3", "version": "v1.2", "version_id": "9",
          "uri": "minio://mlpipeline/v2/artifacts/run/model", "format": "sklearn", "format_version": "1"}  # fmt: skip
@@ -35,9 +36,7 @@ def test_serving_uri_refuses_what_no_runtime_fetches(uri):
 
 
 def test_manifest_links_back_and_points_at_s3():
-    m = serving_manifest(
-        ENTRY, namespace="team-a", service_account="sa-models", s3_endpoint="https://minio.example:9000"
-    )
+    m = serving_manifest(ENTRY, namespace="team-a", s3_endpoint="https://minio.example:9000")
     assert m["kind"] == "InferenceService" and m["apiVersion"] == "serving.kserve.io/v1beta1"
     assert m["metadata"]["name"] == "churn-model-v1-2" and m["metadata"]["namespace"] == "team-a"
     assert m["metadata"]["labels"] == {"modelregistry/registered-model-id": "3", "modelregistry/model-version-id": "9"}
@@ -47,7 +46,9 @@ def test_manifest_links_back_and_points_at_s3():
         "modelFormat": {"name": "sklearn", "version": "1"},
         "storageUri": "s3://mlpipeline/v2/artifacts/run/model",
     }
-    assert predictor["serviceAccountName"] == "sa-models"
+    assert predictor["serviceAccountName"] == SERVING_ACCOUNT  # the account that carries the object-store keys
+    named = serving_manifest({**ENTRY, "model": "A_b", "version": "v1.0"})
+    assert named["metadata"]["name"] == "a-b-v1-0"
 
 
 @pytest.mark.parametrize(

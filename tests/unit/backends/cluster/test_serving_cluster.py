@@ -1,13 +1,12 @@
-"""serve() locally loads the file and shows the manifest a cluster would get; the cluster's access
-objects carry no keys. deploy() against a real kube-apiserver: tests/kube/test_kube_serving.py.
+"""serve() locally loads the file and shows the manifest a cluster would get.
+deploy() against a real kube-apiserver: tests/kube/test_kube_serving.py.
 """
 
 import pytest
 
-import mrhelpers as mh
 from mrhelpers import Settings
 from mrhelpers.authoring.training import evaluate, train_to
-from mrhelpers.backends.serving import S3_SECRET, s3_access_manifests, serve
+from mrhelpers.backends.serving import serve
 
 
 def entry(uri):
@@ -28,11 +27,3 @@ def test_local_serve_loads_the_file_and_shows_the_cluster_manifest(model_dir, tm
     assert served.backend == "local" and served.where == str(model_dir)
     assert evaluate(served, "breast_cancer", 7)["accuracy"] == pytest.approx(0.979021, abs=1e-6)
     assert served.manifest["spec"]["predictor"]["model"]["storageUri"].startswith("s3://mlpipeline/")
-
-
-def test_s3_access_manifests_carry_no_keys():
-    secret, account = s3_access_manifests("team-a", "https://objects.example:443")
-    assert "data" not in secret and "stringData" not in secret
-    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "1"
-    assert account["secrets"] == [{"name": S3_SECRET}] and account["metadata"]["namespace"] == "team-a"
-    assert mh.serving.isvc_name({"model": "A_b", "version": "v1.0"}) == "a-b-v1-0"
