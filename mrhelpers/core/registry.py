@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from mrhelpers.core import rest
 from mrhelpers.core.errors import InvalidInput, VersionConflict
 from mrhelpers.core.rest import RegistrySession, Version, attach, session_for, status_of
-from mrhelpers.core.settings import TOKEN_ENV, Secret, Settings
+from mrhelpers.core.settings import Settings
 
 if TYPE_CHECKING:
     from model_registry import ModelRegistry
@@ -732,77 +732,3 @@ def _model_twin(name: str, existing: str) -> InvalidInput:
 def all_versions(registry: ModelRegistry, model_id: str) -> list[Version]:
     """Every version of model ``model_id``, from one listing."""
     return session_for(registry).versions(model_id)
-
-
-# --------------------------------------------------------------------------- inside a pipeline component
-
-SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-
-def resolve_namespace(given: str = "") -> str:
-    """The namespace a pipeline task runs in.
-
-    Order: ``given`` when non-empty; the ``POD_NAMESPACE`` variable (set on the
-    cluster by ``kfp.kubernetes.use_field_path_as_env``); the service account's
-    namespace file; else ``"local"`` (a kfp.local run).
-    """
-    if given:
-        return given
-    if os.environ.get("POD_NAMESPACE"):
-        return os.environ["POD_NAMESPACE"]
-    try:
-        return Path(SA_NAMESPACE_FILE).read_text().strip() or "local"
-    except OSError:
-        return "local"
-
-
-def connect_in_task(registry_url: str, author: str) -> ModelRegistry:
-    """Connect from inside a pipeline task: the token comes from ``MODEL_REGISTRY_TOKEN``.
-
-    That variable is the Secret mounted as env on a cluster, and the local secret store's
-    token (put into the environment by :func:`mrhelpers.submit`) locally.
-    """
-
-    settings = Settings(
-        registry_url=registry_url.rstrip("/"), author=author, token=Secret(os.environ.get(TOKEN_ENV, "")),
-        state_dir=Path("."), bin_dir=Path("."), pipeline_root=".",
-    )  # fmt: skip
-    return connect(settings)
-
-
-def register_for_run(
-    *,
-    model_name: str,
-    version_name: str,
-    model_uri: str,
-    model_format_name: str,
-    model_format_version: str,
-    author: str,
-    registry_url: str,
-    run_id: str,
-    run_name: str,
-    namespace: str = "",
-    description: str = "",
-    metadata: Mapping[str, Any] | None = None,
-    on_conflict: str = "error",
-) -> RegistrationResult:
-    """What the packaged component ``register_model`` does: register with KFP lineage.
-
-    The token comes from the ``MODEL_REGISTRY_TOKEN`` environment variable (the
-    Secret mounted as env on a cluster; the local secret store locally).
-    """
-    registry = connect_in_task(registry_url, author)
-    namespace = resolve_namespace(namespace)
-    return register_version(
-        registry,
-        model_name,
-        version_name,
-        model_uri,
-        model_format_name=model_format_name,
-        model_format_version=model_format_version,
-        lineage=Lineage.for_kfp_run(run_id, run_name, namespace),
-        metadata=metadata,
-        description=description or None,
-        author=author,
-        on_conflict=on_conflict,
-    )

@@ -637,7 +637,7 @@ def session_for(registry: ModelRegistry) -> RegistrySession:
         raise InvalidInput(
             "registry",
             type(registry).__name__,
-            "a client from mrhelpers.connect(settings) (or connect_in_task): mrhelpers talks to the registry "
+            "a client from mrhelpers.connect(settings): mrhelpers talks to the registry "
             "with the URL and token it connected with, which a client made with ModelRegistry(...) does not "
             "show through its public API. Keep your own client for its methods and pass mh.connect(settings) here",
         )
