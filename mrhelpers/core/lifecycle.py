@@ -59,17 +59,13 @@ def _production_id(model: Any, versions: list[Any]) -> str:
     return str(newest.id) if newest is not None else ""
 
 
-def _model(registry: ModelRegistry, name: str) -> Any:
+def _find(registry: ModelRegistry, name: str, version: str | None = None) -> tuple[Any, Any]:
+    """The model and (when ``version`` is given) its version, exactly so named (a database may ignore case)."""
     model = session_for(registry).find_model(name)
-    if model is None or model.name != name:  # a database that ignores case may find another model
+    if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
-    return model
-
-
-def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
-    model = _model(registry, name)
-    mv = session_for(registry).find_version(model.id, version)
-    if mv is None or mv.name != version:
+    mv = session_for(registry).find_version(model.id, version) if version is not None else None
+    if version is not None and (mv is None or mv.name != version):
         raise InvalidInput("version", f"{name}/{version}", f"an existing version of {name!r}")
     return model, mv
 
@@ -145,15 +141,10 @@ def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
 def set_stage(
     registry: ModelRegistry, name: str, version: str, stage: str, *, demote_to: str = "candidate"
 ) -> StageChange:
-    """Put a version into ``stage``; a model has one ``production`` version or none, the last promoter's.
+    """Put version ``version`` of model ``name`` into ``stage``: ``"candidate"`` or ``"production"``.
 
-    Args:
-        registry: A client from :func:`mrhelpers.connect`.
-        name: The model's name.
-        version: The version's name.
-        stage: ``"candidate"`` or ``"production"``.
-        demote_to: What the model's previous production version becomes: ``"candidate"`` (default) or
-            ``"archived"`` (also state ARCHIVED).
+    A model has one production version or none: the last promoter's. ``demote_to``: what the previous one
+    becomes, ``"candidate"`` (default) or ``"archived"`` (also state ARCHIVED).
 
     Raises:
         InvalidInput: An unknown stage or demote_to, a missing model or version, or promoting an archived
@@ -165,7 +156,7 @@ def set_stage(
         raise InvalidInput("demote_to", demote_to, " or ".join(repr(s) for s in DEMOTE_TO))
     session = session_for(registry)
     model, mv = _find(registry, name, version)
-    versions = session_for(registry).versions(model.id)
+    versions = session.versions(model.id)
     current = _production_id(model, versions)
     archived = InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
     if stage == "production" and _state_of(mv) == "ARCHIVED":
@@ -212,7 +203,7 @@ def set_stage(
 
 def production_version(registry: ModelRegistry, name: str) -> str | None:
     """The name of model ``name``'s production version, or None."""
-    model = _model(registry, name)
+    model, _ = _find(registry, name)
     versions = session_for(registry).versions(model.id)
     current = _production_id(model, versions)
     return next((v.name for v in versions if str(v.id) == current), None) if current else None
@@ -222,7 +213,7 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     """Archive every live version of model ``name``, then the model (idempotent); returns the versions it archived."""
     from model_registry.types import RegisteredModelState
 
-    model = _model(registry, name)
+    model, _ = _find(registry, name)
     archived = [v.name for v in session_for(registry).versions(model.id) if _state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
