@@ -347,17 +347,15 @@ def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | i
     return out
 
 
-def _check_request_size(props: Mapping[str, Any], description: str | None, ours: int = 0) -> None:
-    """Refuse metadata plus description larger, as sent, than ``MAX_METADATA_BYTES`` (``ours``: bytes of the copy)."""
+def _check_request_size(props: Mapping[str, Any], description: str | None) -> None:
+    """Refuse metadata (mrhelpers' own included) plus description larger, as sent, than ``MAX_METADATA_BYTES``."""
     size = len(json.dumps(props)) + len(json.dumps(description or ""))
     if size > MAX_METADATA_BYTES:
         raise InvalidInput(
-            "metadata",
-            f"<{size} bytes as sent, with the description"
-            + (f" and {ours} bytes of mrhelpers' copy of the URI and format>" if ours else ">"),
+            "metadata", f"<{size} bytes as sent, with the description and mrhelpers' copy of the URI and format>",
             f"at most {MAX_METADATA_BYTES} bytes in all (JSON-encoded; non-ASCII characters count 6 bytes each); "
             "store large data as an artifact and put its URI in the metadata",
-        )
+        )  # fmt: skip
 
 
 def _check_lineage(lineage: object) -> Lineage | None:
@@ -433,7 +431,6 @@ def register_version(
         raise InvalidInput("description", description, f"a string of at most {MAX_VALUE_BYTES} bytes, or None")
     if description is not None:
         _check_value("description", description)
-    _check_request_size(props, description)
     if author is not None:
         _check_name("author", author)
     if on_conflict not in ON_CONFLICT:
@@ -448,7 +445,7 @@ def register_version(
     )
     copy = artifact_copy(artifact)
     props = {**props, ARTIFACT_KEY: copy} | ({SOURCE_ID_KEY: lineage.id} if lineage else {})
-    _check_request_size(props, description, ours=len(json.dumps(copy)))  # again, with the copy (the URI)
+    _check_request_size(props, description)
 
     session = session_for(registry)
     author = author or session.author

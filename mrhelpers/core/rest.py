@@ -468,11 +468,7 @@ def attach(registry: ModelRegistry, session: RegistrySession) -> None:
 
 
 def session_for(registry: ModelRegistry) -> RegistrySession:
-    """The session :func:`mrhelpers.connect` made with ``registry``.
-
-    Raises:
-        InvalidInput: ``registry`` was not made by :func:`mrhelpers.connect`.
-    """
+    """The session :func:`mrhelpers.connect` made with ``registry``; ``InvalidInput`` for any other object."""
     try:
         with _SESSIONS_LOCK:
             found = _SESSIONS.get(registry)
