@@ -25,38 +25,27 @@ from mrhelpers.core.settings import Secret, Settings
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "RegistryHttpError": "mrhelpers.core.rest",
-    "models_frame": "mrhelpers.core.inspection",
-    "versions_frame": "mrhelpers.core.inspection",
-    "find_versions": "mrhelpers.core.inspection",
-    "artifacts_frame": "mrhelpers.core.inspection",
-    "lineage_of": "mrhelpers.core.inspection",
-    "lineage_graph": "mrhelpers.core.inspection",
-    "metric_figure": "mrhelpers.core.inspection",
-    "archive_version": "mrhelpers.core.lifecycle",
-    "restore_version": "mrhelpers.core.lifecycle",
-    "set_stage": "mrhelpers.core.lifecycle",
-    "production_version": "mrhelpers.core.lifecycle",
-    "archive_model": "mrhelpers.core.lifecycle",
-    "record": "mrhelpers.core.records",
-    "read_records": "mrhelpers.core.records",
-    "ensure_secret": "mrhelpers.backends.secrets",
-    "compile_pipeline": "mrhelpers.authoring.compiling",
-    "describe_package": "mrhelpers.authoring.compiling",
-    "submit": "mrhelpers.backends.runs",
-    "RunHandle": "mrhelpers.authoring.runs",
-    "last_run": "mrhelpers.authoring.runs",
-    "doctor": "mrhelpers.backends.doctor",
-    "get_backend": "mrhelpers.backends",
+_HOMES = {
+    "mrhelpers.core.rest": "RegistryHttpError",
+    "mrhelpers.core.inspection": "models_frame versions_frame find_versions artifacts_frame lineage_of lineage_graph"
+    " metric_figure",
+    "mrhelpers.core.lifecycle": "archive_version restore_version set_stage production_version archive_model",
+    "mrhelpers.core.records": "record read_records",
+    "mrhelpers.authoring.compiling": "compile_pipeline describe_package",
+    "mrhelpers.authoring.handles": "RunHandle last_run",
+    "mrhelpers.backends": "get_backend",
+    "mrhelpers.backends.doctor": "doctor",
+    "mrhelpers.backends.runs": "submit",
+    "mrhelpers.backends.secrets": "ensure_secret",
 }
+_LAZY = {name: module for module, names in _HOMES.items() for name in names.split()}
 """Public names, loaded on first use (the kfp-based parts stay unloaded until then)."""
 
 _MODULES = {
     "inspection": "mrhelpers.core.inspection",
     "lifecycle": "mrhelpers.core.lifecycle",
     "components": "mrhelpers.authoring.components",
-    "components_runtime": "mrhelpers.authoring.components_runtime",
+    "in_task": "mrhelpers.authoring.in_task",
     "pipelines": "mrhelpers.authoring.pipelines",
     "training": "mrhelpers.authoring.training",
     "runs": "mrhelpers.backends.runs",
@@ -68,24 +57,9 @@ _MODULES = {
 }
 """Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""
 
-__all__ = [
-    "AuthError",
-    "InvalidInput",
-    "Lineage",
-    "LineageWarning",
-    "MRHelpersError",
-    "RegistrationResult",
-    "RegistryUnavailable",
-    "RunFailed",
-    "Secret",
-    "Settings",
-    "StackError",
-    "VersionConflict",
-    "connect",
-    "register_version",
-    *_LAZY,
-    *_MODULES,
-]
+__all__ = ["AuthError", "InvalidInput", "Lineage", "LineageWarning", "MRHelpersError", "RegistrationResult"]
+__all__ += ["RegistryUnavailable", "RunFailed", "Secret", "Settings", "StackError", "VersionConflict", "connect"]
+__all__ += ["register_version", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Notebook 03: compile a pipeline to YAML and say what is inside."""
+"""Compile a pipeline to YAML, and say what is inside and what would break its lineage."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import Any
 import yaml
 
 from mrhelpers.core.errors import LineageWarning
+from mrhelpers.core.settings import DEFAULT_COMPONENT_IMAGE, Settings
 
-# Placeholders that do not exist in KFP or crash kfp.local (see the design's verified facts).
-BAD_PLACEHOLDERS = {
-    "{{$.pipeline_job_resource_name}}": "crashes kfp.local (IndexError)",
-    "{{$.pipeline_job_create_time_utc}}": "crashes kfp.local (IndexError)",
-    "{{$.pipeline_job_schedule_time_utc}}": "crashes kfp.local (IndexError)",
-}
+BAD_PLACEHOLDERS = dict.fromkeys(
+    ["{{$.pipeline_job_resource_name}}", "{{$.pipeline_job_create_time_utc}}", "{{$.pipeline_job_schedule_time_utc}}"],
+    "crashes kfp.local (IndexError)",
+)
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 """Any ``{{...}}``. kfp's own are ``{{$...}}``; Argo's ``{{workflow.*}}``/``{{pod.*}}`` KFP v2 leaves as text."""
 KFP_SET_ENV = {"KFP_POD_NAME", "KFP_POD_UID"}
@@ -31,19 +30,24 @@ ENV_INSTEAD = {
     "'metadata.namespace')",
 }
 LINEAGE_INPUTS = {"run_id": "{{$.pipeline_job_uuid}}", "run_name": "{{$.pipeline_job_name}}"}
-"""Inputs of the registering component that must come from these placeholders."""
+"""Inputs of the registering component that must come from these placeholders, which mean:"""
 LINEAGE_PLACEHOLDERS = {
     "{{$.pipeline_job_uuid}}": "dsl.PIPELINE_JOB_ID_PLACEHOLDER (run id)",
     "{{$.pipeline_job_name}}": "dsl.PIPELINE_JOB_NAME_PLACEHOLDER (run name)",
 }
+NOT_SUBSTITUTED = (
+    "KFP v2 does not substitute it (Argo's {{workflow.*}}/{{pod.*}} are not KFP's): the task gets the text itself; "
+    "use dsl.PIPELINE_JOB_ID_PLACEHOLDER / dsl.PIPELINE_JOB_NAME_PLACEHOLDER, or POD_NAMESPACE from "
+    "kubernetes.use_field_path_as_env for the namespace"
+)
 
 
-def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
-    """Compile a ``@dsl.pipeline`` function to a YAML package at ``path``.
+def compile_pipeline(func: Callable[..., Any], path: str | Path, settings: Settings | None = None) -> Path:
+    """Compile a ``@dsl.pipeline`` function to a YAML package at ``path`` (folders made, a file replaced).
 
-    Folders are created as needed; an existing file is replaced. Then the
-    package is checked: each problem :func:`describe_package` lists under
-    ``warnings`` is emitted as a :class:`mrhelpers.core.errors.LineageWarning`.
+    The packaged components run in ``settings.component_image`` (default settings: ``Settings.from_env()``).
+    Each problem :func:`describe_package` lists under ``warnings`` is emitted as a
+    :class:`mrhelpers.core.errors.LineageWarning`.
 
     Returns:
         The package's path.
@@ -53,76 +57,67 @@ def compile_pipeline(func: Callable[..., Any], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(func, str(path))
+    image = (settings or Settings.from_env()).component_image
+    if image != DEFAULT_COMPONENT_IMAGE:
+        path.write_text(path.read_text().replace(f"image: {DEFAULT_COMPONENT_IMAGE}\n", f"image: {image}\n"))
     for problem in describe_package(path)["warnings"]:
         warnings.warn(problem, LineageWarning, stacklevel=2)
     return path
 
 
 def describe_package(path: str | Path, known_placeholders: set[str] | None = None) -> dict[str, Any]:
-    """Summarise a compiled pipeline package.
+    """Summarise a compiled pipeline package (``known_placeholders``: the ``{{$...}}`` that exist; default kfp's).
 
-    Args:
-        path: The YAML package.
-        known_placeholders: The ``{{$...}}`` placeholders that exist; default: kfp's own.
-
-    Returns:
-        A dict with ``name``, ``inputs`` (name, type, default), ``task_env`` (task,
-        env, from: what each task's environment variables are filled from), ``tasks`` (task,
-        component, image), ``secrets_as_env`` (task, secret, key, env),
-        ``field_path_env`` (task, env, field path), ``lineage_placeholders`` (task,
-        input, placeholder, meaning) and ``warnings``: placeholders that do not
-        exist, crash the local runner, or that KFP v2 never substitutes (``{{workflow.*}}``,
-        ``{{pod.*}}``; in task inputs or pipeline defaults), ``run_id``/``run_name`` inputs
-        not fed by the run's placeholders (the lineage would not name the run), and component
-        code that reads a ``KFP_*`` environment variable KFP never sets (``KFP_RUN_ID``, ...).
+    Returns a dict: ``name``; ``inputs`` (name, type, default); ``tasks`` (task, component, image);
+    ``secrets_as_env`` (task, secret, key, env); ``field_path_env`` (task, env, field_path); ``task_env``
+    (task, env, from: both as one table); ``lineage_placeholders`` (task, input, placeholder, meaning); and
+    ``warnings``: placeholders that do not exist, crash kfp.local or that KFP v2 never substitutes
+    (``{{workflow.*}}``, ``{{pod.*}}``), ``run_id``/``run_name`` inputs not fed by the run's placeholders,
+    and component code reading a ``KFP_*`` variable KFP never sets.
     """
     if known_placeholders is None:
         from kfp import dsl
 
         known_placeholders = {v for k, v in vars(dsl).items() if k.endswith("_PLACEHOLDER")}
+
+    def unknown(text: Any) -> list[str]:
+        found = PLACEHOLDER.findall(text) if isinstance(text, str) else []
+        return [f"{ph}: {'no such placeholder in KFP' if ph.startswith('{{$') else NOT_SUBSTITUTED}"
+                for ph in found if ph not in known_placeholders]  # fmt: skip
+
     docs = list(yaml.safe_load_all(Path(path).read_text()))
     spec, platform = docs[0], (docs[1] if len(docs) > 1 and docs[1] else {})
-    root = spec["root"]
-    inputs = [
-        {"name": name, "type": p.get("parameterType"), "default": p.get("defaultValue")}
-        for name, p in root.get("inputDefinitions", {}).get("parameters", {}).items()
+    params = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    inputs = [{"name": n, "type": p.get("parameterType"), "default": p.get("defaultValue")} for n, p in params.items()]
+    warnings = [
+        f"pipeline input {n!r} defaults to {w}" for n, p in params.items() for w in unknown(p.get("defaultValue"))
     ]
     executors = spec.get("deploymentSpec", {}).get("executors", {})
-    tasks, placeholders, warnings = [], [], []
-    for name, p in root.get("inputDefinitions", {}).get("parameters", {}).items():
-        default = p.get("defaultValue")
-        for ph in PLACEHOLDER.findall(default) if isinstance(default, str) else []:
-            if ph not in known_placeholders:
-                warnings.append(f"pipeline input {name!r} defaults to {ph}: {_not_substituted(ph)}")
+    tasks, placeholders = [], []
     for task_name, task in _all_tasks(spec):
-        component = task["componentRef"]["name"]
-        executor = spec["components"][component].get("executorLabel")
-        image = executors.get(executor, {}).get("container", {}).get("image")
-        tasks.append({"task": task_name, "component": component, "image": image})
-        params = task.get("inputs", {}).get("parameters", {})
-        component_inputs = spec["components"][component].get("inputDefinitions", {}).get("parameters", {})
-        for input_name, expected in LINEAGE_INPUTS.items():
-            if input_name in component_inputs:
-                given = params.get(input_name, {}).get("runtimeValue", {}).get("constant")
-                if given != expected:
-                    warnings.append(
-                        f"task {task_name!r} input {input_name!r} is not fed by {expected} "
-                        f"({LINEAGE_PLACEHOLDERS[expected]}): the lineage would not name the run"
-                    )
-        for input_name, value in params.items():
-            constant = value.get("runtimeValue", {}).get("constant")
-            if not isinstance(constant, str):
-                continue
-            for ph in PLACEHOLDER.findall(constant):
-                if ph not in known_placeholders:
-                    warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: {_not_substituted(ph)}")
-            for ph, meaning in LINEAGE_PLACEHOLDERS.items():
-                if ph in constant:
-                    placeholders.append({"task": task_name, "input": input_name, "placeholder": ph, "meaning": meaning})
-            for ph, problem in BAD_PLACEHOLDERS.items():
-                if ph in constant:
-                    warnings.append(f"task {task_name!r} input {input_name!r} uses {ph}: {problem}")
-    warnings += _unset_env_reads(spec, tasks)
+        component = spec["components"][task["componentRef"]["name"]]
+        container = executors.get(component.get("executorLabel"), {}).get("container", {})
+        tasks.append({"task": task_name, "component": task["componentRef"]["name"], "image": container.get("image")})
+        given = {
+            k: v.get("runtimeValue", {}).get("constant")
+            for k, v in task.get("inputs", {}).get("parameters", {}).items()
+        }
+        for name, expected in LINEAGE_INPUTS.items():
+            if name in component.get("inputDefinitions", {}).get("parameters", {}) and given.get(name) != expected:
+                warnings.append(f"task {task_name!r} input {name!r} is not fed by {expected} "
+                                f"({LINEAGE_PLACEHOLDERS[expected]}): the lineage would not name the run")  # fmt: skip
+        for name, value in ((k, v) for k, v in given.items() if isinstance(v, str)):
+            warnings += [f"task {task_name!r} input {name!r} uses {w}" for w in unknown(value)]
+            warnings += [f"task {task_name!r} input {name!r} uses {ph}: {why}" for ph, why in BAD_PLACEHOLDERS.items()
+                         if ph in value]  # fmt: skip
+            placeholders += [{"task": task_name, "input": name, "placeholder": ph, "meaning": meaning}
+                             for ph, meaning in LINEAGE_PLACEHOLDERS.items() if ph in value]  # fmt: skip
+        code = "\n".join([*container.get("command", []), *container.get("args", [])])
+        for env in sorted(set(KFP_ENV.findall(code)) - KFP_SET_ENV):
+            instead = ENV_INSTEAD.get(env, "an input fed by one of kfp.dsl's *_PLACEHOLDER constants")
+            only = " and ".join(sorted(KFP_SET_ENV))
+            warnings.append(f"task {task_name!r} reads the environment variable {env}, which KFP never sets (it sets "
+                            f"only {only}): the value would be missing; use {instead}")  # fmt: skip
     secrets, fields = [], []
     k8s = platform.get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
     by_executor = {spec["components"][t["component"]].get("executorLabel"): t["task"] for t in tasks}
@@ -136,51 +131,13 @@ def describe_package(path: str | Path, known_placeholders: set[str] | None = Non
             fields.append({"task": task_name, "env": f["name"], "field_path": f["fieldPath"]})
     task_env = [{"task": x["task"], "env": x["env"], "from": f"Secret {x['secret']}, key {x['key']}"} for x in secrets]
     task_env += [{"task": x["task"], "env": x["env"], "from": f"the pod's {x['field_path']}"} for x in fields]
-    return {
-        "name": spec.get("pipelineInfo", {}).get("name"),
-        "task_env": task_env,
-        "inputs": inputs,
-        "tasks": tasks,
-        "secrets_as_env": secrets,
-        "field_path_env": fields,
-        "lineage_placeholders": placeholders,
-        "warnings": warnings,
-    }
+    return {"name": spec.get("pipelineInfo", {}).get("name"), "task_env": task_env, "inputs": inputs, "tasks": tasks,
+            "secrets_as_env": secrets, "field_path_env": fields, "lineage_placeholders": placeholders,
+            "warnings": warnings}  # fmt: skip
 
 
 def _all_tasks(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every task of the root DAG and of nested DAGs (``dsl.If``, ``dsl.ParallelFor``) that runs a container."""
-    found = []
     dags = [spec["root"].get("dag", {}), *(c.get("dag", {}) for c in spec.get("components", {}).values())]
-    for dag in dags:
-        for name, task in dag.get("tasks", {}).items():
-            if spec["components"][task["componentRef"]["name"]].get("executorLabel"):
-                found.append((name, task))
-    return found
-
-
-def _not_substituted(placeholder: str) -> str:
-    if placeholder.startswith("{{$"):
-        return "no such placeholder in KFP"
-    return (
-        "KFP v2 does not substitute it (Argo's {{workflow.*}}/{{pod.*}} are not KFP's): the task gets the text "
-        "itself; use dsl.PIPELINE_JOB_ID_PLACEHOLDER / dsl.PIPELINE_JOB_NAME_PLACEHOLDER, or POD_NAMESPACE "
-        "from kubernetes.use_field_path_as_env for the namespace"
-    )
-
-
-def _unset_env_reads(spec: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
-    """Warnings for component code that reads a ``KFP_*`` variable KFP never sets."""
-    executors = spec.get("deploymentSpec", {}).get("executors", {})
-    problems = []
-    for t in tasks:
-        executor = spec["components"][t["component"]].get("executorLabel")
-        container = executors.get(executor, {}).get("container", {})
-        code = "\n".join([*container.get("command", []), *container.get("args", [])])
-        for env in sorted(set(KFP_ENV.findall(code)) - KFP_SET_ENV):
-            instead = ENV_INSTEAD.get(env, "an input fed by one of kfp.dsl's *_PLACEHOLDER constants")
-            problems.append(
-                f"task {t['task']!r} reads the environment variable {env}, which KFP never sets (it sets only "
-                f"{' and '.join(sorted(KFP_SET_ENV))}): the value would be missing; use {instead}"
-            )
-    return problems
+    return [(name, task) for dag in dags for name, task in dag.get("tasks", {}).items()
+            if spec["components"][task["componentRef"]["name"]].get("executorLabel")]  # fmt: skip

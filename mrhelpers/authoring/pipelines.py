@@ -1,4 +1,5 @@
-"""Notebook 03: the pipeline that registers a model, with lineage back to its run."""
+"""The pipeline that registers a model with lineage to its run, the token wiring of a registry task,
+and a small real model to register."""
 
 import json
 from pathlib import Path
@@ -6,16 +7,17 @@ from typing import Any, NamedTuple
 
 from kfp import dsl, kubernetes
 
-from mrhelpers.authoring.components import (
-    evaluate_model,
-    passes_gate,
-    production_accuracy,
-    promote_version,
-    register_model,
-    register_trained_model,
-    train_model,
-)
+from mrhelpers.authoring.components import register_model
 from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV, Settings
+
+
+def with_token(task: Any) -> Any:
+    """Give a registry-touching task the token (Secret as env) and its namespace; never cache it (its
+    registration is a side effect)."""
+    task.set_caching_options(False)
+    kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
+    kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
+    return task
 
 
 class PipelineOutputs(NamedTuple):
@@ -44,108 +46,31 @@ def model_registration_pipeline(
     model_format_version: str = "1",
     on_conflict: str = "error",
 ) -> PipelineOutputs:
-    """Register ``model_uri`` as ``model_name``/``version_name``.
-
-    The task gets the registry token from the Secret ``model-registry-auth`` (key
-    ``token``) as ``MODEL_REGISTRY_TOKEN`` and its namespace as ``POD_NAMESPACE``;
-    the run id and name come from KFP's placeholders.
-    """
+    """Register ``model_uri`` as ``model_name``/``version_name``: the task gets the token from the Secret
+    ``model-registry-auth`` and its namespace from the pod (:func:`with_token`), the run id and name from
+    KFP's placeholders."""
     task = register_model(
-        model_name=model_name,
-        version_name=version_name,
-        model_uri=model_uri,
-        author=author,
-        registry_url=registry_url,
-        model_format_name=model_format_name,
-        model_format_version=model_format_version,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        on_conflict=on_conflict,
-    )
-    task.set_caching_options(False)  # registration is a side effect: never skip it
-    kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
-    kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
-    return PipelineOutputs(
-        task.outputs["model_id"],
-        task.outputs["version_id"],
-        task.outputs["version_name"],
-        task.outputs["created"],
-        task.outputs["run_id"],
-        task.outputs["run_name"],
-        task.outputs["output_model"],
-    )
+        model_name=model_name, version_name=version_name, model_uri=model_uri, author=author,
+        registry_url=registry_url, model_format_name=model_format_name, model_format_version=model_format_version,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, on_conflict=on_conflict,
+    )  # fmt: skip
+    out = with_token(task).outputs
+    return PipelineOutputs(out["model_id"], out["version_id"], out["version_name"], out["created"], out["run_id"],
+                           out["run_name"], out["output_model"])  # fmt: skip
 
 
 def example_model(settings: Settings, name: str = "example-regressor") -> str:
-    """Write a small, real model file and return its ``file://`` URI.
-
-    The model is a least-squares linear fit on a fixed synthetic dataset (numpy),
-    saved as JSON under ``<state dir>/models/<name>/model.json``. Calling it again
-    rewrites the same file with the same content.
-    """
+    """Write a small, real model, a least-squares linear fit on fixed synthetic data (numpy), as JSON under
+    ``<state dir>/models/<name>/model.json`` (the same content each time); its ``file://`` URI."""
     import numpy as np
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(200, 3))
     y = x @ np.array([1.5, -2.0, 0.5]) + 0.25 + rng.normal(scale=0.1, size=200)
-    design = np.hstack([x, np.ones((200, 1))])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    folder = Path(settings.state_dir) / "models" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.json"
-    path.write_text(
-        json.dumps(
-            {
-                "kind": "linear-regression",
-                "features": 3,
-                "coef": [round(float(c), 6) for c in coef[:3]],
-                "intercept": round(float(coef[3]), 6),
-            },
-            indent=2,
-        )
-    )
+    coef, *_ = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)
+    path = Path(settings.state_dir) / "models" / name / "model.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = {"kind": "linear-regression", "features": 3, "coef": [round(float(c), 6) for c in coef[:3]],
+             "intercept": round(float(coef[3]), 6)}  # fmt: skip
+    path.write_text(json.dumps(model, indent=2))
     return path.resolve().as_uri()
-
-
-def with_token(task: Any) -> Any:
-    """Give a registry-touching task the token (Secret as env) and its namespace; never cache it."""
-    task.set_caching_options(False)
-    kubernetes.use_secret_as_env(task, secret_name=DEFAULT_SECRET_NAME, secret_key_to_env={SECRET_TOKEN_KEY: TOKEN_ENV})
-    kubernetes.use_field_path_as_env(task, env_name="POD_NAMESPACE", field_path="metadata.namespace")
-    return task
-
-
-@dsl.pipeline(
-    name="train-evaluate-register",
-    description="Train, evaluate, and register the model only when it passes a threshold and beats production; "
-    "then promote it.",
-)
-def train_and_register_pipeline(
-    model_name: str,
-    version_name: str,
-    author: str,
-    registry_url: str,
-    dataset: str = "breast_cancer",
-    c: float = 1.0,
-    max_iter: int = 500,
-    seed: int = 7,
-    threshold: float = 0.9,
-    demote_to: str = "candidate",
-):
-    """Train -> evaluate -> read production's accuracy -> gate -> (register -> promote)."""
-    trained = train_model(dataset=dataset, c=c, max_iter=max_iter, seed=seed)
-    scored = evaluate_model(dataset=dataset, seed=seed, model=trained.outputs["model"])
-    current = with_token(production_accuracy(model_name=model_name, registry_url=registry_url, author=author))
-    gate = passes_gate(accuracy=scored.outputs["Output"], production=current.output, threshold=threshold)
-    with dsl.If(gate.output == True, name="better-than-production"):  # noqa: E712 - a KFP condition, not Python
-        registered = with_token(
-            register_trained_model(
-                model=trained.outputs["model"], metrics=scored.outputs["metrics"], model_name=model_name,
-                version_name=version_name, author=author, registry_url=registry_url, dataset=dataset, c=c,
-                max_iter=max_iter, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            )
-        )  # fmt: skip
-        with_token(
-            promote_version(model_name=model_name, version_name=registered.outputs["version_name"],
-                            registry_url=registry_url, author=author, demote_to=demote_to)
-        )  # fmt: skip

@@ -1,18 +1,14 @@
-"""Notebook 06: train, evaluate, gate, register, promote — the code the pipeline's components run.
-
-The data comes from a dataset scikit-learn ships (nothing is downloaded). The
-split is fixed by ``seed``, so the evaluation step scores exactly the rows the
-training step held out.
-"""
+"""What the training components run: fit, score, and read production's score, on a dataset scikit-learn ships
+(nothing is downloaded). ``seed`` fixes the split, so evaluation scores exactly the rows training held out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from mrhelpers.authoring.in_task import connect_in_task
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.lifecycle import production_version
-from mrhelpers.core.registry import connect_in_task
 from mrhelpers.core.rest import session_for
 
 DATASETS = ("breast_cancer", "iris", "wine")
@@ -20,11 +16,7 @@ TEST_SIZE = 0.25
 
 
 def load_split(dataset: str, seed: int) -> tuple[Any, Any, Any, Any]:
-    """``(X_train, X_test, y_train, y_test)`` of a dataset scikit-learn ships.
-
-    Raises:
-        InvalidInput: An unknown dataset name.
-    """
+    """``(X_train, X_test, y_train, y_test)`` of a dataset scikit-learn ships; :class:`InvalidInput` for another."""
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
@@ -45,11 +37,8 @@ def model_file(path: str | Path) -> Path:
 
 
 def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> dict[str, Any]:
-    """Fit a scaled logistic regression on the training split; save it with joblib as ``path/model.joblib``.
-
-    The artifact is a folder holding one ``.joblib`` file, the layout KServe's sklearn runtime
-    serves from a storage URI.
-    """
+    """Fit a scaled logistic regression on the training split; save it as ``path/model.joblib`` (a folder with
+    one ``.joblib`` file: what KServe's sklearn runtime serves from a storage URI)."""
     import joblib
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -66,10 +55,7 @@ def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> 
 
 
 def code_version() -> str:
-    """The version of the code that trains the model: this module's content hash (``training.py@<12 hex>``).
-
-    It changes exactly when the training code changes, unlike the package's version number.
-    """
+    """This module's content hash, ``training.py@<12 hex>``: it changes exactly when the training code does."""
     import hashlib
 
     return f"training.py@{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]}"
@@ -81,11 +67,8 @@ def evaluate(model: Any, dataset: str, seed: int) -> dict[str, float]:
 
     _, x_test, _, y_test = load_split(dataset, seed)
     predicted = model.predict(x_test)
-    return {
-        "accuracy": round(float(accuracy_score(y_test, predicted)), 6),
-        "f1_macro": round(float(f1_score(y_test, predicted, average="macro")), 6),
-        "test_rows": int(len(y_test)),
-    }
+    accuracy, f1 = accuracy_score(y_test, predicted), f1_score(y_test, predicted, average="macro")
+    return {"accuracy": round(float(accuracy), 6), "f1_macro": round(float(f1), 6), "test_rows": int(len(y_test))}
 
 
 def evaluate_file(path: str, dataset: str, seed: int) -> dict[str, float]:
@@ -97,13 +80,10 @@ def evaluate_file(path: str, dataset: str, seed: int) -> dict[str, float]:
 
 def production_metric(registry_url: str, model_name: str, metric: str, author: str) -> float:
     """The ``metric`` recorded on model ``model_name``'s production version; -1.0 when there is none."""
-
     registry = connect_in_task(registry_url, author)
     session = session_for(registry)
     model = session.find_model(model_name)
-    if model is None:
-        return -1.0
-    version = production_version(registry, model_name)
+    version = production_version(registry, model_name) if model is not None else None
     if version is None:
         return -1.0
     value = (session.find_version(model.id, version).custom_properties or {}).get(metric)

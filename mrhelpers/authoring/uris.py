@@ -12,24 +12,13 @@ DEFAULT_MINIO_ENDPOINT = "http://seaweedfs.kubeflow:9000"
 
 
 def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, str]:
-    """Convert an artifact URI as KFP writes it into one a serving runtime can fetch.
-
-    ``minio://bucket/key`` (KFP's object store on a cluster) becomes
-    ``s3://bucket/key`` with the endpoint recorded beside it; ``s3://``,
-    ``gs://``, ``oci://``, ``pvc://``, ``hf://`` and ``https://`` pass unchanged;
-    ``file://`` and absolute paths stay local (fine for ``kfp.local``, not for a cluster).
-
-    Args:
-        uri: The artifact URI.
-        s3_endpoint: The S3 endpoint of the object store behind ``minio://``
-            (default: KFP's MinIO service in namespace kubeflow).
-
-    Returns:
-        ``{"uri": ..., "s3_endpoint": ...}`` (``s3_endpoint`` only for S3 URIs).
+    """An artifact URI as KFP writes it, as a serving runtime can fetch it: ``{"uri": ...}``, plus ``s3_endpoint``
+    for S3. ``minio://bucket/key`` (KFP's object store) becomes ``s3://bucket/key`` at ``s3_endpoint``;
+    ``s3``, ``gs``, ``oci``, ``pvc``, ``hf``, ``http(s)`` and ``file`` URIs pass unchanged; an absolute path
+    becomes ``file://`` (fine for kfp.local, not for a cluster).
 
     Raises:
-        InvalidInput: Empty, relative, or a scheme no runtime can fetch, or a
-            ``minio://``/``s3://`` URI without a bucket.
+        InvalidInput: Empty, relative, a scheme no runtime can fetch, or no bucket/location.
     """
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInput("uri", uri, "a non-empty artifact URI")

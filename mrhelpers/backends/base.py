@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mrhelpers.authoring.runs import RunHandle
+from mrhelpers.authoring.handles import RunHandle
 from mrhelpers.backends.doctor import Finding
 from mrhelpers.backends.secrets import SecretInfo
 from mrhelpers.backends.serving import Served

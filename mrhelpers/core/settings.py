@@ -1,25 +1,7 @@
-"""Settings: where the registry is, who registers, and where local state lives.
+"""Settings: where the registry is, who registers, where local state lives.
 
-Everything is read from environment variables prefixed ``MRH_`` when
-:meth:`Settings.from_env` is called, never at import time.
-
-| variable | default |
-|---|---|
-| ``MRH_BACKEND`` | ``local`` (or ``cluster``) |
-| ``MRH_REGISTRY_URL`` | local: the URL the running stack recorded; cluster: ``http://127.0.0.1:8082`` |
-| ``MRH_AUTHOR`` | the login name |
-| ``MRH_NAMESPACE`` | local: ``local``; cluster: inside a pod its own namespace, else ``kubeflow`` |
-| ``MRH_COMPONENT_REGISTRY_URL`` | cluster: ``http://model-registry-service.<namespace>.svc.cluster.local:8080`` |
-| ``MRH_TOKEN`` | local: the token in the local secret store, if any; cluster: none |
-| ``MRH_SECRET_NAME`` | ``model-registry-auth`` |
-| ``MRH_KFP_HOST`` | ``http://127.0.0.1:8888`` (cluster only); inside a pod: unset (the in-cluster KFP API) |
-| ``MRH_KFP_TOKEN`` | none: a bearer token for a KFP API behind authentication (inside a pod: the mounted KFP token) |
-| ``MRH_SERVICEACCOUNT_DIR`` | ``/var/run/secrets/kubernetes.io/serviceaccount`` (where a pod's token is mounted) |
-| ``MRH_REGISTRY_UI_URL`` | ``http://127.0.0.1:8084`` (cluster only) |
-| ``MRH_KFP_UI_URL`` | ``http://127.0.0.1:8080`` (cluster only) |
-| ``MRH_PIPELINE_ROOT`` | local: ``<state dir>/pipeline-root`` |
-| ``MRH_STATE_DIR`` | ``<project>/.mrh/stack`` in a clone, else ``~/.local/state/mrhelpers`` |
-| ``MRH_BIN_DIR`` | ``<project>/.mrh/bin`` in a clone, else ``~/.local/share/mrhelpers/bin`` |
+:meth:`Settings.from_env` reads the ``MRH_*`` variables when it is called, never at import; this is the
+only module that reads them. docs/settings.md lists every variable, its default and what reads it.
 """
 
 from __future__ import annotations
@@ -36,32 +18,25 @@ from mrhelpers.core.errors import InvalidInput
 
 
 class BackendProfile(Protocol):
-    """What core needs to know about a backend; :class:`mrhelpers.backends.Backend` adds the operations.
-
-    Core never compares a backend's name: it asks the object :meth:`Settings.backend_impl` returns.
-    """
+    """What core asks a backend (it never compares a backend's name); :class:`mrhelpers.backends.Backend`
+    adds the operations."""
 
     name: str
 
     def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]:
         """Defaults for ``registry_url``, ``namespace``, ``token`` and ``kfp_host`` on this backend."""
-        ...
 
     def component_registry_url(self, settings: Settings) -> str:
         """The registry URL as a pipeline component on this backend must use it."""
-        ...
 
     def unreachable_hint(self, settings_secret_name: str) -> str:
         """What to check when the registry does not answer."""
-        ...
 
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         """Where a reader sees pipeline run ``run_id``, or None."""
-        ...
 
     def run_started(self, settings: Settings, run_id: str) -> int | None:
         """Epoch ms (the registry's clock) before which run ``run_id`` registered nothing, or None if unknown."""
-        ...
 
 
 BACKENDS: dict[str, BackendProfile] = {}
@@ -74,44 +49,43 @@ def register_backend(backend: BackendProfile) -> None:
 
 
 TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
-"""Environment variable through which a pipeline component receives the registry token."""
+"""Environment variable through which a pipeline task receives the registry token."""
 SECRET_TOKEN_KEY = "token"  # noqa: S105
 """Key of the token inside the Secret (Kubernetes) or the local secret store."""
 DEFAULT_SECRET_NAME = "model-registry-auth"  # noqa: S105
 CLUSTER_REGISTRY_URL = "http://model-registry-service.{namespace}.svc.cluster.local:8080"
-"""How a pipeline pod on the cluster reaches the registry (in-cluster DNS), in the namespace it runs in:
-``kubeflow`` on the standalone install, the profile namespace (``kubeflow-user-example-com``) on a
-multi-user Kubeflow."""
+"""How a pipeline pod reaches the registry in its namespace (``kubeflow``, or a profile namespace)."""
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 """Where Kubernetes mounts a pod's ServiceAccount token, CA certificate and namespace."""
+DEFAULT_COMPONENT_IMAGE = "localhost/mrhelpers-python:0.1.0"
+"""The packaged components' image when ``setup/versions.env`` is not at hand (its ``COMPONENT_IMAGE``)."""
 
 
-def serviceaccount_dir() -> Path:
-    """The folder of the pod's ServiceAccount files: ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+def serviceaccount_dir(settings: Settings | None = None) -> Path:
+    """The pod's ServiceAccount folder: ``settings.serviceaccount_dir``; without settings
+    ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+    if settings is not None:
+        return settings.serviceaccount_dir
     return Path(os.environ.get("MRH_SERVICEACCOUNT_DIR") or SERVICEACCOUNT_DIR)
 
 
-def in_cluster() -> bool:
-    """True inside a pod (a Kubeflow Notebook, a pipeline step): the API server's address is in the
-    environment and a ServiceAccount token is mounted."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir() / "token").is_file()
+def in_cluster(settings: Settings | None = None) -> bool:
+    """True inside a pod: the API server's address is in the environment and a ServiceAccount token is mounted."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (serviceaccount_dir(settings) / "token").is_file()
 
 
-def pod_namespace() -> str | None:
+def pod_namespace(settings: Settings | None = None) -> str | None:
     """The namespace of the pod this runs in (its ServiceAccount's namespace file), or None outside a pod."""
-    if not in_cluster():
+    if not in_cluster(settings):
         return None
     try:
-        return (serviceaccount_dir() / "namespace").read_text().strip() or None
+        return (serviceaccount_dir(settings) / "namespace").read_text().strip() or None
     except OSError:
         return None
 
 
 class Secret:
-    """A string that never shows itself in repr, str, logs or notebook outputs.
-
-    Call :meth:`reveal` where the value is really needed.
-    """
+    """A string that never shows itself in repr, str, logs or notebook outputs; :meth:`reveal` gives it."""
 
     __slots__ = ("_value",)
 
@@ -119,7 +93,6 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
-        """Return the secret value."""
         return self._value
 
     def __bool__(self) -> bool:
@@ -141,69 +114,54 @@ class Secret:
 
 
 def project_root() -> Path | None:
-    """The clone of this project the package is imported from, or None.
-
-    A clone is recognised by ``setup/versions.env`` next to the package folder.
-    """
+    """The clone of this project the package is imported from (``setup/versions.env`` beside it), or None."""
     root = Path(__file__).resolve().parents[2]
     return root if (root / "setup" / "versions.env").is_file() else None
 
 
 def versions(path: Path | None = None) -> dict[str, str]:
-    """Read the project's version matrix (``setup/versions.env``).
-
-    Args:
-        path: The file to read; defaults to ``setup/versions.env`` of the clone.
-
-    Returns:
-        A mapping such as ``{"KFP_VERSION": "2.17.3", ...}``.
+    """The project's version matrix, ``setup/versions.env`` of the clone (or ``path``): ``{"KFP_VERSION": ...}``.
 
     Raises:
-        FileNotFoundError: When no versions file exists (not a clone).
+        FileNotFoundError: Not a clone. ValueError: A line that is not ``KEY=VALUE``.
     """
     if path is None:
-        root = project_root()
-        if root is None:
-            raise FileNotFoundError(
-                "setup/versions.env not found: mrhelpers is not imported from a clone of the project."
-            )
-        path = root / "setup" / "versions.env"
+        if project_root() is None:
+            raise FileNotFoundError("setup/versions.env not found: mrhelpers is not imported from a clone.")
+        path = project_root() / "setup" / "versions.env"
     out: dict[str, str] = {}
     for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"{path}: malformed line {raw!r}; expected KEY=VALUE")
-        out[key] = value
+        if raw.strip() and not raw.strip().startswith("#"):
+            key, sep, value = raw.strip().partition("=")
+            if not sep or not key.isidentifier():
+                raise ValueError(f"{path}: malformed line {raw!r}; expected KEY=VALUE")
+            out[key] = value
     return out
 
 
+def _default_dir(variable: str, in_clone: str, elsewhere: str) -> Path:
+    if os.environ.get(variable):
+        return Path(os.environ[variable]).expanduser().resolve()
+    return project_root() / ".mrh" / in_clone if project_root() else Path.home() / elsewhere
+
+
 def default_state_dir() -> Path:
-    """Folder of the local stack's state: ``MRH_STATE_DIR`` or a default (see module doc)."""
-    env = os.environ.get("MRH_STATE_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    root = project_root()
-    if root is not None:
-        return root / ".mrh" / "stack"
-    return Path.home() / ".local" / "state" / "mrhelpers"
+    """The local stack's state folder: ``MRH_STATE_DIR``, else ``.mrh/stack`` in a clone, else ``~/.local/state``."""
+    return _default_dir("MRH_STATE_DIR", "stack", ".local/state/mrhelpers")
 
 
 def default_bin_dir() -> Path:
-    """Folder holding the Go-built ``model-registry`` binary: ``MRH_BIN_DIR`` or a default."""
-    env = os.environ.get("MRH_BIN_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    root = project_root()
-    if root is not None:
-        return root / ".mrh" / "bin"
-    return Path.home() / ".local" / "share" / "mrhelpers" / "bin"
+    """The folder of the built ``model-registry`` server: ``MRH_BIN_DIR``, else ``.mrh/bin`` in a clone."""
+    return _default_dir("MRH_BIN_DIR", "bin", ".local/share/mrhelpers/bin")
+
+
+def default_component_image() -> str:
+    """``COMPONENT_IMAGE`` of ``setup/versions.env`` in a clone, else :data:`DEFAULT_COMPONENT_IMAGE`."""
+    return versions().get("COMPONENT_IMAGE", DEFAULT_COMPONENT_IMAGE) if project_root() else DEFAULT_COMPONENT_IMAGE
 
 
 def read_stack_state(state_dir: Path) -> dict[str, Any]:
-    """The local stack's recorded state (pids, ports, URLs), or ``{}`` when none."""
+    """The local stack's recorded state (``<state_dir>/state.json``: ports, URLs), or ``{}`` when none."""
     path = state_dir / "state.json"
     try:
         return json.loads(path.read_text())
@@ -211,18 +169,13 @@ def read_stack_state(state_dir: Path) -> dict[str, Any]:
         return {}
     except json.JSONDecodeError as exc:
         raise InvalidInput(
-            "state file",
-            str(path),
-            f"valid JSON written by `python -m mrhelpers up` ({exc}); delete it and run `python -m mrhelpers up` again",
+            "state file", str(path), f"valid JSON written by `make up` ({exc}); delete it and run `make up` again"
         ) from None
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Where things are and who acts. Build one with :meth:`from_env`.
-
-    The token is a :class:`Secret`: it never appears in ``repr(settings)``.
-    """
+    """Where things are and who acts; build one with :meth:`from_env`. The tokens are :class:`Secret`\\ s."""
 
     backend: str = "local"
     registry_url: str = "http://127.0.0.1:8080"
@@ -236,80 +189,74 @@ class Settings:
     pipeline_root: str = ""
     state_dir: Path = dataclasses.field(default_factory=default_state_dir)
     bin_dir: Path = dataclasses.field(default_factory=default_bin_dir)
+    kfp_token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
+    poll_seconds: float = 5.0
+    serviceaccount_dir: Path = Path(SERVICEACCOUNT_DIR)
+    component_image: str = dataclasses.field(default_factory=default_component_image)
+    component_registry_url: str = ""
+    """The registry URL as a pipeline component must use it; empty: the backend's (local components use
+    :attr:`registry_url`, cluster ones the in-cluster DNS name)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise InvalidInput(
-                "backend", self.backend, f"one of {', '.join(BACKENDS)} (set MRH_BACKEND or backend=...)"
-            )
-        if not isinstance(self.token, Secret):
-            object.__setattr__(self, "token", Secret(str(self.token or "")))
-        object.__setattr__(self, "state_dir", Path(self.state_dir))
-        object.__setattr__(self, "bin_dir", Path(self.bin_dir))
-        if not self.pipeline_root:
-            object.__setattr__(self, "pipeline_root", str(self.state_dir / "pipeline-root"))
-
-    @property
-    def component_registry_url(self) -> str:
-        """The registry URL as a pipeline component must use it.
-
-        Local components run on this machine and use :attr:`registry_url`; on a
-        cluster they use the in-cluster DNS name.
-        """
-        return self.backend_impl().component_registry_url(self)
+            raise InvalidInput("backend", self.backend, f"one of {', '.join(BACKENDS)} (MRH_BACKEND or backend=...)")
+        fix = object.__setattr__
+        for name in ("token", "kfp_token"):
+            if not isinstance(getattr(self, name), Secret):
+                fix(self, name, Secret(str(getattr(self, name) or "")))
+        for name in ("state_dir", "bin_dir", "serviceaccount_dir"):
+            fix(self, name, Path(getattr(self, name)).expanduser())
+        try:
+            fix(self, "poll_seconds", float(self.poll_seconds))
+        except (TypeError, ValueError):
+            raise InvalidInput("poll_seconds", self.poll_seconds, "a number of seconds (MRH_POLL_SECONDS)") from None
+        fix(self, "registry_url", str(self.registry_url).rstrip("/"))
+        fix(self, "pipeline_root", self.pipeline_root or str(self.state_dir / "pipeline-root"))
+        fix(
+            self,
+            "component_registry_url",
+            self.component_registry_url or self.backend_impl().component_registry_url(self),
+        )
 
     def backend_impl(self) -> Any:
         """The backend object (:class:`mrhelpers.backends.Backend`) that :attr:`backend` names."""
         return BACKENDS[self.backend]
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed."""
+        """A copy with some fields changed; a component registry URL that was the backend's default follows them."""
+        if (
+            "component_registry_url" not in changes
+            and self.component_registry_url == self.backend_impl().component_registry_url(self)
+        ):
+            changes["component_registry_url"] = ""
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        """Build settings from ``MRH_*`` environment variables, then ``overrides``.
-
-        Overrides whose value is ``None`` or ``""`` are ignored, so a notebook can
-        pass its parameters straight through.
+        """Settings from the ``MRH_*`` variables, then ``overrides`` (those set to ``None`` or ``""`` are ignored,
+        so a notebook can pass its parameters straight through).
 
         Raises:
             InvalidInput: For an unknown override or backend.
         """
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - fields
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = set(overrides) - set(fields)
         if unknown:
             raise InvalidInput("setting", sorted(unknown)[0], f"one of {', '.join(sorted(fields))}")
         given = {k: v for k, v in overrides.items() if v not in (None, "")}
 
         def pick(name: str, default: Any = None) -> Any:
-            if name in given:
-                return given[name]
-            env = os.environ.get(f"MRH_{name.upper()}")
-            return env if env not in (None, "") else default
+            return given.get(name, os.environ.get(f"MRH_{name.upper()}") or default)
 
-        backend = pick("backend", "local")
-        state_dir = Path(pick("state_dir", None) or default_state_dir()).expanduser()
-        bin_dir = Path(pick("bin_dir", None) or default_bin_dir()).expanduser()
-        if backend not in BACKENDS:
-            raise InvalidInput("backend", backend, f"one of {', '.join(BACKENDS)} (set MRH_BACKEND or backend=...)")
-        defaults = BACKENDS[backend].settings_defaults(pick, state_dir)
-        token = defaults["token"]
-        try:
-            default_author = getpass.getuser()
-        except (KeyError, OSError):
-            default_author = "mrhelpers"
-        return cls(
-            backend=backend,
-            registry_url=str(defaults["registry_url"]).rstrip("/"),
-            author=pick("author", default_author),
-            namespace=defaults["namespace"],
-            token=token if isinstance(token, Secret) else Secret(token or ""),
-            secret_name=pick("secret_name", DEFAULT_SECRET_NAME),
-            kfp_host=defaults["kfp_host"],
-            registry_ui_url=pick("registry_ui_url", "http://127.0.0.1:8084"),
-            kfp_ui_url=pick("kfp_ui_url", "http://127.0.0.1:8080"),
-            pipeline_root=pick("pipeline_root", ""),
-            state_dir=state_dir,
-            bin_dir=bin_dir,
-        )
+        values = {name: pick(name) for name in fields}
+        values = {k: v for k, v in values.items() if v is not None}
+        values["state_dir"] = Path(values.get("state_dir") or default_state_dir())
+        if values.setdefault("backend", "local") not in BACKENDS:
+            cls(backend=values["backend"])  # raises the error that names the choices
+        values.update(BACKENDS[values["backend"]].settings_defaults(pick, values["state_dir"].expanduser()))
+        if "author" not in values:
+            try:
+                values["author"] = getpass.getuser()
+            except (KeyError, OSError):
+                values["author"] = "mrhelpers"
+        return cls(**values)

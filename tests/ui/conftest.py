@@ -11,8 +11,8 @@ import pytest
 
 import mrhelpers as mh
 from mrhelpers import localstack
-from mrhelpers.pipelines import train_and_register_pipeline
 from tests.conftest import stack_settings
+from tests.ui.pipeline import train_and_register_pipeline
 
 UI = Path(__file__).resolve().parents[2] / "setup" / "ui"
 sys.path.insert(0, str(UI))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import RunHandle, run_started
+from mrhelpers.authoring.handles import RunHandle, run_started
 from mrhelpers.backends.cluster import cluster
 from mrhelpers.backends.cluster.doctor import cluster_doctor
 from mrhelpers.backends.cluster.secrets import ensure_kubernetes_secret, read_kubernetes_secret

@@ -5,7 +5,7 @@
   its output; :func:`status` says which forwards answer.
 * :func:`submit` compiles the pipeline, uploads it once per content (a pipeline version named
   after its hash, reused when the same YAML is submitted again), creates a run in the
-  ``mrhelpers`` experiment and returns a :class:`~mrhelpers.authoring.runs.RunHandle` whose ``wait()``
+  ``mrhelpers`` experiment and returns a :class:`~mrhelpers.authoring.handles.RunHandle` whose ``wait()``
   polls the run with a progress line. When the run succeeded, its outputs are read back from
   the Model Registry (what the run registered, found by its run id): the registry, not the
   pipeline's object store, is the record a reader needs.
@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from mrhelpers.authoring.compiling import compile_pipeline
-from mrhelpers.authoring.runs import TERMINAL_STATES, RunHandle, remember
+from mrhelpers.authoring.handles import TERMINAL_STATES, RunHandle, remember
 from mrhelpers.core.errors import InvalidInput, MRHelpersError, RunFailed
 from mrhelpers.core.inspection import find_versions
 from mrhelpers.core.progress import Progress

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.authoring.runs import RunHandle, run_history, run_started
+from mrhelpers.authoring.handles import RunHandle, run_history, run_started
 from mrhelpers.backends.doctor import Finding
 from mrhelpers.backends.local import stack
 from mrhelpers.backends.local.runs import run_component_local, submit_local

@@ -1,12 +1,18 @@
 """A real kfp.local run of the registration pipeline against the real registry."""
 
+import hashlib
+import os
+import threading
 from pathlib import Path
 
 import pytest
+from kfp import dsl
 
 from mrhelpers import RunFailed, connect, find_versions, submit
+from mrhelpers.authoring.handles import last_run
 from mrhelpers.authoring.pipelines import example_model, model_registration_pipeline
-from mrhelpers.authoring.runs import last_run
+from mrhelpers.backends.runs import run_component
+from mrhelpers.core.settings import TOKEN_ENV
 
 
 def args(stack, **extra):
@@ -60,26 +66,52 @@ def test_failed_run_raises_with_its_reason(stack, capsys):
         run.wait()
 
 
-def test_token_reaches_the_task_environment_only_during_the_run(stack, monkeypatch):
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def token_digest() -> str:
     import hashlib
     import os
 
-    from kfp import dsl
+    return hashlib.sha256(os.environ.get("MODEL_REGISTRY_TOKEN", "").encode()).hexdigest()
 
-    from mrhelpers import ensure_secret
-    from mrhelpers.backends.runs import run_component
-    from mrhelpers.core.settings import TOKEN_ENV, Settings
 
-    @dsl.component(base_image="python:3.11", install_kfp_package=False)
-    def token_digest() -> str:
-        import hashlib
-        import os
-
-        return hashlib.sha256(os.environ.get("MODEL_REGISTRY_TOKEN", "").encode()).hexdigest()
-
+def test_each_run_hands_its_own_token_to_its_task_and_never_to_this_process(stack, monkeypatch):
+    """Two runs from two threads, two tokens: each task sees its own; os.environ never holds either."""
     monkeypatch.delenv(TOKEN_ENV, raising=False)
-    ensure_secret(stack, stack.secret_name, {"token": "tok-for-the-task-0123456789"})
-    settings = Settings.from_env(state_dir=stack.state_dir, bin_dir=stack.bin_dir)
-    out = run_component(token_digest, {}, settings)
-    assert out["Output"] == hashlib.sha256(b"tok-for-the-task-0123456789").hexdigest()
-    assert TOKEN_ENV not in os.environ  # put there for the run only
+    tokens = {"a": "tok-a-0123456789", "b": "tok-b-0123456789"}
+    seen_here, results, done = set(), {}, threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen_here.add(os.environ.get(TOKEN_ENV))
+
+    def run(key):
+        results[key] = run_component(token_digest, {}, stack.replace(token=tokens[key]))["Output"]
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    runners = [threading.Thread(target=run, args=(k,)) for k in tokens]
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join()
+    done.set()
+    watcher.join()
+    assert results == {k: hashlib.sha256(v.encode()).hexdigest() for k, v in tokens.items()}
+    assert seen_here == {None}
+
+
+def test_a_readers_own_kfp_local_setup_survives_submit(stack, tmp_path, capsys):
+    from kfp import local
+    from kfp.local import config
+
+    mine = tmp_path / "my-root"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(mine))
+    try:
+        out = run_component(token_digest, {}, stack)
+        assert config.LocalExecutionConfig.instance.pipeline_root == str(mine)
+        assert out["Output"] == hashlib.sha256(stack.token.reveal().encode()).hexdigest()
+        assert [p.name.startswith("token-digest-") for p in mine.iterdir()] == [True]  # the run used my root
+        shown = capsys.readouterr().out  # one line per task; what kfp.local printed is in the run's log
+        assert "token-digest" in shown and "executor_input" not in shown and len(shown.splitlines()) == 1
+    finally:
+        config.LocalExecutionConfig.instance = None  # the next test starts as a reader who never called init

@@ -12,7 +12,7 @@ from model_registry.types import RegisteredModel
 
 from benchmarks.run import seed
 from mrhelpers import Lineage, artifacts_frame, connect, find_versions, models_frame, register_version
-from mrhelpers.authoring.runs import RunHandle, remember
+from mrhelpers.authoring.handles import RunHandle, remember
 from mrhelpers.core.rest import RegistrySession, session_for
 
 FMT = dict(model_format_name="onnx", model_format_version="1")

@@ -149,15 +149,19 @@ def test_task_env_says_where_each_variable_comes_from(package):
     ]
 
 
-def test_component_image_can_be_moved_for_another_cluster():
-    """MRH_COMPONENT_IMAGE, set before import, becomes every packaged component's image."""
-    import subprocess
-    import sys
+def test_component_image_is_the_settings_at_compile_time_without_reimporting(tmp_path, monkeypatch):
+    """Settings.component_image (MRH_COMPONENT_IMAGE) becomes every packaged component's image when compiled."""
+    from mrhelpers.authoring.components import evaluate_model, train_model
 
-    code = ("from mrhelpers.authoring.components import register_model, train_model; "
-            "print(register_model.component_spec.implementation.container.image,"
-            " train_model.component_spec.implementation.container.image)")  # fmt: skip
-    env = {**__import__("os").environ, "MRH_COMPONENT_IMAGE": "registry.example/team/mrhelpers-python:0.1.0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["registry.example/team/mrhelpers-python:0.1.0"] * 2
+    @dsl.pipeline(name="train-evaluate")
+    def train_evaluate():
+        trained = train_model(dataset="iris", c=1.0, max_iter=10, seed=1)
+        evaluate_model(dataset="iris", seed=1, model=trained.outputs["model"])
+
+    moved = "registry.example/team/mrhelpers-python:0.1.0"
+    first = describe_package(compile_pipeline(train_evaluate, tmp_path / "a.yaml", Settings(state_dir=tmp_path)))
+    monkeypatch.setenv("MRH_COMPONENT_IMAGE", moved)
+    second = describe_package(compile_pipeline(train_evaluate, tmp_path / "b.yaml"))
+    assert [t["image"] for t in first["tasks"]] == [Settings(state_dir=tmp_path).component_image] * 2
+    assert [t["image"] for t in second["tasks"]] == [moved] * 2
+    assert register_model.component_spec.implementation.container.image != moved  # the component is unchanged
