@@ -31,17 +31,14 @@ def _mask_one(uri: str) -> str:
 
 
 def mask_credentials(text: Any) -> Any:
-    """``text`` with the credentials of any URI in it shown as ``***``: the user-info
-    (``s3://KEY:SECRET@host/m`` -> ``s3://***@host/m``) and query values named like a secret
-    (``X-Amz-Signature``, ``token`` ...). For display only; non-strings pass through."""
+    """``text`` with any URI's user-info and secret-named query values shown as ``***``; non-strings pass through."""
     if not isinstance(text, str) or "://" not in text:
         return text
     return _URI.sub(lambda m: _mask_one(m.group(0)), text)
 
 
 class MRHelpersError(Exception):
-    """Base class of mrhelpers' errors: they pickle with their attributes (a worker's error reaches the
-    parent intact), and their messages never show a URI's credentials."""
+    """Base class of mrhelpers' errors: they pickle with their attributes and never show a URI's credentials."""
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(mask_credentials(a) for a in args))
@@ -70,8 +67,7 @@ def _picklable(value: object) -> object:
 
 
 class InvalidInput(MRHelpersError, ValueError):
-    """An argument is not acceptable; nothing was written. Names the ``field``, the ``value`` (credentials
-    masked) and what is ``allowed``."""
+    """An argument is not acceptable (nothing was written): ``field``, ``value`` (masked) and what is ``allowed``."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field, self.value, self.allowed = field, mask_credentials(value), allowed
@@ -88,11 +84,7 @@ class AuthError(MRHelpersError):
 
 
 class VersionConflict(MRHelpersError):
-    """The version name is taken by a registration from another run.
-
-    Attributes: ``model_name``, ``version_name``, ``version_id`` (the existing one's), ``owner_run_id`` (its
-    run, None without lineage), ``existing_name`` (its name when it differs only in case), ``tried`` (bump's names).
-    """
+    """The version name is taken by another run's (``owner_run_id``) version ``version_id``, or bump ``tried`` all."""
 
     def __init__(
         self, model_name: str, version_name: str, version_id: str, owner_run_id: str | None,

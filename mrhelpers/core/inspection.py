@@ -1,8 +1,4 @@
-"""What the registry holds, as pandas DataFrames and figures.
-
-Listings are paged over the client's session (:mod:`mrhelpers.core.rest`); a version's artifact columns come
-from the copy it carries (``mrh_artifact``), and only versions without one have their artifact read.
-"""
+"""What the registry holds, as pandas DataFrames and figures (docs/architecture.md: what each call reads)."""
 
 from __future__ import annotations
 
@@ -47,8 +43,7 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str], time
 
 
 def _version_rows(registry: ModelRegistry, versions: list[Any], models: dict[str, Any], read_all: bool = False) -> list:
-    """The rows of :func:`versions_frame`. Artifact fields come from each version's copy; versions without a
-    trusted one (or all, with ``read_all``) have their artifact read, ``IN_FLIGHT`` at once."""
+    """The rows of :func:`versions_frame`; versions without a trusted copy (all: ``read_all``) read their artifact."""
     session = session_for(registry)
     fields = [None if read_all else copied_fields(v) for v in versions]
     missing = [i for i, f in enumerate(fields) if f is None]
@@ -68,10 +63,7 @@ def _version_rows(registry: ModelRegistry, versions: list[Any], models: dict[str
 
 
 def models_frame(registry: ModelRegistry, *, count_versions: bool = False) -> pd.DataFrame:
-    """One row per RegisteredModel, sorted by name, from the models' listing alone.
-
-    ``count_versions=True`` adds a ``versions`` column, listing every version (the server cannot count).
-    """
+    """One row per RegisteredModel, sorted by name; ``count_versions=True`` lists every version to count them."""
     counts = Counter(v.registered_model_id for v in session_for(registry).versions()) if count_versions else {}
     rows = [
         {"model": m.name, "model_id": m.id, "state": _state(m.state), "owner": m.owner, "versions": counts.get(m.id, 0),
@@ -83,12 +75,8 @@ def models_frame(registry: ModelRegistry, *, count_versions: bool = False) -> pd
 
 
 def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool = False) -> pd.DataFrame:
-    """One row per version of model ``name``, oldest first (an empty frame for an unknown model).
-
-    Columns: ``VERSION_COLUMNS``: ``source_*`` the lineage, ``stage`` as :func:`set_stage` left it, ``metadata``
-    the user's properties, ``uri`` with credentials masked. The artifact columns come from each version's copy
-    (``mrh_artifact``); ``read_artifacts=True`` reads every artifact instead (another tool may have changed one).
-    """
+    """One row per version of model ``name`` (``VERSION_COLUMNS``), oldest first; ``read_artifacts=True`` reads every
+    artifact instead of the copy each version carries."""
     session = session_for(registry)
     model = session.find_model(name)
     rows = []
@@ -98,12 +86,8 @@ def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool =
 
 
 def find_versions(registry: ModelRegistry, *, run_id: str, settings: Settings | None = None) -> pd.DataFrame:
-    """The versions whose lineage names run ``run_id``, sorted by model and version (columns of :func:`versions_frame`).
-
-    For a run the backend's run history knows (``settings``, default ``Settings.from_env()``), only the
-    versions written since it started are read; otherwise every model's versions are listed. A version is
-    matched by its ``mrh_source_id`` and its copy; only versions carrying neither have their artifact read.
-    """
+    """The versions whose lineage names run ``run_id`` (columns of :func:`versions_frame`); only those written since
+    the run started when ``settings``' backend knows the run, else every model's."""
     settings = settings or Settings.from_env()
     session = session_for(registry)
     since = settings.backend_impl().run_started(settings, run_id)
@@ -148,12 +132,7 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
 
 
 def lineage_of(registry: ModelRegistry, name: str, version: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Which run made version ``version`` of model ``name``: ``model, version, version_id``, the lineage
-    (``kind, class, group, run_id, run_name``) and ``link`` to the run (from ``settings``' backend; None if unknown).
-
-    Raises:
-        InvalidInput: When the model or version does not exist.
-    """
+    """Which run made version ``version`` of model ``name``: its lineage and ``link`` to the run (None if unknown)."""
     frame = versions_frame(registry, name)
     match = frame[frame.version == version]
     if match.empty:
@@ -229,11 +208,7 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
 
 
 def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") -> InlineFigure:
-    """A bar chart of ``metric`` (from each version's metadata) per version; production in green.
-
-    Raises:
-        InvalidInput: When no version of ``name`` records ``metric``.
-    """
+    """A bar chart of ``metric`` (from each version's metadata) per version; production in green."""
     from matplotlib.figure import Figure
 
     frame = versions_frame(registry, name)

@@ -1,9 +1,6 @@
 """A version's life after registration: archive, restore, and a stage (``candidate`` or ``production``).
 
-A model has at most one production version, by construction: the RegisteredModel's pointer
-``mrh_production_version`` names it, as an alias does in MLflow. docs/guarantees.md says how each
-write is made and what each race ends in.
-"""
+The model's pointer ``mrh_production_version`` names its one production version (docs/guarantees.md: the races)."""
 
 from __future__ import annotations
 
@@ -40,8 +37,8 @@ def _state_of(entity: Any) -> str | None:
 
 
 def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
-    """A version's stage: ``production`` when the model's pointer names it, its own stage says so and it is
-    LIVE; else ``candidate`` if ever staged. Without a pointer (data older than it), as stored."""
+    """``production`` when the model's pointer names the LIVE version and its own stage agrees; else ``candidate`` if
+    ever staged (without a pointer, as stored)."""
     model_props = model_props or {}
     own = (version.custom_properties or {}).get(STAGE_KEY)
     live = _state_of(version) != "ARCHIVED"
@@ -73,8 +70,7 @@ def _find(registry: ModelRegistry, name: str, version: str | None = None) -> tup
 def _write(
     read: Callable[[], Any], change: Callable[[Any], bool], save: Callable[[Any], Any], what: str, tries: int = 1
 ) -> Any:
-    """Read the entity, ``change`` it, save it whole when that changed it (the server's PATCH sets every
-    field). With ``tries`` above 1, read it back and write again while a racing write undid the change."""
+    """Read, ``change`` and save the entity whole when changed; up to ``tries`` times while racing writes undo it."""
     entity = read()
     for _ in range(tries):
         if not change(entity):
@@ -96,10 +92,8 @@ def _set_stage_of(v: Any, stage: str) -> bool:
 
 
 def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None) -> bool:
-    """Whether the version's artifact carries ``mrh_archived``; with ``archived``, set or clear it first.
-
-    A promoter racing an archive reads the mark: its write of the version can undo the archive's state,
-    never the artifact. A version without an artifact carries no mark."""
+    """Whether the version's artifact carries ``mrh_archived`` (which a promoter's write cannot undo); with
+    ``archived``, set or clear it first."""
     session = session_for(registry)
     art = session.model_artifact(version_id)
     marked = art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
@@ -141,15 +135,8 @@ def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
 def set_stage(
     registry: ModelRegistry, name: str, version: str, stage: str, *, demote_to: str = "candidate"
 ) -> StageChange:
-    """Put version ``version`` of model ``name`` into ``stage``: ``"candidate"`` or ``"production"``.
-
-    A model has one production version or none: the last promoter's. ``demote_to``: what the previous one
-    becomes, ``"candidate"`` (default) or ``"archived"`` (also state ARCHIVED).
-
-    Raises:
-        InvalidInput: An unknown stage or demote_to, a missing model or version, or promoting an archived
-            version (restore it first), also when another call archived or demoted it meanwhile.
-    """
+    """Put a version into ``stage`` (``"candidate"``, ``"production"``); the previous production version becomes
+    ``demote_to`` (``"candidate"`` or ``"archived"``). An archived version must be restored first."""
     if stage not in STAGES:
         raise InvalidInput("stage", stage, " or ".join(repr(s) for s in STAGES))
     if demote_to not in DEMOTE_TO:

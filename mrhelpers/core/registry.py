@@ -50,6 +50,7 @@ POD_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEPARATORS = "\u2028\u2029"  # line and paragraph separators
+_SOURCE = ("kind", "class", "group", "id", "name")  # a ModelArtifact's model_source_* fields, in Lineage's order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,10 +70,7 @@ class Lineage:
 
     def as_fields(self) -> dict[str, str]:
         """The five ``model_source_*`` keyword arguments of a ModelArtifact."""
-        return {
-            "model_source_kind": self.kind, "model_source_class": self.cls, "model_source_group": self.group,
-            "model_source_id": self.id, "model_source_name": self.name,
-        }  # fmt: skip
+        return {f"model_source_{k}": v for k, v in zip(_SOURCE, dataclasses.astuple(self), strict=True)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,19 +96,8 @@ _PADDED_HINT = (
 
 
 def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> ModelRegistry:
-    """A ``model_registry.ModelRegistry`` client for ``settings.registry_url``, with mrhelpers' session beside it.
-
-    It first asks for one model over that session, so every failure is one of mrhelpers' errors within
-    ``rest.MAX_WAIT_S``. ``retries`` (default 5) and ``backoff`` (seconds, doubled each time; default 0.5) hold
-    for every request through this client. Without ``settings.token`` it sends what the client falls back to:
-    the file named by ``KF_PIPELINES_SA_TOKEN_PATH``, else a pod's service-account token.
-
-    Raises:
-        InvalidInput: A URL without http(s) scheme or host, or with a path, query or fragment; a padded token.
-        RegistryUnavailable: No answer after ``retries`` attempts or ``rest.MAX_WAIT_S``.
-        AuthError: The token was refused (HTTP 401/403), or a redirect (a sign-in page).
-        RegistryHttpError: An error status, or an answer that is not JSON.
-    """
+    """A ``model_registry.ModelRegistry`` for ``settings.registry_url`` with mrhelpers' session beside it, after
+    one request over that session (docs/guarantees.md: the URL and token checks, retries, errors, time limit)."""
     from model_registry import ModelRegistry
 
     url = settings.registry_url
@@ -170,16 +157,11 @@ def _own_event_loop_after_fork() -> None:
 def _pod_token() -> str | None:
     """The token the client falls back to: the file named by ``KF_PIPELINES_SA_TOKEN_PATH``, else the pod's."""
     path = os.environ.get(POD_TOKEN_ENV)
-    if path:
-        try:
-            return Path(path).read_text().strip() or None
-        except OSError as exc:
-            raise InvalidInput(
-                POD_TOKEN_ENV, path, f"the path of a readable token file ({exc.strerror}), or unset it"
-            ) from None
     try:
-        return Path(POD_TOKEN_FILE).read_text().strip() or None
-    except OSError:
+        return Path(path or POD_TOKEN_FILE).read_text().strip() or None
+    except OSError as exc:
+        if path:
+            raise InvalidInput(POD_TOKEN_ENV, path, f"a readable token file ({exc.strerror}), or unset it") from None
         return None
 
 
@@ -187,8 +169,7 @@ def _pod_token() -> str | None:
 
 
 def fold(text: str) -> str:
-    """``text`` as MariaDB's ``utf8mb4_general_ci`` compares it: no case, no accents (``ß`` = ``s``),
-    and every character beyond U+FFFF alike."""
+    """``text`` as MariaDB's ``utf8mb4_general_ci`` compares it: no case or accents, beyond U+FFFF all alike."""
     out = []
     for ch in text:
         if ord(ch) > 0xFFFF:
@@ -201,8 +182,7 @@ def fold(text: str) -> str:
 
 
 def folds(text: str) -> set[str]:
-    """The forms a database ignoring case and accents may find ``text`` under: its :func:`fold`, and that of
-    its case-folded form (``ß`` = ``ss``, as MySQL 8 has it). Texts sharing a form are one to such a database."""
+    """The forms a database ignoring case and accents may find ``text`` under (``ß`` as ``s`` and as ``ss``)."""
     return {fold(text), fold(text.casefold())}
 
 
@@ -238,11 +218,7 @@ def _check_name(field: str, value: object, limit: int = MAX_NAME) -> str:
 
 
 def normalize_uri(uri: object) -> str:
-    """The URI as registered: an absolute path becomes ``file://``; anything else needs a scheme.
-
-    Raises:
-        InvalidInput: Not a string, empty, relative, too long, or with control characters or surrounding spaces.
-    """
+    """The URI as registered: an absolute path becomes ``file://``; anything else needs a scheme."""
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInput("uri", uri, "a non-empty URI such as s3://bucket/model or an absolute path")
     if _CONTROL.search(uri) or uri != uri.strip():
@@ -314,14 +290,7 @@ def _check_value(field: str, value: object) -> bool | int | float | str:
 
 
 def normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, bool | int | float | str]:
-    """Metadata checked and converted to what the registry stores (the rules: docs/guarantees.md).
-
-    Keys follow the names' character rules, do not start with ``mrh_`` in any case, and no two share a
-    :func:`folds` form. Values: see :func:`_check_value`.
-
-    Raises:
-        InvalidInput: Naming the first bad key or value.
-    """
+    """Metadata checked and converted to what the registry stores (the rules: docs/guarantees.md)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -402,29 +371,15 @@ def register_version(
     author: str | None = None,
     on_conflict: str = "error",
 ) -> RegistrationResult:
-    """Register ``uri`` as version ``version`` of model ``name``: every input checked first, retry-safe.
-
-    Writes the RegisteredModel (when new), the ModelVersion (with ``mrh_source_id`` = ``lineage.id`` and
-    ``mrh_artifact``), then its ModelArtifact (``lineage`` as ``model_source_*``; an absolute path ``uri``
-    becomes ``file://``). ``metadata``: see :func:`normalize_metadata`; ``author`` defaults to the client's.
-    ``on_conflict``, when the version exists from another run (or without lineage): ``"error"`` (default)
-    raises :class:`VersionConflict`, ``"bump"`` takes the next free ``<version>-2``, ``-3`` ... The same
-    ``lineage.id`` gets the existing version back, or finishes one cut between its writes; a racing writer's
-    HTTP 409 is read back and decided again (docs/guarantees.md).
-
-    Raises:
-        InvalidInput: A bad argument; nothing was written.
-        VersionConflict: The version exists from another run and ``on_conflict="error"``.
-        RegistryUnavailable: The server stopped answering (after retries).
-        AuthError: The token was refused.
-    """
+    """Register ``uri`` as version ``version`` of model ``name``, every input checked first; retry-safe for the
+    same ``lineage.id``. A version from another run: ``on_conflict="error"`` raises :class:`VersionConflict`,
+    ``"bump"`` takes the next free ``<version>-2``, ``-3`` ... (docs/guarantees.md)."""
     from model_registry.types import ModelArtifact, ModelVersion, RegisteredModel
 
-    for field, value in (("name", name), ("version", version)):
+    formats = (("model_format_name", model_format_name), ("model_format_version", model_format_version))
+    for field, value in (("name", name), ("version", version), *formats):
         _check_name(field, value)
     uri = normalize_uri(uri)
-    _check_name("model_format_name", model_format_name)
-    _check_name("model_format_version", model_format_version)
     lineage = _check_lineage(lineage)
     props = normalize_metadata(metadata)
     if description is not None and not isinstance(description, str):
@@ -449,23 +404,30 @@ def register_version(
 
     session = session_for(registry)
     author = author or session.author
-    rm = session.find_model(name)
-    if rm is not None and rm.name != name:  # the database ignores case (or accents): that is another model
-        raise _model_twin(name, rm.name)
-    if rm is None:
-        same = [m for m in session.models() if folds(m.name) & folds(name)]
-        rm = next((m for m in same if m.name == name), None)  # created by a racing writer since
-        if same and rm is None:
-            raise _model_twin(name, same[0].name)
+
+    def existing_model() -> Any:
+        """The model named ``name``, or None. The server finds a case (or accent) twin where the database ignores
+        them, the listing where it does not: a twin is another model, which this name would shadow."""
+        found = session.find_model(name)
+        same = [found] if found else [m for m in session.models() if folds(m.name) & folds(name)]
+        if same and all(m.name != name for m in same):
+            raise InvalidInput(
+                "name",
+                name,
+                f"a model name that differs from the existing model {same[0].name!r} by more than "
+                f"letter case or accents (a registry whose database ignores them treats both as one model): use "
+                f"{same[0].name!r} to add a version to it, or pick another name",
+            )
+        return next((m for m in same if m.name == name), None)
+
+    rm = existing_model()
     if rm is None:
         try:
             rm = session.save_model(RegisteredModel(name=name, owner=author))
         except Exception as exc:
             if status_of(exc) != 409:  # another writer created it first: use theirs
                 raise
-            rm = session.find_model(name)
-            if rm is not None and rm.name != name:
-                raise _model_twin(name, rm.name) from None
+            rm = existing_model()
     assert rm is not None and rm.id is not None
 
     def finish(mv: Any, art: Any) -> RegistrationResult:
@@ -540,7 +502,7 @@ def artifact_fields(art: Any) -> dict[str, Any]:
         "uri": getattr(art, "uri", None),
         "format": getattr(art, "model_format_name", None),
         "format_version": getattr(art, "model_format_version", None),
-        **{f"source_{k}": getattr(art, f"model_source_{k}", None) for k in ("kind", "class", "group", "id", "name")},
+        **{f"source_{k}": getattr(art, f"model_source_{k}", None) for k in _SOURCE},
     }
 
 
@@ -550,8 +512,7 @@ def artifact_copy(artifact: Any) -> str:
 
 
 def copied_fields(version: Any) -> dict[str, Any] | None:
-    """The artifact fields a version carries, or None: none carried, or the version changed since its
-    creation (a copy written later, by another tool say, is not trusted; the caller reads the artifact)."""
+    """The artifact fields a version carries, or None (also when it changed since its creation)."""
     raw = (version.custom_properties or {}).get(ARTIFACT_KEY)
     if not isinstance(raw, str) or str(version.last_update_time_since_epoch) != str(version.create_time_since_epoch):
         return None
@@ -560,13 +521,3 @@ def copied_fields(version: Any) -> dict[str, Any] | None:
     except ValueError:
         return None
     return fields if isinstance(fields, dict) and set(fields) == set(artifact_fields(None)) else None
-
-
-def _model_twin(name: str, existing: str) -> InvalidInput:
-    return InvalidInput(
-        "name",
-        name,
-        f"a model name that differs from the existing model {existing!r} by more than letter case or accents "
-        "(a registry whose database ignores them treats both names as one model): "
-        f"use {existing!r} to add a version to it, or pick another name",
-    )

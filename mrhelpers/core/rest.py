@@ -98,12 +98,9 @@ def with_retries(
     make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float,
     deadline: float | None = None,
 ) -> T:  # fmt: skip
-    """Call ``make()``, retrying what a restart or a lost connection explains with doubling waits.
-
-    A refused token or an untrusted certificate raises at once; after ``retries`` attempts, or when the
-    next one would start after ``deadline`` (``time.monotonic()``; default ``MAX_WAIT_S`` from now),
-    :class:`RegistryUnavailable`. An error after a retried attempt carries ``after_retry = True``.
-    """
+    """Call ``make()``, retrying what a restart or a lost connection explains with doubling waits, up to ``retries``
+    attempts or ``deadline`` (``time.monotonic()``; default ``MAX_WAIT_S`` from now); an error after a retry carries
+    ``after_retry = True``."""
     deadline = time.monotonic() + MAX_WAIT_S if deadline is None else deadline
     delay = backoff
     for attempt in range(1, retries + 1):
@@ -147,8 +144,7 @@ def with_retries(
 
 
 def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Custom properties from the server's JSON, as the client's types read them, except that a double
-    stays a float (the server writes ``1e20`` as ``100000000000000000000``; ``-0.0`` comes back ``0.0``)."""
+    """Custom properties from the server's JSON as the client reads them, but a double stays a float (``1e20``)."""
     out: dict[str, Any] = {}
     for key, meta in (raw or {}).items():
         kind = str(meta.get("metadataType", ""))[8:-5].lower()
@@ -199,10 +195,7 @@ _CAMEL = tuple(re.sub(r"_(\w)", lambda m: m.group(1).upper(), a) for a in Versio
 
 
 class RegistrySession:
-    """The HTTP session of one registry client: retries, error mapping, typed calls.
-
-    Thread-safe; a forked or spawned process opens its own connections; the token never shows in its repr.
-    """
+    """The HTTP session of one registry client: retries, error mapping, typed calls; thread- and fork-safe."""
 
     def __init__(
         self, url: str, token: str | None, author: str, hint: str, secret_name: str, *,
@@ -253,8 +246,7 @@ class RegistrySession:
     def send(
         self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, left: float = MAX_WAIT_S
     ) -> Any:
-        """One request, no retries, taking at most ``left`` seconds (a free slot included): the decoded JSON
-        answer, or :class:`RegistryHttpError`."""
+        """One request, no retries, within ``left`` seconds (a free slot included): its JSON, or RegistryHttpError."""
         http = self.http()
         start = time.monotonic()
         if not self.__gate.acquire(timeout=left):
@@ -316,8 +308,7 @@ class RegistrySession:
     def pages(
         self, path: str, params: dict[str, Any] | None = None, *, until: Callable[[Any], bool] | None = None
     ) -> list[dict[str, Any]]:
-        """Every item of a listing, a page of ``PAGE`` at a time. With ``until``: pages of 20, 80, 320 ...
-        (the query's ``pageSize`` first), read until a page's last item satisfies ``until``."""
+        """Every item of a listing, ``PAGE`` at a time; with ``until``, growing pages until a last item satisfies it."""
         items: list[dict[str, Any]] = []
         query = {"pageSize": PAGE, **(params or {})}
         while True:
@@ -355,8 +346,7 @@ class RegistrySession:
         return _typed("RegisteredModel", self.request("GET", f"/registered_models/{model_id}", missing_ok=True))
 
     def save(self, entity: Any, model_id: str | None = None) -> Any:
-        """Create (no id; a version needs ``model_id``) or update a RegisteredModel or ModelVersion; returns it
-        as stored."""
+        """Create (no id; a version needs ``model_id``) or update a RegisteredModel or ModelVersion, as stored."""
         kind = type(entity).__name__
         path = "/registered_models" if kind == "RegisteredModel" else "/model_versions"
         if entity.id:
@@ -389,11 +379,7 @@ class RegistrySession:
         return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= since_ms]
 
     def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
-        """A model's versions as ``{id: (name, run id)}``, for name checks; re-reads only what changed.
-
-        A full listing at first and every ``FULL_EVERY_S``; in between, the versions by newest update,
-        down to ``FRESH_MS`` before the newest update seen (a commit may lag its timestamp).
-        """
+        """A model's versions as ``{id: (name, run id)}``: all every ``FULL_EVERY_S``, else the recently updated."""
         now = time.monotonic()
         known = self.__names.get(model_id)
         path = f"/registered_models/{model_id}/versions"
@@ -449,29 +435,19 @@ class RegistrySession:
 
 # --------------------------------------------------------------------------- one session per client
 
+# A get or a set of one key is atomic under the GIL: no lock (which a forked child could inherit held).
 _SESSIONS: weakref.WeakKeyDictionary[Any, RegistrySession] = weakref.WeakKeyDictionary()
-_SESSIONS_LOCK = threading.Lock()
-
-
-def _new_sessions_lock() -> None:
-    global _SESSIONS_LOCK  # noqa: PLW0603 - a forked child must not inherit a lock another thread held
-    _SESSIONS_LOCK = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_sessions_lock)
 
 
 def attach(registry: ModelRegistry, session: RegistrySession) -> None:
     """Keep ``session`` as the one :func:`session_for` gives for ``registry`` (for the client's lifetime)."""
-    with _SESSIONS_LOCK:
-        _SESSIONS[registry] = session
+    _SESSIONS[registry] = session
 
 
 def session_for(registry: ModelRegistry) -> RegistrySession:
     """The session :func:`mrhelpers.connect` made with ``registry``; ``InvalidInput`` for any other object."""
     try:
-        with _SESSIONS_LOCK:
-            found = _SESSIONS.get(registry)
+        found = _SESSIONS.get(registry)
     except TypeError:  # not weak-referenceable (None, a str ...): not a client at all
         found = None
     if found is None:
