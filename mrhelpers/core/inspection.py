@@ -6,7 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mrhelpers.core.errors import InvalidInput, mask_credentials
-from mrhelpers.core.lifecycle import stage_of
+from mrhelpers.core.lifecycle import stage_of, state_of
 from mrhelpers.core.registry import RESERVED_PREFIX, SOURCE_ID_KEY, artifact_fields, copied_fields
 from mrhelpers.core.rest import session_for
 from mrhelpers.core.settings import Settings
@@ -26,10 +26,6 @@ MODEL_COLUMNS = ["model", "model_id", "state", "owner", "created", "updated", "v
 ARTIFACT_COLUMNS = [
     "model", "version", "artifact_id", "artifact", "uri", "format", "format_version", "state", *LINEAGE_COLUMNS,
 ]  # fmt: skip
-
-
-def _state(value: Any) -> Any:
-    return getattr(value, "value", value)
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], sort: list[str], times: tuple[str, ...] = ()) -> Any:
@@ -55,7 +51,7 @@ def _version_rows(registry: ModelRegistry, versions: list[Any], models: dict[str
         metadata = {k: mask_credentials(x) for k, x in props.items() if not k.casefold().startswith(RESERVED_PREFIX)}
         rows.append({
             **f, "model": getattr(model, "name", "?"), "version": v.name, "version_id": v.id,
-            "state": _state(v.state), "stage": stage_of(getattr(model, "custom_properties", None), v),
+            "state": state_of(v), "stage": stage_of(getattr(model, "custom_properties", None), v),
             "author": v.author, "created": v.create_time_since_epoch, "uri": mask_credentials(f["uri"]),
             "source_id": f["source_id"] or props.get(SOURCE_ID_KEY), "metadata": metadata,
         })  # fmt: skip
@@ -66,7 +62,7 @@ def models_frame(registry: ModelRegistry, *, count_versions: bool = False) -> pd
     """One row per RegisteredModel, sorted by name; ``count_versions=True`` lists every version to count them."""
     counts = Counter(v.registered_model_id for v in session_for(registry).versions()) if count_versions else {}
     rows = [
-        {"model": m.name, "model_id": m.id, "state": _state(m.state), "owner": m.owner, "versions": counts.get(m.id, 0),
+        {"model": m.name, "model_id": m.id, "state": state_of(m), "owner": m.owner, "versions": counts.get(m.id, 0),
          "created": m.create_time_since_epoch, "updated": m.last_update_time_since_epoch, "description": m.description}
         for m in session_for(registry).models()
     ]  # fmt: skip
@@ -124,7 +120,7 @@ def artifacts_frame(registry: ModelRegistry, name: str | None = None) -> pd.Data
     versions = session.versions(model_id)
     rows = [
         {**artifact_fields(a), "model": names.get(v.registered_model_id, "?"), "version": v.name, "artifact_id": a.id,
-         "artifact": a.name, "uri": mask_credentials(a.uri), "state": _state(a.state)}
+         "artifact": a.name, "uri": mask_credentials(a.uri), "state": state_of(a)}
         for v, a in zip(versions, session.map(lambda v: session.model_artifact(v.id), versions), strict=True)
         if a is not None
     ]  # fmt: skip

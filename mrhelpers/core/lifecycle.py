@@ -5,6 +5,7 @@ The model's pointer ``mrh_production_version`` names its one production version 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ class StageChange:
     demoted: tuple[str, ...]
 
 
-def _state_of(entity: Any) -> str | None:
+def state_of(entity: Any) -> str | None:
     state = getattr(entity, "state", None)
     return getattr(state, "value", state)
 
@@ -41,7 +42,7 @@ def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
     ever staged (without a pointer, as stored)."""
     model_props = model_props or {}
     own = (version.custom_properties or {}).get(STAGE_KEY)
-    live = _state_of(version) != "ARCHIVED"
+    live = state_of(version) != "ARCHIVED"
     if PRODUCTION_KEY not in model_props:
         return own if live or own != "production" else "candidate"
     if str(model_props[PRODUCTION_KEY]) == str(version.id) and own == "production" and live:
@@ -83,12 +84,19 @@ def _write(
     return entity
 
 
-def _set_stage_of(v: Any, stage: str) -> bool:
-    """Give version ``v`` its own stage ``stage``; False when it has it already."""
-    if (v.custom_properties or {}).get(STAGE_KEY) == stage:
+def _set_prop(entity: Any, key: str, value: str) -> bool:
+    """Set custom property ``key`` to ``value``; False when it has it already."""
+    if (entity.custom_properties or {}).get(key) == value:
         return False
-    v.custom_properties = {**(v.custom_properties or {}), STAGE_KEY: stage}
+    entity.custom_properties = {**(entity.custom_properties or {}), key: value}
     return True
+
+
+def _put_state(entity: Any, state: Any) -> bool:
+    """Set the ``state`` (an enum member); False when it had it already."""
+    changed = state_of(entity) != state.value
+    entity.state = state
+    return changed
 
 
 def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None) -> bool:
@@ -98,7 +106,7 @@ def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = No
     art = session.model_artifact(version_id)
     marked = art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
     if art is not None and archived is not None and marked != archived:
-        art.custom_properties = {**(art.custom_properties or {}), ARCHIVED_MARK: "1" if archived else ""}
+        _set_prop(art, ARCHIVED_MARK, "1" if archived else "")
         session.save_artifact(art)
         return archived
     return marked
@@ -113,13 +121,11 @@ def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> 
     _marked(registry, str(mv.id), state == "ARCHIVED")
 
     def change(v: Any) -> bool:
-        wrong = _state_of(v) != state
-        v.state = ModelVersionState(state)
-        demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_stage_of(v, "candidate")
-        return wrong or demote
+        demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_prop(v, STAGE_KEY, "candidate")
+        return _put_state(v, ModelVersionState(state)) or demote
 
     what = f"{state} for {name}/{version}"
-    return str(_state_of(_write(lambda: session.version(str(mv.id)), change, session.save_version, what, REPAIRS)))
+    return str(state_of(_write(lambda: session.version(str(mv.id)), change, session.save_version, what, REPAIRS)))
 
 
 def archive_version(registry: ModelRegistry, name: str, version: str) -> str:
@@ -146,7 +152,7 @@ def set_stage(
     versions = session.versions(model.id)
     current = _production_id(model, versions)
     archived = InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
-    if stage == "production" and _state_of(mv) == "ARCHIVED":
+    if stage == "production" and state_of(mv) == "ARCHIVED":
         raise archived
     if stage == "production" and _marked(registry, str(mv.id)):  # an archive runs, or another tool restored it
         raise InvalidInput(
@@ -155,31 +161,26 @@ def set_stage(
         )  # fmt: skip
 
     def change(v: Any) -> bool:
-        if stage == "production" and _state_of(v) == "ARCHIVED":
+        if stage == "production" and state_of(v) == "ARCHIVED":
             raise archived
-        return _set_stage_of(v, stage)
+        return _set_prop(v, STAGE_KEY, stage)
 
     _write(lambda: session.version(str(mv.id)), change, session.save_version, f"Staging {name}/{version}")
     if stage != "production":
         return StageChange(name, version, stage, ())
 
-    def point(m: Any) -> bool:  # one write of the model's pointer: the last promoter's stays
-        if (m.custom_properties or {}).get(PRODUCTION_KEY) == str(mv.id):
-            return False
-        m.custom_properties = {**(m.custom_properties or {}), PRODUCTION_KEY: str(mv.id)}
-        return True
-
+    point = functools.partial(_set_prop, key=PRODUCTION_KEY, value=str(mv.id))  # one write: the last promoter's stays
     _write(lambda: session.find_model(name), point, session.save_model, f"Promoting {name}/{version}")
     # Re-read what decides: a racing archive or demote wins. An archive this call's write undid is still
     # marked on the artifact: archive it again, for that caller.
     now = session.version(str(mv.id))
-    if _state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
+    if state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
         _set_state(registry, name, version, "ARCHIVED")
         now = session.version(str(mv.id))
-    if _state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
+    if state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
         raise InvalidInput(
             "version", f"{name}/{version}", "a version nobody archives or demotes at the same moment: another "
-            f"call did while this one promoted it, so it is not production (it is {_state_of(now)}); "
+            f"call did while this one promoted it, so it is not production (it is {state_of(now)}); "
             "restore_version() it if needed and promote it again, or promote another",
         )  # fmt: skip
     demoted = [v.name for v in versions if current and current != str(mv.id) and str(v.id) == current]
@@ -201,15 +202,11 @@ def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     from model_registry.types import RegisteredModelState
 
     model, _ = _find(registry, name)
-    archived = [v.name for v in session_for(registry).versions(model.id) if _state_of(v) != "ARCHIVED"]
+    archived = [v.name for v in session_for(registry).versions(model.id) if state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
 
-    def change(m: Any) -> bool:
-        wrong = _state_of(m) != "ARCHIVED"
-        m.state = RegisteredModelState.ARCHIVED
-        return wrong
-
     session = session_for(registry)
+    change = functools.partial(_put_state, state=RegisteredModelState.ARCHIVED)
     _write(lambda: session.find_model(name), change, session.save_model, f"Archiving model {name}", REPAIRS)
     return archived
