@@ -168,38 +168,28 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
     from matplotlib.figure import Figure
 
     frame = versions_frame(registry, name).tail(max_versions)
-    runs = list(dict.fromkeys(r or "(no lineage)" for r in frame.source_id))
+    sources = zip(frame.source_id, frame.source_name, strict=True)
+    runs = {r or "": f"run {r}\n{run_name or ''}".strip() if r else "(no lineage)" for r, run_name in sources}
     n = max(len(frame), len(runs), 1)
     fig = Figure(figsize=(10, 1.2 + 0.45 * n), layout="constrained")
-    ax = fig.add_subplot()
+    ax = fig.add_subplot(xlim=(-0.45, 2.55), ylim=(-0.8, n - 0.2))
     ax.set_axis_off()
-    ax.set_xlim(-0.45, 2.55)
-    ax.set_ylim(-0.8, n - 0.2)
-
+    ax.set_title(f"{name}: versions, and the pipeline runs that produced them", fontsize=11)
     arrow = {"arrowstyle": "->", "color": "#777", "shrinkA": 2, "shrinkB": 2}
 
     def box(x: float, i: int, count: int, label: str, color: str, size: int = 10) -> Any:
-        y = (n - 1) / 2 + ((count - 1) / 2 - i)
         bbox = {"boxstyle": "round,pad=0.35", "linewidth": 1, "facecolor": color}
-        return ax.text(x, y, label, ha="center", va="center", fontsize=size, bbox=bbox)
+        return ax.text(x, (n + count) / 2 - 1 - i, label, ha="center", va="center", fontsize=size, bbox=bbox)
 
     model_box = box(0, 0, 1, name, "#dbe9f6")
-    names = dict(zip(frame.source_id, frame.source_name, strict=False))
-    run_boxes = {
-        r: box(2.1, i, len(runs), f"run {r}\n{names.get(r) or ''}".strip() if r != "(no lineage)" else r, "#fdf0d5", 8)
-        for i, r in enumerate(runs)
-    }
+    run_boxes = {r: box(2.1, i, len(runs), label, "#fdf0d5", 8) for i, (r, label) in enumerate(runs.items())}
     for i, row in enumerate(frame.itertuples()):
-        label = (
-            row.version
-            + (f"  [{row.stage}]" if row.stage else "")
-            + ("  (archived)" if row.state == "ARCHIVED" else "")
-        )
+        stage = f"  [{row.stage}]" if row.stage else ""
+        label = row.version + stage + ("  (archived)" if row.state == "ARCHIVED" else "")
         version_box = box(1.05, i, len(frame), label, "#c9ecc9" if row.stage == "production" else "#f3f3f3", 9)
         ax.annotate("", xy=(0, 0.5), xycoords=version_box, xytext=(1, 0.5), textcoords=model_box, arrowprops=arrow)
-        run_box = run_boxes[row.source_id or "(no lineage)"]
+        run_box = run_boxes[row.source_id or ""]
         ax.annotate("", xy=(1, 0.5), xycoords=version_box, xytext=(0, 0.5), textcoords=run_box, arrowprops=arrow)
-    ax.set_title(f"{name}: versions, and the pipeline runs that produced them", fontsize=11)
     return InlineFigure(fig)
 
 
