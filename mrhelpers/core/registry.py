@@ -103,9 +103,7 @@ def connect(settings: Settings, *, retries: int = 5, backoff: float = 0.5) -> Mo
     url = settings.registry_url
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidInput(
-            "registry_url", url, "an http:// or https:// URL with a host, for example http://127.0.0.1:8080"
-        )
+        raise InvalidInput("registry_url", url, "an http(s):// URL with a host, for example http://127.0.0.1:8080")
     if parsed.path.strip("/") or parsed.query or parsed.fragment or parsed.params:
         raise InvalidInput(
             "registry_url", url,
@@ -225,15 +223,11 @@ def normalize_uri(uri: object) -> str:
         raise InvalidInput("uri", uri, "a URI without control characters or surrounding whitespace")
     size = len(uri.encode("utf-8", "surrogatepass"))
     if size > MAX_URI_BYTES:
-        raise InvalidInput(
-            "uri", f"<{size} bytes>", f"at most {MAX_URI_BYTES} bytes (the server's column); point at the model instead"
-        )
+        raise InvalidInput("uri", f"<{size} bytes>", f"at most {MAX_URI_BYTES} bytes; point at the model instead")
     if uri.startswith("/"):
         return PurePosixPath(uri).as_uri()
     if not _SCHEME.match(uri):
-        raise InvalidInput(
-            "uri", uri, "a URI with a scheme (s3://, gs://, oci://, file://, https://) or an absolute path"
-        )
+        raise InvalidInput("uri", uri, "a URI with a scheme (s3://, gs://, oci://, https://) or an absolute path")
     parsed = urlparse(uri)
     if parsed.scheme != "file" and not (parsed.netloc or parsed.path.strip("/")):
         raise InvalidInput("uri", uri, "a URI that names a location after the scheme")
@@ -270,7 +264,7 @@ def _check_value(field: str, value: object) -> bool | int | float | str:
             raise InvalidInput(
                 field,
                 value,
-                f"an integer between -{MAX_INT:_} and {MAX_INT:_} (the client's limit); store a float or a str",
+                f"an integer within ±{MAX_INT:_} (the client's limit); store a float or a str",
             )
         return value
     if isinstance(value, float):
@@ -460,9 +454,7 @@ def register_version(
         if mv is not None and mv.name != wanted:
             twin, mv = (str(mv.id), mv.name, (mv.custom_properties or {}).get(SOURCE_ID_KEY)), None
         elif mv is None:
-            same = [
-                (vid, n, owner) for vid, (n, owner) in session.version_names(rm.id).items() if folds(n) & folds(wanted)
-            ]
+            same = [(vid, *t) for vid, t in session.version_names(rm.id).items() if folds(t[0]) & folds(wanted)]
             exact = next((t for t in same if t[1] == wanted), None)  # written by a racing writer just now
             mv = session.version(exact[0]) if exact else None
             twin = same[0] if same and exact is None else None

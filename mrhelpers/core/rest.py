@@ -171,6 +171,14 @@ def _typed(kind: str, raw: dict[str, Any] | None) -> Any:
     return out
 
 
+def _artifact(raw: dict[str, Any]) -> Any:
+    """An artifact from the server's JSON as the client's type (a ModelArtifact, a DocArtifact ...)."""
+    from model_registry.types import Artifact
+    from mr_openapi import Artifact as Wire
+
+    return Artifact.validate_artifact(Wire.from_dict(raw))
+
+
 class Version:
     """A listed model version read straight from the JSON, with the attributes of the client's ModelVersion."""
 
@@ -244,7 +252,7 @@ class RegistrySession:
             return self.__http
 
     def send(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, left: float = MAX_WAIT_S
+        self, method: str, path: str, params: dict | None = None, body: Any = None, left: float = MAX_WAIT_S
     ) -> Any:
         """One request, no retries, within ``left`` seconds (a free slot included): its JSON, or RegistryHttpError."""
         http = self.http()
@@ -280,13 +288,7 @@ class RegistrySession:
             ) from None  # fmt: skip
 
     def request(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        *,
-        missing_ok: bool = False,
+        self, method: str, path: str, params: dict | None = None, body: Any = None, *, missing_ok: bool = False
     ) -> Any:
         """:meth:`send` with retries; with ``missing_ok`` an HTTP 404 gives None."""
         deadline = time.monotonic() + MAX_WAIT_S
@@ -305,9 +307,7 @@ class RegistrySession:
         """Run ``make()`` with this registry's retries and errors, within ``MAX_WAIT_S`` (or ``deadline``)."""
         return with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff, deadline)
 
-    def pages(
-        self, path: str, params: dict[str, Any] | None = None, *, until: Callable[[Any], bool] | None = None
-    ) -> list[dict[str, Any]]:
+    def pages(self, path: str, params: dict | None = None, *, until: Callable[[Any], bool] | None = None) -> list[dict]:
         """Every item of a listing, ``PAGE`` at a time; with ``until``, growing pages until a last item satisfies it."""
         items: list[dict[str, Any]] = []
         query = {"pageSize": PAGE, **(params or {})}
@@ -370,13 +370,11 @@ class RegistrySession:
         path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
         return [Version(v) for v in self.pages(path)]
 
-    def versions_since(self, since_ms: int) -> list[Version]:
-        """Every model's versions created at or after ``since_ms`` (the server's clock), newest pages first."""
+    def versions_since(self, since: int) -> list[Version]:
+        """Every model's versions created at or after ``since`` (epoch ms, the server's clock), newest pages first."""
         query = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}
-        listed = self.pages(
-            "/model_versions", query, until=lambda v: int(v.get("createTimeSinceEpoch") or 0) < since_ms
-        )
-        return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= since_ms]
+        listed = self.pages("/model_versions", query, until=lambda v: int(v.get("createTimeSinceEpoch") or 0) < since)
+        return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= since]
 
     def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
         """A model's versions as ``{id: (name, run id)}``: all every ``FULL_EVERY_S``, else the recently updated."""
@@ -412,25 +410,19 @@ class RegistrySession:
 
     def model_artifact(self, version_id: str) -> Any:
         """The first ModelArtifact of a version, or None."""
-        from model_registry.types import Artifact, ModelArtifact
-        from mr_openapi import Artifact as Wire
+        from model_registry.types import ModelArtifact
 
-        listed = self.pages(f"/model_versions/{version_id}/artifacts")
-        return next(
-            (a for a in map(Artifact.validate_artifact, map(Wire.from_dict, listed)) if isinstance(a, ModelArtifact)),
-            None,
-        )
+        listed = map(_artifact, self.pages(f"/model_versions/{version_id}/artifacts"))
+        return next((a for a in listed if isinstance(a, ModelArtifact)), None)
 
     def save_artifact(self, artifact: Any) -> None:
         self.request("PATCH", f"/model_artifacts/{artifact.id}", body=artifact.update().to_dict())
 
     def add_artifact(self, version_id: str, artifact: Any) -> Any:
         """Write ``artifact`` (a ``model_registry.types.ModelArtifact``) onto a version."""
-        from model_registry.types import Artifact
-        from mr_openapi import Artifact as Wire
-
-        raw = self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
-        return Artifact.validate_artifact(Wire.from_dict(raw))
+        return _artifact(
+            self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
+        )
 
 
 # --------------------------------------------------------------------------- one session per client
