@@ -38,9 +38,7 @@ ON_CONFLICT = ("error", "bump")
 MAX_NAME = 200  # names sit in 255-character columns with a "<parent id>:" prefix
 MAX_KEY = 255  # the server's property-name column
 MAX_VALUE_BYTES = 4 * 1024 * 1024  # largest metadata string or description, UTF-8
-MAX_METADATA_BYTES = 16 * 1024 * 1024
-"""Largest metadata plus description as the client sends it (JSON): half the local proxy's body limit,
-and what MariaDB's default ``max_allowed_packet`` lets one statement carry."""
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # metadata + description as sent (JSON): MariaDB's default max_allowed_packet
 MAX_DEPTH = 100  # deepest nesting of a dict or list value
 MAX_URI_BYTES = 65_535  # the server's TEXT column
 MAX_INT = 999_999_999  # the pinned client sends at most 9 digits
@@ -203,9 +201,7 @@ def _check_text(field: str, value: str) -> None:
 
 
 def _check_name(field: str, value: object, limit: int = MAX_NAME) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(field, value, "a string")
-    if not value.strip():
+    if not isinstance(value, str) or not value.strip():
         raise InvalidInput(field, value, "a non-empty string")
     if value != value.strip():
         raise InvalidInput(field, value, "no leading or trailing whitespace")
@@ -217,10 +213,8 @@ def _check_name(field: str, value: object, limit: int = MAX_NAME) -> str:
 
 def normalize_uri(uri: object) -> str:
     """The URI as registered: an absolute path becomes ``file://``; anything else needs a scheme."""
-    if not isinstance(uri, str) or not uri.strip():
-        raise InvalidInput("uri", uri, "a non-empty URI such as s3://bucket/model or an absolute path")
-    if _CONTROL.search(uri) or uri != uri.strip():
-        raise InvalidInput("uri", uri, "a URI without control characters or surrounding whitespace")
+    if not isinstance(uri, str) or not uri.strip() or _CONTROL.search(uri) or uri != uri.strip():
+        raise InvalidInput("uri", uri, "a URI like s3://b/m or an absolute path; no control characters or outer spaces")
     size = len(uri.encode("utf-8", "surrogatepass"))
     if size > MAX_URI_BYTES:
         raise InvalidInput("uri", f"<{size} bytes>", f"at most {MAX_URI_BYTES} bytes; point at the model instead")
@@ -261,11 +255,7 @@ def _check_value(field: str, value: object) -> bool | int | float | str:
         return value
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise InvalidInput(
-                field,
-                value,
-                f"an integer within ±{MAX_INT:_} (the client's limit); store a float or a str",
-            )
+            raise InvalidInput(field, value, f"an integer within ±{MAX_INT:_} (the client's limit), or a float or str")
         return value
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
