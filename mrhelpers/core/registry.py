@@ -83,8 +83,6 @@ class RegistrationResult:
     model_name: str
 
 
-# --------------------------------------------------------------------------- connect
-
 _PADDED_HINT = (
     "a token without surrounding spaces or newlines (mrhelpers refuses it rather than guess which characters "
     "belong to it). Rewrite it without them: MRH_TOKEN, or the local Secret {secret!r} with "
@@ -159,9 +157,6 @@ def _pod_token() -> str | None:
         if path:
             raise InvalidInput(POD_TOKEN_ENV, path, f"a readable token file ({exc.strerror}), or unset it") from None
         return None
-
-
-# --------------------------------------------------------------------------- validation
 
 
 def fold(text: str) -> str:
@@ -327,9 +322,6 @@ def _check_lineage(lineage: object) -> Lineage | None:
                 "substitute {{workflow.*}} or {{pod.*}}) and the namespace from POD_NAMESPACE",
             )  # fmt: skip
     return lineage
-
-
-# --------------------------------------------------------------------------- registration
 
 
 def _next_free_name(base: str, taken: set[str]) -> str:

@@ -68,9 +68,6 @@ class RegistryHttpError(MRHelpersError):
         super().__init__(f"HTTP {status} from the Model Registry on {method} {path}: {body}")
 
 
-# --------------------------------------------------------------------------- errors and retries
-
-
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status an exception carries (ours, or the client's), else None."""
     status = getattr(exc, "status", None)
@@ -140,9 +137,6 @@ def with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# --------------------------------------------------------------------------- values as stored
-
-
 def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
     """Custom properties from the server's JSON as the client reads them, but a double stays a float (``1e20``)."""
     out: dict[str, Any] = {}
@@ -197,9 +191,6 @@ class Version:
 
 
 _CAMEL = tuple(re.sub(r"_(\w)", lambda m: m.group(1).upper(), a) for a in Version.__slots__[:-1])
-
-
-# --------------------------------------------------------------------------- the session
 
 
 class RegistrySession:
@@ -424,8 +415,6 @@ class RegistrySession:
             self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
         )
 
-
-# --------------------------------------------------------------------------- one session per client
 
 # A get or a set of one key is atomic under the GIL: no lock (which a forked child could inherit held).
 _SESSIONS: weakref.WeakKeyDictionary[Any, RegistrySession] = weakref.WeakKeyDictionary()
