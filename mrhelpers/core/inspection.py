@@ -203,11 +203,9 @@ def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") 
         raise InvalidInput("metric", metric, f"a metadata key that versions of {name!r} record")
     values = [m[metric] for m in frame.metadata]
     fig = Figure(figsize=(max(5, 1.2 * len(frame)), 3), layout="constrained")
-    ax = fig.add_subplot()
+    ax = fig.add_subplot(ylabel=metric, title=f"{name}: {metric} per version (green: production)")
     colors = ["#2e7d32" if s == "production" else "#9e9e9e" for s in frame.stage]
     ax.bar(list(frame.version), values, color=colors)
     low, high = min(values), max(values)
     ax.set_ylim(low - max(0.02, (high - low) * 0.5), high + max(0.01, (high - low) * 0.2))
-    ax.set_ylabel(metric)
-    ax.set_title(f"{name}: {metric} per version (green: production)")
     return InlineFigure(fig)

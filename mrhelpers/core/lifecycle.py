@@ -1,6 +1,5 @@
-"""A version's life after registration: archive, restore, and a stage (``candidate`` or ``production``).
-
-The model's pointer ``mrh_production_version`` names its one production version (docs/guarantees.md: the races)."""
+"""A version's life after registration: archive, restore, and a stage (``candidate`` or ``production``); the model's
+pointer ``mrh_production_version`` names its one production version (docs/guarantees.md: the races)."""
 
 from __future__ import annotations
 
@@ -100,8 +99,7 @@ def _put_state(entity: Any, state: Any) -> bool:
 
 
 def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None) -> bool:
-    """Whether the version's artifact carries ``mrh_archived`` (which a promoter's write cannot undo); with
-    ``archived``, set or clear it first."""
+    """Whether the version's artifact carries ``mrh_archived`` (set or cleared first, given ``archived``)."""
     session = session_for(registry)
     art = session.model_artifact(version_id)
     marked = art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"

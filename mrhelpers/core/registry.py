@@ -1,7 +1,5 @@
-"""Connecting to the Model Registry, lineage, input checks, and retry-safe registration.
-
-A pipeline component imports this module, so it stays light: no kfp, no pandas.
-"""
+"""Connecting to the Model Registry, lineage, input checks, and retry-safe registration (no kfp, no pandas:
+a pipeline component imports it)."""
 
 from __future__ import annotations
 
@@ -382,8 +380,7 @@ def register_version(
     author = author or session.author
 
     def existing_model() -> Any:
-        """The model named ``name``, or None. The server finds a case (or accent) twin where the database ignores
-        them, the listing where it does not: a twin is another model, which this name would shadow."""
+        """The model named ``name``, or None; a case or accent twin (found by the server or the listing) is refused."""
         found = session.find_model(name)
         same = [found] if found else [m for m in session.models() if folds(m.name) & folds(name)]
         if same and all(m.name != name for m in same):

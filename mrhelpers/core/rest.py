@@ -60,8 +60,7 @@ def api_path() -> str:
 
 
 class RegistryHttpError(MRHelpersError):
-    """The server answered with an error status other than a refused token: ``status``, ``method``, ``path``
-    and ``body`` (the start of the answer)."""
+    """An error status other than a refused token: ``status``, ``method``, ``path``, ``body`` (the answer's start)."""
 
     def __init__(self, status: int, method: str, path: str, body: str) -> None:
         self.status, self.method, self.path, self.body = status, method, path, body
@@ -80,8 +79,7 @@ def _datastore_down(exc: BaseException) -> bool:
 
 
 def _retryable(exc: BaseException) -> bool:
-    """A lost or refused connection, a timeout, a gateway error, a lost database, or a transaction the
-    database rolled back and asks to run again (MariaDB's deadlock or lock wait: nothing of it was kept)."""
+    """A lost connection, a timeout, a gateway error, a lost database, or a deadlock MariaDB rolled back."""
     import aiohttp  # what the client's own calls raise
     import requests
 
