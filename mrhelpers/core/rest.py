@@ -37,8 +37,16 @@ CACHED_MODELS = 64  # most models whose version names one session keeps
 _DATASTORE_DOWN = re.compile("dial tcp|connection refused|bad connection|invalid connection|Datastore service is down")
 
 
-def api_path_in(source: str) -> str:
-    """The REST prefix (``/api/model_registry/<version>``) in the source of a client's generated API module."""
+@functools.cache
+def api_path(source: str | None = None) -> str:
+    """The REST prefix (``/api/model_registry/<version>``) the installed client calls, read from its generated API
+    module (or from ``source``, such a module's code)."""
+    if source is None:
+        import inspect
+
+        from mr_openapi.api import model_registry_service_api
+
+        source = inspect.getsource(model_registry_service_api)
     found = re.search(r'resource_path="(/api/model_registry/[^/"]+)/registered_models"', source)
     if found is None:
         raise MRHelpersError(
@@ -47,16 +55,6 @@ def api_path_in(source: str) -> str:
             "Install a model-registry version that setup/constraints.txt or pyproject.toml allows."
         )
     return found.group(1)
-
-
-@functools.cache
-def api_path() -> str:
-    """The REST prefix the installed model-registry client calls, read once from its generated API module."""
-    import inspect
-
-    from mr_openapi.api import model_registry_service_api
-
-    return api_path_in(inspect.getsource(model_registry_service_api))
 
 
 class RegistryHttpError(MRHelpersError):
