@@ -1,8 +1,4 @@
-"""Exceptions raised by mrhelpers.
-
-Every error names the value that was wrong, what is allowed, and the next step
-for the reader. Catch :class:`MRHelpersError` to handle all of them.
-"""
+"""mrhelpers' exceptions (catch :class:`MRHelpersError` for all of them) and the masking of credentials in URIs."""
 
 from __future__ import annotations
 
@@ -10,8 +6,8 @@ import pickle
 import re
 from typing import Any
 
+# A URI inside any text; the look-behind starts a match only where a scheme can (linear time).
 _URI = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
-"""A URI inside any text. The look-behind makes a match start only where a scheme can: linear time."""
 _SECRET_NAMES = ("signature", "token", "secret", "password", "passwd", "credential", "accesskey", "access_key", "sig")
 MASK = "***"
 
@@ -35,39 +31,26 @@ def _mask_one(uri: str) -> str:
 
 
 def mask_credentials(text: Any) -> Any:
-    """``text`` with the credentials in any URI it contains replaced by ``***``.
-
-    Masks the user-info part (``s3://KEY:SECRET@host/m`` -> ``s3://***@host/m``, also when
-    the secret holds a ``/``) and the values of query parameters named like a secret
-    (``X-Amz-Signature``, ``token``, ``password``, ``sig`` ...). What the registry stores is
-    not changed: this is for display (frames, error messages, the run-notebooks summary).
-    Non-strings pass through. Linear in the text's length (a 64 KiB URI takes microseconds).
-    """
+    """``text`` with any URI's user-info and secret-named query values shown as ``***``; non-strings pass through."""
     if not isinstance(text, str) or "://" not in text:
         return text
     return _URI.sub(lambda m: _mask_one(m.group(0)), text)
 
 
 class MRHelpersError(Exception):
-    """Base class of every error mrhelpers raises on purpose.
-
-    Every subclass pickles with its attributes, so an error raised in a
-    ``multiprocessing`` (or joblib, Ray) worker reaches the parent intact.
-    Its message never shows the credentials of a URI (see :func:`mask_credentials`).
-    """
+    """Base class of mrhelpers' errors: they pickle with their attributes and never show a URI's credentials."""
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(mask_credentials(a) for a in args))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The default pickles only ``args`` and calls ``cls(*args)``, which fails for a
-        # subclass whose __init__ takes other arguments: rebuild from args and attributes.
+        # The default calls ``cls(*args)``, which fails for a subclass taking other arguments.
         attributes = {k: _picklable(v) for k, v in vars(self).items()}
         return (_rebuild, (type(self), tuple(_picklable(a) for a in self.args), attributes))
 
 
 def _rebuild(cls: type[MRHelpersError], args: tuple[Any, ...], attributes: dict[str, Any]) -> MRHelpersError:
-    """Unpickle an mrhelpers error: its message (``args``) and attributes as they were, no ``__init__`` call."""
+    """An mrhelpers error from its message (``args``) and attributes, without calling ``__init__``."""
     exc = cls.__new__(cls, *args)
     Exception.__init__(exc, *args)
     vars(exc).update(attributes)
@@ -84,21 +67,11 @@ def _picklable(value: object) -> object:
 
 
 class InvalidInput(MRHelpersError, ValueError):
-    """An argument is not acceptable; nothing was written.
-
-    Attributes:
-        field: The argument's name, for example ``"version"``.
-        value: The rejected value (never a secret; a URI's credentials masked).
-        allowed: What would have been accepted.
-    """
+    """An argument is not acceptable (nothing was written): ``field``, ``value`` (masked) and what is ``allowed``."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        self.field = field
-        self.value = value = mask_credentials(value)
-        self.allowed = allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        self.field, self.value, self.allowed = field, mask_credentials(value), allowed
+        shown = repr(self.value) if len(repr(self.value)) <= 80 else repr(self.value)[:77] + "..."
         super().__init__(f"Invalid {field}: {shown}. Allowed: {allowed}.")
 
 
@@ -111,53 +84,25 @@ class AuthError(MRHelpersError):
 
 
 class VersionConflict(MRHelpersError):
-    """The version name is taken by a registration from another run.
-
-    Attributes:
-        model_name: The registered model's name.
-        version_name: The version name that is taken.
-        version_id: The id of the existing version.
-        owner_run_id: The ``model_source_id`` (run id) of the existing version,
-            or ``None`` when it has no lineage.
-        existing_name: The existing version's exact name, when it differs from
-            ``version_name`` only in letter case; else ``None``.
-        tried: With ``on_conflict="bump"``: every name tried before giving up.
-    """
+    """The version name is taken by another run's (``owner_run_id``) version ``version_id``, or bump ``tried`` all."""
 
     def __init__(
-        self,
-        model_name: str,
-        version_name: str,
-        version_id: str,
-        owner_run_id: str | None,
-        existing_name: str | None = None,
-        tried: tuple[str, ...] = (),
-    ) -> None:
-        self.model_name = model_name
-        self.version_name = version_name
-        self.version_id = version_id
-        self.owner_run_id = owner_run_id
-        self.existing_name = existing_name
-        self.tried = tuple(tried)
-        if self.tried:
-            message = (
-                f"on_conflict='bump' found no free version name for model {model_name!r} after "
-                f"{len(self.tried)} attempts: other writers took each of {', '.join(map(repr, self.tried))} first. "
-                "Retry later, or pass a version name of this run's own (for example with the run id in it)."
-            )
-        else:
-            owner = f"run {owner_run_id!r}" if owner_run_id else "a registration without lineage"
-            same = (
-                f" as {existing_name!r} (names that differ only in letter case are one name to the registry)"
-                if existing_name and existing_name != version_name
-                else ""
-            )
-            message = (
-                f"Version {version_name!r} of model {model_name!r} already exists{same} "
-                f"(id {version_id}, registered by {owner}). Pick a new version name, "
-                "or pass on_conflict='bump' to take the next free one."
-            )
-        super().__init__(message)
+        self, model_name: str, version_name: str, version_id: str, owner_run_id: str | None,
+        existing_name: str | None = None, tried: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        self.model_name, self.version_name, self.version_id = model_name, version_name, version_id
+        self.owner_run_id, self.existing_name, self.tried = owner_run_id, existing_name, tuple(tried)
+        owner = f"run {owner_run_id!r}" if owner_run_id else "a registration without lineage"
+        same = f" as {existing_name!r} (names that differ only in letter case are one name to the registry)"
+        super().__init__(
+            f"on_conflict='bump' found no free version name for model {model_name!r} after {len(self.tried)} "
+            f"attempts: other writers took each of {', '.join(map(repr, self.tried))} first. Retry later, or pass "
+            "a version name of this run's own (for example with the run id in it)."
+            if self.tried
+            else f"Version {version_name!r} of model {model_name!r} already exists"
+            f"{same if existing_name and existing_name != version_name else ''} (id {version_id}, registered by "
+            f"{owner}). Pick a new version name, or pass on_conflict='bump' to take the next free one."
+        )
 
 
 class StackError(MRHelpersError):

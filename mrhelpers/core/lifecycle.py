@@ -1,37 +1,15 @@
-"""A version's life after registration: archive, restore, and a stage.
-
-A model has at most one version in stage ``production``, by construction: the
-RegisteredModel holds a pointer to it (custom property ``mrh_production_version``,
-the version's id), as an alias does in MLflow or Vertex AI. Promoting a version is
-one write of that pointer, so concurrent promoters leave exactly one production
-version: the last write wins. A version's stage is derived from three facts, each
-written in one request: the pointer names it, its own ``mrh_stage`` says
-``production``, and it is LIVE; then it is ``production``. Otherwise it is
-``candidate`` when it was ever staged, else none.
-
-So no lifecycle call checks one fact and then writes another: demoting writes only its
-version, and neither demoting nor archiving touches the pointer that a racing promoter
-may be writing. The server's PATCH has no condition and sets every field (one it is not
-sent gets its default: a version sent without ``state`` becomes LIVE), so each write
-sends the whole entity as read just before it, and what decides is re-read after it:
-archiving marks the version's artifact (``mrh_archived``), writes the state, re-reads it
-and writes again if a racing write undid it; a promoter writes the version's stage, then
-the pointer, re-reads the version, archives it again when a racing archive was undone by
-its own write (the mark says so), and raises. What each race ends in is in docs/guarantees.md.
-
-Data written before the pointer existed (``mrh_stage="production"`` on the
-versions, no pointer on the model) reads as it was stored; the next
-:func:`set_stage` to ``production`` on that model writes the pointer.
-"""
+"""A version's life after registration: archive, restore, and a stage (``candidate`` or ``production``); the model's
+pointer ``mrh_production_version`` names its one production version (docs/guarantees.md: the races)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mrhelpers.core.errors import InvalidInput, MRHelpersError
-from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY, all_versions
+from mrhelpers.core.registry import PRODUCTION_KEY, STAGE_KEY
 from mrhelpers.core.rest import session_for
 
 if TYPE_CHECKING:
@@ -39,22 +17,13 @@ if TYPE_CHECKING:
 
 STAGES = ("candidate", "production")
 DEMOTE_TO = ("candidate", "archived")
-ARCHIVED_MARK = "mrh_archived"
-"""On a version's ModelArtifact: ``"1"`` while the version is archived (see :func:`_mark_archived`)."""
-REPAIRS = 3
-"""Most writes of one lifecycle change, when racing writes undo it (see :func:`_write`)."""
+ARCHIVED_MARK = "mrh_archived"  # on a version's ModelArtifact: "1" while the version is archived
+REPAIRS = 3  # most writes of one state change that racing writes undo
 
 
 @dataclasses.dataclass(frozen=True)
 class StageChange:
-    """What :func:`set_stage` changed.
-
-    Attributes:
-        model_name: The model.
-        version_name: The version that got the stage.
-        stage: Its new stage.
-        demoted: Versions that left ``production`` for this one.
-    """
+    """What :func:`set_stage` changed: ``demoted`` names the versions that left ``production`` for this one."""
 
     model_name: str
     version_name: str
@@ -62,12 +31,18 @@ class StageChange:
     demoted: tuple[str, ...]
 
 
+def state_of(entity: Any) -> str | None:
+    state = getattr(entity, "state", None)
+    return getattr(state, "value", state)
+
+
 def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
-    """A version's stage, derived from its model's production pointer, its own stage and its state."""
+    """``production`` when the model's pointer names the LIVE version and its own stage agrees; else ``candidate`` if
+    ever staged (without a pointer, as stored)."""
     model_props = model_props or {}
     own = (version.custom_properties or {}).get(STAGE_KEY)
-    live = _state_of(version) != "ARCHIVED"
-    if PRODUCTION_KEY not in model_props:  # written before the pointer existed: as stored
+    live = state_of(version) != "ARCHIVED"
+    if PRODUCTION_KEY not in model_props:
         return own if live or own != "production" else "candidate"
     if str(model_props[PRODUCTION_KEY]) == str(version.id) and own == "production" and live:
         return "production"
@@ -76,19 +51,18 @@ def stage_of(model_props: dict[str, Any] | None, version: Any) -> str | None:
 
 def _production_id(model: Any, versions: list[Any]) -> str:
     """The id of the model's production version, ``""`` for none (old data: the newest one staged so)."""
-    props = model.custom_properties or {}
-    staged = [v for v in versions if stage_of(props, v) == "production"]
+    staged = [v for v in versions if stage_of(model.custom_properties, v) == "production"]
     newest = max(staged, key=lambda v: int(v.last_update_time_since_epoch or 0), default=None)
     return str(newest.id) if newest is not None else ""
 
 
-def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
-    session = session_for(registry)
-    model = session.find_model(name)
-    if model is None or model.name != name:  # a database that ignores case may find another model
+def _find(registry: ModelRegistry, name: str, version: str | None = None) -> tuple[Any, Any]:
+    """The model and (when ``version`` is given) its version, exactly so named (a database may ignore case)."""
+    model = session_for(registry).find_model(name)
+    if model is None or model.name != name:
         raise InvalidInput("model", name, "the name of a registered model")
-    mv = session.find_version(model.id, version)
-    if mv is None or mv.name != version:
+    mv = session_for(registry).find_version(model.id, version) if version is not None else None
+    if version is not None and (mv is None or mv.name != version):
         raise InvalidInput("version", f"{name}/{version}", f"an existing version of {name!r}")
     return model, mv
 
@@ -96,15 +70,7 @@ def _find(registry: ModelRegistry, name: str, version: str) -> tuple[Any, Any]:
 def _write(
     read: Callable[[], Any], change: Callable[[Any], bool], save: Callable[[Any], Any], what: str, tries: int = 1
 ) -> Any:
-    """Read the entity now and ``change`` it; when that changed it, save it. With ``tries`` above 1,
-    read it back and repeat while it is not as wanted (``change`` changes it again).
-
-    The server's PATCH has no condition and sets every field: one it is not sent gets its default
-    (a version or model sent without ``state`` becomes LIVE), so each write sends the whole entity
-    as read just before it. A write racing this one can still undo it with what it read earlier:
-    reading back, and writing again onto what is stored then, repairs that. Only a state is repaired
-    so: two callers wanting two stages would undo each other in turn, and the last one is meant to win.
-    """
+    """Read, ``change`` and save the entity whole when changed; up to ``tries`` times while racing writes undo it."""
     entity = read()
     for _ in range(tries):
         if not change(entity):
@@ -117,124 +83,74 @@ def _write(
     return entity
 
 
-def _set_stage_of(v: Any, stage: str) -> bool:
-    """Give version ``v`` its own stage ``stage``; False when it has it already."""
-    if (v.custom_properties or {}).get(STAGE_KEY) == stage:
+def _set_prop(entity: Any, key: str, value: str) -> bool:
+    """Set custom property ``key`` to ``value``; False when it has it already."""
+    if (entity.custom_properties or {}).get(key) == value:
         return False
-    v.custom_properties = {**(v.custom_properties or {}), STAGE_KEY: stage}
+    entity.custom_properties = {**(entity.custom_properties or {}), key: value}
     return True
 
 
-def _mark_archived(registry: ModelRegistry, version_id: str, archived: bool) -> bool:
-    """Set (or clear) ``mrh_archived`` on the version's ModelArtifact; return whether it is set now.
+def _put_state(entity: Any, state: Any) -> bool:
+    """Set the ``state`` (an enum member); False when it had it already."""
+    changed = state_of(entity) != state.value
+    entity.state = state
+    return changed
 
-    The mark is what a promoter racing an archive reads: its own write of the version, sent with the
-    state it read before the archive, can undo the archive, but it never writes the artifact. A version
-    without an artifact carries no mark.
-    """
+
+def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None) -> bool:
+    """Whether the version's artifact carries ``mrh_archived`` (set or cleared first, given ``archived``)."""
     session = session_for(registry)
     art = session.model_artifact(version_id)
-    if art is None:
-        return False
-    if _is_marked(art) != archived:
-        art.custom_properties = {**(art.custom_properties or {}), ARCHIVED_MARK: "1" if archived else ""}
+    marked = art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
+    if art is not None and archived is not None and marked != archived:
+        _set_prop(art, ARCHIVED_MARK, "1" if archived else "")
         session.save_artifact(art)
-    return archived
-
-
-def _is_marked(art: Any) -> bool:
-    return art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
-
-
-def _marked(registry: ModelRegistry, version_id: str) -> bool:
-    return _is_marked(session_for(registry).model_artifact(version_id))
+        return archived
+    return marked
 
 
 def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:
-    """Write a version's state, and take back a ``production`` stage of its own: archiving or restoring
-    a version never leaves (or makes) it production. Archiving marks the artifact first (see
-    :func:`_mark_archived`); restoring clears that mark first."""
+    """Write a version's state (marking its artifact first), taking back its own ``production`` stage."""
     from model_registry.types import ModelVersionState
 
     session = session_for(registry)
     _, mv = _find(registry, name, version)
-    _mark_archived(registry, str(mv.id), state == "ARCHIVED")
+    _marked(registry, str(mv.id), state == "ARCHIVED")
 
     def change(v: Any) -> bool:
-        wrong = _state_of(v) != state
-        v.state = ModelVersionState(state)
-        demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_stage_of(v, "candidate")
-        return wrong or demote
+        demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_prop(v, STAGE_KEY, "candidate")
+        return _put_state(v, ModelVersionState(state)) or demote
 
     what = f"{state} for {name}/{version}"
-    return str(_state_of(_write(lambda: session.version(str(mv.id)), change, session.save_version, what, REPAIRS)))
-
-
-def _state_of(mv: Any) -> str | None:
-    state = getattr(mv, "state", None)
-    return getattr(state, "value", state)
+    return str(state_of(_write(lambda: session.version(str(mv.id)), change, session.save_version, what, REPAIRS)))
 
 
 def archive_version(registry: ModelRegistry, name: str, version: str) -> str:
-    """Archive a version (state ``ARCHIVED``); a production version also loses that stage.
-
-    Returns:
-        The new state, ``"ARCHIVED"``.
-
-    Raises:
-        InvalidInput: When the model or version does not exist.
-    """
+    """Archive a version (state ``ARCHIVED``; a production version loses that stage); returns the new state."""
     return _set_state(registry, name, version, "ARCHIVED")
 
 
 def restore_version(registry: ModelRegistry, name: str, version: str) -> str:
-    """Bring an archived version back (state ``LIVE``, stage ``candidate`` if it had one).
-
-    Returns:
-        The new state, ``"LIVE"``.
-
-    Raises:
-        InvalidInput: When the model or version does not exist.
-    """
+    """Bring an archived version back (state ``LIVE``, stage ``candidate`` if it had one); returns the new state."""
     return _set_state(registry, name, version, "LIVE")
 
 
 def set_stage(
     registry: ModelRegistry, name: str, version: str, stage: str, *, demote_to: str = "candidate"
 ) -> StageChange:
-    """Put a version into ``stage``; a model has exactly one ``production`` version or none.
-
-    Promoting writes the version's own stage, then the model's production pointer in one
-    request, so promoters racing on one model leave exactly one production version: the
-    last write wins. Then it re-reads the version: archived or demoted meanwhile, it raises.
-
-    Args:
-        registry: A client from :func:`mrhelpers.connect`.
-        name: The model's name.
-        version: The version's name.
-        stage: ``"candidate"`` or ``"production"``.
-        demote_to: What happens to the model's other production version when this one
-            is promoted: ``"candidate"`` (default) or ``"archived"`` (stage candidate
-            and state ARCHIVED).
-
-    Returns:
-        A :class:`StageChange` naming the demoted versions.
-
-    Raises:
-        InvalidInput: Unknown stage or demote_to, a missing model or version, or
-            promoting an archived version (restore it first), also when another call
-            archived or demoted it while this one promoted it.
-    """
+    """Put a version into ``stage`` (``"candidate"``, ``"production"``); the previous production version becomes
+    ``demote_to`` (``"candidate"`` or ``"archived"``). An archived version must be restored first."""
     if stage not in STAGES:
         raise InvalidInput("stage", stage, " or ".join(repr(s) for s in STAGES))
     if demote_to not in DEMOTE_TO:
         raise InvalidInput("demote_to", demote_to, " or ".join(repr(s) for s in DEMOTE_TO))
     session = session_for(registry)
     model, mv = _find(registry, name, version)
-    versions = all_versions(registry, model.id)
+    versions = session.versions(model.id)
     current = _production_id(model, versions)
     archived = InvalidInput("version", f"{name}/{version}", "a LIVE version: restore_version() it first")
-    if stage == "production" and _state_of(mv) == "ARCHIVED":
+    if stage == "production" and state_of(mv) == "ARCHIVED":
         raise archived
     if stage == "production" and _marked(registry, str(mv.id)):  # an archive runs, or another tool restored it
         raise InvalidInput(
@@ -243,74 +159,52 @@ def set_stage(
         )  # fmt: skip
 
     def change(v: Any) -> bool:
-        if stage == "production" and _state_of(v) == "ARCHIVED":
+        if stage == "production" and state_of(v) == "ARCHIVED":
             raise archived
-        return _set_stage_of(v, stage)
+        return _set_prop(v, STAGE_KEY, stage)
 
     _write(lambda: session.version(str(mv.id)), change, session.save_version, f"Staging {name}/{version}")
-    demoted: list[str] = []
-    if stage == "production":
+    if stage != "production":
+        return StageChange(name, version, stage, ())
 
-        def point(m: Any) -> bool:  # one write of the model's pointer: the last promoter's stays
-            if (m.custom_properties or {}).get(PRODUCTION_KEY) == str(mv.id):
-                return False
-            m.custom_properties = {**(m.custom_properties or {}), PRODUCTION_KEY: str(mv.id)}
-            return True
-
-        _write(lambda: session.find_model(name), point, session.save_model, f"Promoting {name}/{version}")
-        # What decides, re-read: a racing archive or demote wins. An archive that this call's write of
-        # the version undid is still marked on the artifact: archive it again, for that caller.
+    point = functools.partial(_set_prop, key=PRODUCTION_KEY, value=str(mv.id))  # one write: the last promoter's stays
+    _write(lambda: session.find_model(name), point, session.save_model, f"Promoting {name}/{version}")
+    # Re-read what decides: a racing archive or demote wins. An archive this call's write undid is still
+    # marked on the artifact: archive it again, for that caller.
+    now = session.version(str(mv.id))
+    if state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
+        _set_state(registry, name, version, "ARCHIVED")
         now = session.version(str(mv.id))
-        if _state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
-            _set_state(registry, name, version, "ARCHIVED")
-            now = session.version(str(mv.id))
-        if _state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
-            raise InvalidInput(
-                "version", f"{name}/{version}", "a version nobody archives or demotes at the same moment: another "
-                f"call did while this one promoted it, so it is not production (it is {_state_of(now)}); "
-                "restore_version() it if needed and promote it again, or promote another",
-            )  # fmt: skip
-        if current and current != str(mv.id):
-            demoted = [v.name for v in versions if str(v.id) == current]
-            if demote_to == "archived":
-                for other in demoted:
-                    archive_version(registry, name, other)
+    if state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
+        raise InvalidInput(
+            "version", f"{name}/{version}", "a version nobody archives or demotes at the same moment: another "
+            f"call did while this one promoted it, so it is not production (it is {state_of(now)}); "
+            "restore_version() it if needed and promote it again, or promote another",
+        )  # fmt: skip
+    demoted = [v.name for v in versions if current and current != str(mv.id) and str(v.id) == current]
+    for other in demoted if demote_to == "archived" else ():
+        archive_version(registry, name, other)
     return StageChange(name, version, stage, tuple(demoted))
 
 
 def production_version(registry: ModelRegistry, name: str) -> str | None:
     """The name of model ``name``'s production version, or None."""
-    model = session_for(registry).find_model(name)
-    if model is None or model.name != name:
-        raise InvalidInput("model", name, "the name of a registered model")
-    versions = all_versions(registry, model.id)
+    model, _ = _find(registry, name)
+    versions = session_for(registry).versions(model.id)
     current = _production_id(model, versions)
     return next((v.name for v in versions if str(v.id) == current), None) if current else None
 
 
 def archive_model(registry: ModelRegistry, name: str) -> list[str]:
-    """Archive every live version of model ``name``, then the model itself; idempotent.
-
-    Returns:
-        The names of the versions this call archived (empty when all already were).
-
-    Raises:
-        InvalidInput: When the model does not exist.
-    """
+    """Archive every live version of model ``name``, then the model (idempotent); returns the versions it archived."""
     from model_registry.types import RegisteredModelState
 
-    session = session_for(registry)
-    model = session.find_model(name)
-    if model is None or model.name != name:
-        raise InvalidInput("model", name, "the name of a registered model")
-    archived = [v.name for v in all_versions(registry, model.id) if _state_of(v) != "ARCHIVED"]
+    model, _ = _find(registry, name)
+    archived = [v.name for v in session_for(registry).versions(model.id) if state_of(v) != "ARCHIVED"]
     for version in archived:
         archive_version(registry, name, version)
 
-    def change(m: Any) -> bool:
-        wrong = _state_of(m) != "ARCHIVED"
-        m.state = RegisteredModelState.ARCHIVED
-        return wrong
-
+    session = session_for(registry)
+    change = functools.partial(_put_state, state=RegisteredModelState.ARCHIVED)
     _write(lambda: session.find_model(name), change, session.save_model, f"Archiving model {name}", REPAIRS)
     return archived

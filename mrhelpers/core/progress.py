@@ -1,9 +1,4 @@
-"""One status line for a long wait.
-
-In a notebook (JupyterLab, or papermill) the line is a single output updated in place; on a
-terminal it is rewritten with a carriage return; in a log that is not a terminal (CI, a pipe)
-only the start and the end are printed, so headless logs stay short.
-"""
+"""One status line for a long wait: updated in place in a notebook or terminal; in a log, its start and end."""
 
 from __future__ import annotations
 
@@ -25,13 +20,10 @@ class Progress:
     """``with Progress("Starting MariaDB") as p: ... p.update("3 s")``; ``quiet=True`` shows nothing."""
 
     def __init__(self, what: str, *, quiet: bool = False) -> None:
-        self.what = what
-        self.quiet = quiet
-        self.start = time.monotonic()
-        self._handle: Any = None
-        self._mode = "quiet" if quiet else ("kernel" if _in_kernel() else ("tty" if sys.stdout.isatty() else "log"))
+        self.what, self.start, self._handle = what, time.monotonic(), None
+        self._mode = "quiet" if quiet else "kernel" if _in_kernel() else "tty" if sys.stdout.isatty() else "log"
 
-    def _show(self, text: str, final: bool = False) -> None:
+    def _show(self, text: str, final: bool = False, line: bool = False) -> None:
         if self._mode == "kernel":
             from IPython.display import display
 
@@ -42,7 +34,7 @@ class Progress:
         elif self._mode == "tty":
             sys.stdout.write("\r\033[K" + text + ("\n" if final else ""))
             sys.stdout.flush()
-        elif self._mode == "log" and (final or self._handle is None):
+        elif self._mode == "log" and (final or line or self._handle is None):
             print(text, flush=True)
             self._handle = True
 
@@ -51,15 +43,12 @@ class Progress:
         return self
 
     def update(self, detail: str) -> None:
-        """Show ``detail`` after the elapsed seconds (only the terminal and notebooks show it)."""
+        """Show ``detail`` after the elapsed seconds (in a notebook or terminal only)."""
         self._show(f"{self.what} ... {time.monotonic() - self.start:.0f} s {detail}".rstrip())
 
     def milestone(self, detail: str) -> None:
-        """Like :meth:`update`, and in plain logs (CI) it is printed too: for changes worth a line."""
-        if self._mode == "log":
-            print(f"{self.what} ... {time.monotonic() - self.start:.0f} s {detail}".rstrip(), flush=True)
-        else:
-            self.update(detail)
+        """Like :meth:`update`, and printed in plain logs (CI) too: for changes worth a line."""
+        self._show(f"{self.what} ... {time.monotonic() - self.start:.0f} s {detail}".rstrip(), line=True)
 
     def done(self, result: str = "done") -> None:
         self._show(f"{self.what}: {result} ({time.monotonic() - self.start:.1f} s)", final=True)

@@ -1,9 +1,4 @@
-"""Values a notebook records for tests and for later notebooks to read back.
-
-``record(name, value)`` displays the value under a private MIME type, so it is
-stored in the executed notebook's outputs (invisible in JupyterLab);
-``read_records(path)`` reads them back from an executed ``.ipynb``.
-"""
+"""Values a notebook records, stored under a private MIME type in its outputs (unseen in JupyterLab)."""
 
 from __future__ import annotations
 

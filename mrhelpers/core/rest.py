@@ -1,18 +1,5 @@
-"""One keep-alive HTTP session per registry: every call mrhelpers makes to the Model Registry.
-
-Why REST over ``requests``, and not the client's own API object: the pinned client
-(``model-registry`` 0.3.x) opens a new aiohttp session, with a new SSL context, for every
-call, about 30 ms each on this project's machine, and its only handle on the HTTP layer is
-a private attribute of the client object, which any release may change. mrhelpers keeps
-to the client's public surface: its types (``model_registry.types``) build request bodies
-(``.create()``, ``.update()``, ``.wrap()``) and read answers (``from_basemodel``), with
-the generated models of ``mr_openapi`` in between. The HTTP itself is a ``requests.Session``
-per registry and process: connections are reused, at most ``IN_FLIGHT`` requests run at
-once, and every request has a timeout.
-
-:func:`mrhelpers.connect` makes the session and keeps it beside the client it returns
-(a ``WeakKeyDictionary``, nothing is set on the client); :func:`session_for` finds it.
-"""
+"""The HTTP session beside each client (keep-alive, bounded, retried): every request mrhelpers makes to the
+registry, with bodies and answers in the client's public types (``docs/architecture.md`` says why)."""
 
 from __future__ import annotations
 
@@ -37,29 +24,29 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 SOURCE_ID_KEY = "mrh_source_id"
-"""Set on a version at its creation to its ``lineage.id`` (see :mod:`mrhelpers.core.registry`)."""
-PAGE = 1000
-"""Entities per listed page (the server's largest)."""
+"""On a version: its ``lineage.id``, written with the version (see docs/guarantees.md)."""
+PAGE = 1000  # entities per listed page (the server's largest)
 IN_FLIGHT = 6
-"""Most requests one session has in flight. The server keeps 2 idle database connections and
-opens (then closes) one per extra concurrent request: 16 in flight opened thousands per frame."""
-TIMEOUT = (5.0, 30.0)
-"""Seconds to connect, and to wait for an answer, per attempt (each attempt gets at most what is left of
-``MAX_WAIT_S``)."""
+"""Most requests in flight per session: the server keeps 2 idle database connections and opens one per extra request."""
+TIMEOUT = (5.0, 30.0)  # seconds to connect, and to wait for an answer, per attempt
 MAX_WAIT_S = 30.0
-"""Most seconds one request waits in all, retries and backoff included, before :class:`RegistryUnavailable`:
-the ceiling of any helper call against a server that accepts connections and never answers."""
-FRESH_MS = 1000
-"""How far back (in the server's update times) a refresh of a model's version names re-reads, so that
-a version whose commit lagged its timestamp is not missed (see :meth:`RegistrySession.version_names`)."""
-FULL_EVERY_S = 30.0
-"""Seconds after which a model's version names are listed in full again, whatever changed."""
-CACHED_MODELS = 64
-"""Most models whose version names one session keeps."""
+"""Most seconds one request waits in all, retries included, before :class:`RegistryUnavailable`."""
+FRESH_MS = 1000  # how far back before the newest update seen a refresh of version names re-reads
+FULL_EVERY_S = 30.0  # seconds after which a model's version names are listed in full again
+CACHED_MODELS = 64  # most models whose version names one session keeps
+_DATASTORE_DOWN = re.compile("dial tcp|connection refused|bad connection|invalid connection|Datastore service is down")
 
 
-def api_path_in(source: str) -> str:
-    """The REST prefix (``/api/model_registry/<version>``) in the source of a client's generated API module."""
+@functools.cache
+def api_path(source: str | None = None) -> str:
+    """The REST prefix (``/api/model_registry/<version>``) the installed client calls, read from its generated API
+    module (or from ``source``, such a module's code)."""
+    if source is None:
+        import inspect
+
+        from mr_openapi.api import model_registry_service_api
+
+        source = inspect.getsource(model_registry_service_api)
     found = re.search(r'resource_path="(/api/model_registry/[^/"]+)/registered_models"', source)
     if found is None:
         raise MRHelpersError(
@@ -70,40 +57,12 @@ def api_path_in(source: str) -> str:
     return found.group(1)
 
 
-@functools.cache
-def api_path() -> str:
-    """The REST prefix the installed model-registry client calls, so mrhelpers speaks what the client speaks.
-
-    The alpha path for the pinned 0.3.14 (the one the v0.2.22 server serves, MODEL_REGISTRY_API_PATH in
-    setup/versions.env); ``/api/model_registry/v1`` for 0.3.15 and later, against servers that serve it. Read once
-    from the client's generated API module.
-    """
-    import inspect
-
-    from mr_openapi.api import model_registry_service_api
-
-    return api_path_in(inspect.getsource(model_registry_service_api))
-
-
 class RegistryHttpError(MRHelpersError):
-    """The server answered a request with an error status (other than a refused token).
-
-    Attributes:
-        status: The HTTP status, for example 409.
-        method: ``GET``, ``POST`` or ``PATCH``.
-        path: The API path that was asked for.
-        body: The start of the server's answer.
-    """
+    """An error status other than a refused token: ``status``, ``method``, ``path``, ``body`` (the answer's start)."""
 
     def __init__(self, status: int, method: str, path: str, body: str) -> None:
-        self.status = status
-        self.method = method
-        self.path = path
-        self.body = body
+        self.status, self.method, self.path, self.body = status, method, path, body
         super().__init__(f"HTTP {status} from the Model Registry on {method} {path}: {body}")
-
-
-# --------------------------------------------------------------------------- errors and retries
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -112,77 +71,29 @@ def status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """A lost or refused connection, or a timeout: what a restarting server gives."""
-    import aiohttp  # what the client's own calls (connect's first request) raise
+def _datastore_down(exc: BaseException) -> bool:
+    """An HTTP 500 saying the server lost its database."""
+    return status_of(exc) == 500 and _DATASTORE_DOWN.search(str(exc)) is not None
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A lost connection, a timeout, a gateway error, a lost database, or a deadlock MariaDB rolled back."""
+    import aiohttp  # what the client's own calls raise
     import requests
 
-    if is_certificate_error(exc):
-        return False
     lost = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-    return isinstance(exc, (*lost, aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError, TimeoutError))
-
-
-def is_certificate_error(exc: BaseException) -> bool:
-    """A TLS certificate this process does not trust: retrying cannot help."""
-    import aiohttp
-    import requests
-
-    return isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError, aiohttp.ClientSSLError))
-
-
-_DATASTORE_DOWN = (
-    "dial tcp",
-    "connection refused",
-    "bad connection",
-    "invalid connection",
-    "Datastore service is down",
-)
-
-
-def datastore_down(exc: BaseException) -> bool:
-    """An HTTP 500 whose body says the server lost its database (it answers, the database does not)."""
-    return status_of(exc) == 500 and any(s in str(exc) for s in _DATASTORE_DOWN)
-
-
-def retryable(exc: BaseException) -> bool:
-    return is_connection_error(exc) or status_of(exc) in (502, 503, 504) or datastore_down(exc) or rolled_back(exc)
-
-
-def rolled_back(exc: BaseException) -> bool:
-    """An HTTP 500 for a transaction the database rolled back and asks to run again.
-
-    MariaDB ends one of two racing writes with ``Error 1213 (40001): Deadlock found ...; try restarting
-    transaction`` (or 1205, a lock wait timeout): nothing of it was kept, so sending it again is safe.
-    """
-    return status_of(exc) == 500 and "try restarting transaction" in str(exc)
-
-
-def unavailable(url: str, hint: str, reason: str) -> RegistryUnavailable:
-    return RegistryUnavailable(f"Model Registry at {url} is not reachable ({reason}). {hint}")
-
-
-def auth_error(url: str, status: int, secret_name: str) -> AuthError:
-    return AuthError(
-        f"Model Registry at {url} refused the token (HTTP {status}). The token comes from MRH_TOKEN if set, "
-        f"else from the Secret {secret_name!r}: locally the file <state dir>/secrets/{secret_name}/token "
-        f"(notebook 01 or mrhelpers.ensure_secret writes it); on a cluster `kubectl get secret {secret_name} "
-        "-n <namespace>`. Store the token the registry expects and retry."
-    )
+    lost += (aiohttp.ClientConnectionError, asyncio.TimeoutError, ConnectionError, TimeoutError)
+    rolled_back = status_of(exc) == 500 and "try restarting transaction" in str(exc)
+    return isinstance(exc, lost) or status_of(exc) in (502, 503, 504) or _datastore_down(exc) or rolled_back
 
 
 def with_retries(
     make: Callable[[], T], url: str, hint: str, secret_name: str, retries: int, backoff: float,
     deadline: float | None = None,
 ) -> T:  # fmt: skip
-    """Call ``make()``; retry what a restart or a lost connection explains, with doubling waits.
-
-    A refused token raises :class:`AuthError` at once; after ``retries`` attempts, or when the
-    next attempt would start after ``deadline`` (``time.monotonic()``; default ``MAX_WAIT_S``
-    from now), a server or database that does not answer raises :class:`RegistryUnavailable`.
-    An error raised after a retried attempt carries ``after_retry = True``: a 409 then may
-    answer this call's own earlier write, whose answer was lost.
-    """
+    """Call ``make()``, retrying what a restart or a lost connection explains with doubling waits, up to ``retries``
+    attempts or ``deadline`` (``time.monotonic()``; default ``MAX_WAIT_S`` from now); an error after a retry carries
+    ``after_retry = True``."""
     deadline = time.monotonic() + MAX_WAIT_S if deadline is None else deadline
     delay = backoff
     for attempt in range(1, retries + 1):
@@ -190,42 +101,40 @@ def with_retries(
             return make()
         except Exception as exc:
             if attempt > 1 and isinstance(exc, RegistryHttpError):
-                exc.after_retry = True
+                exc.after_retry = True  # a 409 then may answer our own write, whose answer was lost
             status = status_of(exc)
             if status in (401, 403):
-                raise auth_error(url, status, secret_name) from None
-            if is_certificate_error(exc):
+                raise AuthError(
+                    f"Model Registry at {url} refused the token (HTTP {status}). The token comes from MRH_TOKEN if "
+                    f"set, else from the Secret {secret_name!r}: locally the file <state dir>/secrets/{secret_name}/"
+                    f"token (notebook 01 or mrhelpers.ensure_secret writes it); on a cluster `kubectl get secret "
+                    f"{secret_name} -n <namespace>`. Store the token the registry expects and retry."
+                ) from None
+            import aiohttp
+            import requests
+
+            if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError, aiohttp.ClientSSLError)):
                 raise RegistryUnavailable(
                     f"Model Registry at {url}: the TLS handshake failed ({exc}), so nothing was sent. Either its "
                     "certificate is not trusted here (add its CA to the system's certificates, or point "
                     "SSL_CERT_FILE at a PEM file holding it), or it does not speak TLS (use http:// in registry_url)."
                 ) from None
-            if not retryable(exc):
+            if not _retryable(exc):
                 raise
             if attempt == retries or time.monotonic() + delay >= deadline:
-                reason = (
-                    "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
-                    if datastore_down(exc)
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                reason += f"; gave up after {attempt} attempt(s)"
-                raise unavailable(url, hint, reason) from None
+                reason = f"{type(exc).__name__}: {exc}"
+                if _datastore_down(exc):
+                    reason = "it answers, but its database does not: HTTP 500 " + str(exc).strip().splitlines()[-1]
+                raise RegistryUnavailable(
+                    f"Model Registry at {url} is not reachable ({reason}; gave up after {attempt} attempt(s)). {hint}"
+                ) from None
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# --------------------------------------------------------------------------- values as stored
-
-
 def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Custom properties as the client's types give them, read from the server's JSON.
-
-    The same rules as ``model_registry.types`` (``int_value`` is a string on the wire; struct and
-    proto values are kept as their string), except that a double is always a float: the server
-    writes ``1e20`` or ``-0.0`` as ``100000000000000000000`` or ``-0``, which JSON reads as an int.
-    (The sign of a zero does not survive that JSON: ``-0.0`` reads back as ``0.0``.)
-    """
+    """Custom properties from the server's JSON as the client reads them, but a double stays a float (``1e20``)."""
     out: dict[str, Any] = {}
     for key, meta in (raw or {}).items():
         kind = str(meta.get("metadataType", ""))[8:-5].lower()
@@ -239,29 +148,29 @@ def decode_properties(raw: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def typed(kind: Any, wire: Any, raw: dict[str, Any]) -> Any:
-    """``raw`` (the server's JSON) as the client's type ``kind``, with doubles kept as floats.
+def _typed(kind: str, raw: dict[str, Any] | None) -> Any:
+    """``raw`` (the server's JSON) as the client's type ``kind`` (its doubles kept floats), or None."""
+    if not raw:
+        return None
+    import mr_openapi
+    from model_registry import types
 
-    ``kind.from_basemodel`` alone would read a double such as ``1e20`` back as an int, which the
-    client then refuses to write again (its integers have at most 9 digits).
-    """
-    out = kind.from_basemodel(wire.from_dict(raw))
-    if getattr(out, "custom_properties", None):
+    out = getattr(types, kind).from_basemodel(getattr(mr_openapi, kind).from_dict(raw))
+    if out.custom_properties:
         out.custom_properties = decode_properties(raw.get("customProperties")) or out.custom_properties
     return out
 
 
-def _name_entry(version: Version) -> tuple[str, str | None]:
-    return str(version.name), (version.custom_properties or {}).get(SOURCE_ID_KEY)
+def _artifact(raw: dict[str, Any]) -> Any:
+    """An artifact from the server's JSON as the client's type (a ModelArtifact, a DocArtifact ...)."""
+    from model_registry.types import Artifact
+    from mr_openapi import Artifact as Wire
+
+    return Artifact.validate_artifact(Wire.from_dict(raw))
 
 
 class Version:
-    """A model version as listed, read straight from the server's JSON (no pydantic on the hot path).
-
-    Attributes mirror ``model_registry.types.ModelVersion``: ``id, name, state, author,
-    description, registered_model_id, create_time_since_epoch, last_update_time_since_epoch,
-    custom_properties``.
-    """
+    """A listed model version read straight from the JSON, with the attributes of the client's ModelVersion."""
 
     __slots__ = (
         "id", "name", "state", "author", "description", "registered_model_id",
@@ -269,43 +178,29 @@ class Version:
     )  # fmt: skip
 
     def __init__(self, raw: dict[str, Any]) -> None:
-        self.id = raw.get("id")
-        self.name = raw.get("name")
-        self.state = raw.get("state")
-        self.author = raw.get("author")
-        self.description = raw.get("description")
-        self.registered_model_id = raw.get("registeredModelId")
-        self.create_time_since_epoch = raw.get("createTimeSinceEpoch")
-        self.last_update_time_since_epoch = raw.get("lastUpdateTimeSinceEpoch")
+        for attr, key in zip(self.__slots__[:-1], _CAMEL, strict=True):  # the JSON's names, in camel case
+            setattr(self, attr, raw.get(key))
         self.custom_properties = decode_properties(raw.get("customProperties")) or None
 
     def __repr__(self) -> str:
         return f"Version(id={self.id!r}, name={self.name!r}, model={self.registered_model_id!r})"
 
 
-# --------------------------------------------------------------------------- the session
+_CAMEL = tuple(re.sub(r"_(\w)", lambda m: m.group(1).upper(), a) for a in Version.__slots__[:-1])
 
 
 class RegistrySession:
-    """The HTTP session of one registry client: retries, error mapping, typed calls.
-
-    Thread-safe; a forked or spawned process opens its own connections. The token is
-    never part of the repr.
-    """
+    """The HTTP session of one registry client: retries, error mapping, typed calls; thread- and fork-safe."""
 
     def __init__(
         self, url: str, token: str | None, author: str, hint: str, secret_name: str, *,
         retries: int = 3, backoff: float = 0.5,
     ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
-        self.author = author
-        self.hint = hint
-        self.secret_name = secret_name
-        self.retries = retries
-        self.backoff = backoff
-        self.__token = Secret(token or "")  # its repr hides the value
-        self.__lock = threading.Lock()
-        self.__gate = threading.BoundedSemaphore(IN_FLIGHT)
+        self.author, self.hint, self.secret_name = author, hint, secret_name
+        self.retries, self.backoff = retries, backoff
+        self.__token = Secret(token or "")
+        self.__lock, self.__gate = threading.Lock(), threading.BoundedSemaphore(IN_FLIGHT)
         self.__http: requests.Session | None = None
         self.__pid = os.getpid()
         self.__names: dict[str, tuple[dict[str, tuple[str, str | None]], int, float]] = {}
@@ -316,13 +211,10 @@ class RegistrySession:
     def __getstate__(self) -> None:
         raise TypeError("a RegistrySession holds a token and open connections: connect() again in the other process")
 
-    # ---- HTTP
-
     def http(self) -> requests.Session:
         """This process's ``requests.Session`` (made on first use, again after a fork)."""
         if self.__pid != os.getpid():  # a forked child: the parent's lock, gate and sockets are not its own
-            self.__lock = threading.Lock()
-            self.__gate = threading.BoundedSemaphore(IN_FLIGHT)
+            self.__lock, self.__gate = threading.Lock(), threading.BoundedSemaphore(IN_FLIGHT)
             self.__http, self.__pid = None, os.getpid()
         with self.__lock:
             if self.__http is None:
@@ -330,8 +222,7 @@ class RegistrySession:
                 from requests.adapters import HTTPAdapter
 
                 class SameTrustAdapter(HTTPAdapter):
-                    """Trusts what the client trusts: Python's default SSL context (the system's
-                    certificates, or SSL_CERT_FILE), not the certifi bundle ``requests`` uses by default."""
+                    """Trusts what the client trusts: the system's certificates or SSL_CERT_FILE, not certifi's."""
 
                     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
                         kwargs["ssl_context"] = ssl.create_default_context()
@@ -348,13 +239,9 @@ class RegistrySession:
             return self.__http
 
     def send(
-        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, left: float = MAX_WAIT_S
+        self, method: str, path: str, params: dict | None = None, body: Any = None, left: float = MAX_WAIT_S
     ) -> Any:
-        """One request, no retries: the decoded JSON answer, or :class:`RegistryHttpError`.
-
-        At most ``IN_FLIGHT`` requests of this session run at once, from any number of threads;
-        ``left``: most seconds it may take (waiting for a free slot included), within ``TIMEOUT``.
-        """
+        """One request, no retries, within ``left`` seconds (a free slot included): its JSON, or RegistryHttpError."""
         http = self.http()
         start = time.monotonic()
         if not self.__gate.acquire(timeout=left):
@@ -388,16 +275,9 @@ class RegistrySession:
             ) from None  # fmt: skip
 
     def request(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        *,
-        missing_ok: bool = False,
+        self, method: str, path: str, params: dict | None = None, body: Any = None, *, missing_ok: bool = False
     ) -> Any:
         """:meth:`send` with retries; with ``missing_ok`` an HTTP 404 gives None."""
-
         deadline = time.monotonic() + MAX_WAIT_S
 
         def once() -> Any:
@@ -411,20 +291,20 @@ class RegistrySession:
         return self.call(once, deadline)
 
     def call(self, make: Callable[[], T], deadline: float | None = None) -> T:
-        """Run ``make()`` with this registry's retries and error mapping, within ``MAX_WAIT_S`` (or ``deadline``)."""
+        """Run ``make()`` with this registry's retries and errors, within ``MAX_WAIT_S`` (or ``deadline``)."""
         return with_retries(make, self.url, self.hint, self.secret_name, self.retries, self.backoff, deadline)
 
-    def pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every item of a listing, a page of ``PAGE`` at a time."""
+    def pages(self, path: str, params: dict | None = None, *, until: Callable[[Any], bool] | None = None) -> list[dict]:
+        """Every item of a listing, ``PAGE`` at a time; with ``until``, growing pages until a last item satisfies it."""
         items: list[dict[str, Any]] = []
         query = {"pageSize": PAGE, **(params or {})}
         while True:
             page = self.request("GET", path, query) or {}
             items.extend(page.get("items") or [])
             token = page.get("nextPageToken")
-            if not token or not page.get("items"):
+            if not token or not page.get("items") or (until is not None and until(page["items"][-1])):
                 return items
-            query = {**query, "nextPageToken": token}
+            query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
 
     def map(self, work: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
         """``[work(i) for i in items]``, at most ``IN_FLIGHT`` at once, in order."""
@@ -440,109 +320,64 @@ class RegistrySession:
                     f.cancel()
                 raise
 
-    # ---- registered models
+    # ---- registered models (an update sends every field: the server gives one it is not sent its default)
 
     def find_model(self, name: str) -> Any:
         """The RegisteredModel named ``name`` (as the database compares names), or None."""
-        from model_registry.types import RegisteredModel
-        from mr_openapi import RegisteredModel as Wire
-
-        raw = self.request("GET", "/registered_model", {"name": name}, missing_ok=True)
-        return typed(RegisteredModel, Wire, raw) if raw else None
+        return _typed("RegisteredModel", self.request("GET", "/registered_model", {"name": name}, missing_ok=True))
 
     def models(self) -> list[Any]:
-        """Every RegisteredModel, as the client's type."""
-        from model_registry.types import RegisteredModel
-        from mr_openapi import RegisteredModel as Wire
-
-        return [typed(RegisteredModel, Wire, m) for m in self.pages("/registered_models")]
+        return [_typed("RegisteredModel", m) for m in self.pages("/registered_models")]
 
     def model(self, model_id: str) -> Any:
-        """The RegisteredModel with id ``model_id``, as the client's type, or None."""
-        from model_registry.types import RegisteredModel
-        from mr_openapi import RegisteredModel as Wire
+        return _typed("RegisteredModel", self.request("GET", f"/registered_models/{model_id}", missing_ok=True))
 
-        raw = self.request("GET", f"/registered_models/{model_id}", missing_ok=True)
-        return typed(RegisteredModel, Wire, raw) if raw else None
-
-    def save_model(self, model: Any) -> Any:
-        """Create (no id) or update a RegisteredModel; returns it as stored.
-
-        An update sends every field: the server gives a field it is not sent its default (``state``: LIVE).
-        """
-        from model_registry.types import RegisteredModel
-        from mr_openapi import RegisteredModel as Wire
-
-        if model.id:
-            raw = self.request("PATCH", f"/registered_models/{model.id}", body=model.update().to_dict())
+    def save(self, entity: Any, model_id: str | None = None) -> Any:
+        """Create (no id; a version needs ``model_id``) or update a RegisteredModel or ModelVersion, as stored."""
+        kind = type(entity).__name__
+        path = "/registered_models" if kind == "RegisteredModel" else "/model_versions"
+        if entity.id:
+            raw = self.request("PATCH", f"{path}/{entity.id}", body=entity.update().to_dict())
         else:
-            raw = self.request("POST", "/registered_models", body=model.create().to_dict())
-        return typed(RegisteredModel, Wire, raw)
+            ids = {"registered_model_id": model_id} if kind == "ModelVersion" else {}
+            raw = self.request("POST", path, body=entity.create(**ids).to_dict())
+        return _typed(kind, raw)
+
+    save_model = save_version = save
 
     # ---- model versions
 
     def find_version(self, model_id: str, name: str) -> Any:
         """Version ``name`` of model ``model_id`` (as the database compares names), or None."""
-        from model_registry.types import ModelVersion
-        from mr_openapi import ModelVersion as Wire
-
-        raw = self.request("GET", "/model_version", {"name": name, "parentResourceId": model_id}, missing_ok=True)
-        return typed(ModelVersion, Wire, raw) if raw else None
+        query = {"name": name, "parentResourceId": model_id}
+        return _typed("ModelVersion", self.request("GET", "/model_version", query, missing_ok=True))
 
     def versions(self, model_id: str | None = None) -> list[Version]:
-        """Every version of model ``model_id`` (of every model when None), read from one listing."""
+        """Every version of model ``model_id`` (of every model when None), from one listing."""
         path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
         return [Version(v) for v in self.pages(path)]
 
-    def versions_since(self, since_ms: int) -> list[Version]:
-        """The versions of every model created at or after ``since_ms`` (epoch ms, the server's clock).
-
-        Pages of the newest versions (by id, which grows with each new entity) are read until one reaches
-        back before ``since_ms``: the cost follows the versions written since then, not the registry's size.
-        """
-        found: list[Version] = []
-        query: dict[str, Any] = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}
-        while True:
-            page = self.request("GET", "/model_versions", query) or {}
-            items = [Version(v) for v in page.get("items") or []]
-            found.extend(items)
-            token = page.get("nextPageToken")
-            if not items or not token or int(items[-1].create_time_since_epoch or 0) < since_ms:
-                return [v for v in found if int(v.create_time_since_epoch or 0) >= since_ms]
-            query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
+    def versions_since(self, since: int) -> list[Version]:
+        """Every model's versions created at or after ``since`` (epoch ms, the server's clock), newest pages first."""
+        query = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}
+        listed = self.pages("/model_versions", query, until=lambda v: int(v.get("createTimeSinceEpoch") or 0) < since)
+        return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= since]
 
     def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
-        """A model's versions as ``{id: (name, run id)}``, for name checks; re-reads only what changed.
-
-        The first call (and any call ``FULL_EVERY_S`` after the last full listing) lists the model's
-        versions; the calls in between read them newest update first and stop below the newest update
-        time seen before minus ``FRESH_MS``, so a version written (or renamed) since is seen without
-        listing them all again. Only names and run ids are kept, for at most ``CACHED_MODELS`` models.
-        """
+        """A model's versions as ``{id: (name, run id)}``: all every ``FULL_EVERY_S``, else the recently updated."""
         now = time.monotonic()
-        with self.__lock:
-            known = self.__names.get(model_id)
-        found: dict[str, tuple[str, str | None]]
+        known = self.__names.get(model_id)
+        path = f"/registered_models/{model_id}/versions"
         if known is None or now - known[2] > FULL_EVERY_S:
-            listed = self.versions(model_id)
-            found = {str(v.id): _name_entry(v) for v in listed}
-            newest = max((int(v.last_update_time_since_epoch or 0) for v in listed), default=0)
-            listed_at = now
+            listed, found, newest, listed_at = self.pages(path), {}, 0, now
         else:
             found, newest, listed_at = dict(known[0]), known[1], known[2]
+            query = {"orderBy": "LAST_UPDATE_TIME", "sortOrder": "DESC", "pageSize": 10}
             floor = newest - FRESH_MS
-            query: dict[str, Any] = {"orderBy": "LAST_UPDATE_TIME", "sortOrder": "DESC", "pageSize": 10}
-            path = f"/registered_models/{model_id}/versions"
-            while True:
-                page = self.request("GET", path, query) or {}
-                items = [Version(v) for v in page.get("items") or []]
-                for v in items:
-                    found[str(v.id)] = _name_entry(v)
-                    newest = max(newest, int(v.last_update_time_since_epoch or 0))
-                token = page.get("nextPageToken")
-                if not items or not token or int(items[-1].last_update_time_since_epoch or 0) < floor:
-                    break
-                query = {**query, "nextPageToken": token, "pageSize": min(PAGE, query["pageSize"] * 4)}
+            listed = self.pages(path, query, until=lambda v: int(v.get("lastUpdateTimeSinceEpoch") or 0) < floor)
+        for v in map(Version, listed):
+            found[str(v.id)] = (str(v.name), (v.custom_properties or {}).get(SOURCE_ID_KEY))
+            newest = max(newest, int(v.last_update_time_since_epoch or 0))
         with self.__lock:
             self.__names.pop(model_id, None)
             self.__names[model_id] = (found, newest, listed_at)
@@ -556,89 +391,48 @@ class RegistrySession:
             self.__names.pop(model_id, None)
 
     def version(self, version_id: str) -> Any:
-        """The ModelVersion with id ``version_id``, as the client's type."""
-        from model_registry.types import ModelVersion
-        from mr_openapi import ModelVersion as Wire
-
-        return typed(ModelVersion, Wire, self.request("GET", f"/model_versions/{version_id}"))
-
-    def save_version(self, version: Any, model_id: str | None = None) -> Any:
-        """Create (no id; ``model_id`` required) or update a ModelVersion (every field, as :meth:`save_model`);
-        returns it as stored."""
-        from model_registry.types import ModelVersion
-        from mr_openapi import ModelVersion as Wire
-
-        if version.id:
-            raw = self.request("PATCH", f"/model_versions/{version.id}", body=version.update().to_dict())
-        else:
-            if model_id is None:
-                raise InvalidInput("model_id", model_id, "the id of the model a new version belongs to")
-            body = version.create(registered_model_id=model_id).to_dict()
-            raw = self.request("POST", "/model_versions", body=body)
-        return typed(ModelVersion, Wire, raw)
+        return _typed("ModelVersion", self.request("GET", f"/model_versions/{version_id}"))
 
     # ---- artifacts
 
     def model_artifact(self, version_id: str) -> Any:
         """The first ModelArtifact of a version, or None."""
-        from model_registry.types import Artifact, ModelArtifact
-        from mr_openapi import Artifact as Wire
+        from model_registry.types import ModelArtifact
 
-        items = self.pages(f"/model_versions/{version_id}/artifacts")
-        arts = [Artifact.validate_artifact(Wire.from_dict(a)) for a in items]
-        return next((a for a in arts if isinstance(a, ModelArtifact)), None)
+        listed = map(_artifact, self.pages(f"/model_versions/{version_id}/artifacts"))
+        return next((a for a in listed if isinstance(a, ModelArtifact)), None)
 
     def save_artifact(self, artifact: Any) -> None:
-        """Update a ModelArtifact (every field, as :meth:`save_model`)."""
         self.request("PATCH", f"/model_artifacts/{artifact.id}", body=artifact.update().to_dict())
 
     def add_artifact(self, version_id: str, artifact: Any) -> Any:
         """Write ``artifact`` (a ``model_registry.types.ModelArtifact``) onto a version."""
-        from model_registry.types import Artifact
-        from mr_openapi import Artifact as Wire
-
-        raw = self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
-        return Artifact.validate_artifact(Wire.from_dict(raw))
+        return _artifact(
+            self.request("POST", f"/model_versions/{version_id}/artifacts", body=artifact.wrap().to_dict())
+        )
 
 
-# --------------------------------------------------------------------------- one session per client
-
+# A get or a set of one key is atomic under the GIL: no lock (which a forked child could inherit held).
 _SESSIONS: weakref.WeakKeyDictionary[Any, RegistrySession] = weakref.WeakKeyDictionary()
-_SESSIONS_LOCK = threading.Lock()
-
-
-def _new_sessions_lock() -> None:
-    global _SESSIONS_LOCK  # noqa: PLW0603 - a forked child must not inherit a lock another thread held
-    _SESSIONS_LOCK = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_sessions_lock)
 
 
 def attach(registry: ModelRegistry, session: RegistrySession) -> None:
     """Keep ``session`` as the one :func:`session_for` gives for ``registry`` (for the client's lifetime)."""
-    with _SESSIONS_LOCK:
-        _SESSIONS[registry] = session
+    _SESSIONS[registry] = session
 
 
 def session_for(registry: ModelRegistry) -> RegistrySession:
-    """The session :func:`mrhelpers.connect` made with ``registry``.
-
-    Raises:
-        InvalidInput: ``registry`` was not made by :func:`mrhelpers.connect` (a client made with
-            ``ModelRegistry(...)`` does not tell its URL and token through its public API).
-    """
+    """The session :func:`mrhelpers.connect` made with ``registry``; ``InvalidInput`` for any other object."""
     try:
-        with _SESSIONS_LOCK:
-            found = _SESSIONS.get(registry)
+        found = _SESSIONS.get(registry)
     except TypeError:  # not weak-referenceable (None, a str ...): not a client at all
         found = None
     if found is None:
         raise InvalidInput(
             "registry",
             type(registry).__name__,
-            "a client from mrhelpers.connect(settings) (or connect_in_task): mrhelpers talks to the registry "
-            "with the URL and token it connected with, which a client made with ModelRegistry(...) does not "
-            "show through its public API. Keep your own client for its methods and pass mh.connect(settings) here",
+            "a client from mrhelpers.connect(settings): mrhelpers talks to the registry with the URL and token "
+            "it connected with, which a client made with ModelRegistry(...) does not show through its public "
+            "API. Keep your own client for its methods and pass mh.connect(settings) here",
         )
     return found

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import zipfile
 
-from mrhelpers.core.rest import api_path_in
+from mrhelpers.core.rest import api_path
 
 
 def test_a_v1_client_gives_the_v1_path(tmp_path):
@@ -18,4 +18,4 @@ def test_a_v1_client_gives_the_v1_path(tmp_path):
     (wheel,) = tmp_path.glob("model_registry-0.3.18-*.whl")
     with zipfile.ZipFile(wheel) as z:
         source = z.read("mr_openapi/api/model_registry_service_api.py").decode()
-    assert api_path_in(source) == "/api/model_registry/v1"
+    assert api_path(source) == "/api/model_registry/v1"

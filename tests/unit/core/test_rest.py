@@ -233,11 +233,11 @@ def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(tmp_pat
 
 def test_the_api_path_is_the_one_the_installed_client_calls():
     """No literal path in mrhelpers: the pinned client (and the server it is tested with) agree on it."""
-    from mrhelpers.core.rest import api_path, api_path_in
+    from mrhelpers.core.rest import api_path
     from mrhelpers.core.settings import versions
 
     assert api_path() == versions()["MODEL_REGISTRY_API_PATH"]
     newer = '    resource_path="/api/model_registry/v1/registered_models",\n'  # the line as 0.3.15+ generate it
-    assert api_path_in(newer) == "/api/model_registry/v1"
+    assert api_path(newer) == "/api/model_registry/v1"
     with pytest.raises(MRHelpersError, match="model-registry version that setup/constraints.txt"):
-        api_path_in("no such line")
+        api_path("no such line")
