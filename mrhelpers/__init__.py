@@ -55,7 +55,7 @@ _MODULES = {
     "cluster": "mrhelpers.backends.cluster.cluster",
     "tutorial": "mrhelpers.tutorial",
 }
-"""Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""
+"""Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.summarize``), by their home."""
 
 __all__ = ["AuthError", "InvalidInput", "Lineage", "LineageWarning", "MRHelpersError", "RegistrationResult"]
 __all__ += ["RegistryUnavailable", "RunFailed", "Secret", "Settings", "StackError", "VersionConflict", "connect"]
