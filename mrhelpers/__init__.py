@@ -32,10 +32,9 @@ _HOMES = {
     "mrhelpers.core.lifecycle": "archive_version restore_version set_stage production_version archive_model",
     "mrhelpers.core.records": "record read_records",
     "mrhelpers.authoring.compiling": "compile_pipeline describe_package",
-    "mrhelpers.authoring.handles": "RunHandle last_run",
+    "mrhelpers.authoring.handles": "RunHandle last_run submit",
     "mrhelpers.backends": "get_backend",
     "mrhelpers.backends.doctor": "doctor",
-    "mrhelpers.backends.runs": "submit",
     "mrhelpers.backends.secrets": "ensure_secret",
 }
 _LAZY = {name: module for module, names in _HOMES.items() for name in names.split()}
@@ -48,7 +47,7 @@ _MODULES = {
     "in_task": "mrhelpers.authoring.in_task",
     "pipelines": "mrhelpers.authoring.pipelines",
     "training": "mrhelpers.authoring.training",
-    "runs": "mrhelpers.backends.runs",
+    "runs": "mrhelpers.authoring.handles",
     "serving": "mrhelpers.backends.serving",
     "secrets": "mrhelpers.backends.secrets",
     "localstack": "mrhelpers.backends.local.stack",

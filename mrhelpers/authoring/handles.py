@@ -1,5 +1,5 @@
-"""What a pipeline run leaves behind, whichever backend ran it: the :class:`RunHandle` ``submit`` returns,
-the run history (``<state dir>/runs/history.jsonl``) and the task lines of a kfp.local log."""
+"""Pipeline runs (``mh.runs``): :func:`submit` and :func:`run_component` on the backend ``settings`` choose, the
+:class:`RunHandle`, the run history (``<state dir>/runs/history.jsonl``) and the task lines of a kfp.local log."""
 
 from __future__ import annotations
 
@@ -101,14 +101,23 @@ def summarize(log: str | Path, failed: bool | None = None) -> list[dict[str, Any
     return tasks
 
 
-def check_arguments(pipeline: Callable[..., Any], arguments: dict[str, Any]) -> None:
-    """Raise :class:`InvalidInput` for what is not a ``@dsl.pipeline``, or an argument it does not take."""
+def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
+    """Run a ``@dsl.pipeline`` with ``arguments`` on the backend ``settings`` choose; ``.wait()`` on the
+    :class:`RunHandle` raises if it failed. :class:`InvalidInput` for a non-pipeline or an unknown argument."""
     if not hasattr(pipeline, "pipeline_spec"):
         name = getattr(pipeline, "__name__", pipeline)
         raise InvalidInput("pipeline", name, "a function decorated with @dsl.pipeline")
     known = set(pipeline.component_spec.inputs or {})
     if unknown := sorted(set(arguments) - known):
         raise InvalidInput("pipeline argument", unknown[0], f"one of {', '.join(sorted(known))}")
+    return settings.backend_impl().submit(pipeline, arguments, settings)
+
+
+def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Run one ``@dsl.component`` on its own, as a quick check; its outputs by name (artifacts as
+    ``{"uri", "metadata"}``), or :class:`RunFailed`. Local: kfp.local runs it here. Cluster: a one-task
+    pipeline (token and namespace wired as in the real ones) whose outputs are read back from the registry."""
+    return settings.backend_impl().run_component(component, arguments, settings)
 
 
 def remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
