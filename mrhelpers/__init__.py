@@ -1,8 +1,6 @@
 """mrhelpers: register models from Kubeflow Pipelines into the Kubeflow Model Registry.
 
-The names below are the public API. Importing the package has no side effects;
-the kfp-based parts (components, pipelines, compiling, runs) load on first use.
-"""
+The names below are the public API. Importing it has no side effects; the kfp-based parts load on first use."""
 
 from __future__ import annotations
 

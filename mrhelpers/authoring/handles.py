@@ -27,9 +27,9 @@ TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
 
 @dataclasses.dataclass
 class RunHandle:
-    """A submitted pipeline run. ``state``: a local run has ended (``SUCCEEDED``/``FAILED``), a cluster run
-    has KFP's state until :meth:`wait` follows it. ``url``: the local run folder or the KFP UI page. Local
-    runs also have ``tasks`` (``{"task", "state", "seconds"}`` each) and ``log`` (the tasks' output)."""
+    """A submitted pipeline run. ``state``: a local run has ended (``SUCCEEDED``/``FAILED``); a cluster run has
+    KFP's state until :meth:`wait` follows it (``follow``, set by the backend). ``url``: the local run folder or
+    the KFP UI page. Local runs also have ``tasks`` (``{"task", "state", "seconds"}``) and ``log``."""
 
     backend: str
     pipeline: str
@@ -43,7 +43,6 @@ class RunHandle:
     tasks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     log: str | None = None
     follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
-    """Cluster runs: polls the run until it ends (set by the backend that started it)."""
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
         """Wait until the run ends (a cluster run: at most ``timeout`` seconds); :class:`RunFailed` unless it

@@ -19,11 +19,8 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class RunRegistration:
-    """One registration from a pipeline task: the ``register_model`` component's inputs.
-
-    ``run_id``/``run_name`` come from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``/``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``;
-    an empty ``namespace`` is found by :func:`resolve_namespace`. The rest are :func:`register_version`'s.
-    """
+    """One registration from a pipeline task: the ``register_model`` component's inputs (an empty ``namespace``
+    is found by :func:`resolve_namespace`; the rest are :func:`register_version`'s)."""
 
     model_name: str
     version_name: str

@@ -1,7 +1,4 @@
-"""Settings: where the registry is, who registers, where local state lives (docs/settings.md lists every variable).
-
-This is the only module that reads ``MRH_*`` variables, and only when :meth:`Settings.from_env` is called.
-"""
+"""Settings: the one reader of ``MRH_*`` variables, when :meth:`Settings.from_env` is called (docs/settings.md)."""
 
 from __future__ import annotations
 

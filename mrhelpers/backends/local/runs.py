@@ -1,8 +1,5 @@
-"""Pipeline runs on the local backend: kfp.local in a child Python process.
-
-The child's environment holds the registry token (its tasks inherit it) and its output goes to the run's
-log; this process's ``os.environ``, ``sys.stdout`` and kfp.local set-up stay as they are (docs/settings.md).
-"""
+"""Local runs: kfp.local in a child process whose environment holds the token and whose output is the run's log;
+this process's ``os.environ``, ``sys.stdout`` and kfp.local set-up stay as they are (docs/settings.md)."""
 
 from __future__ import annotations
 
