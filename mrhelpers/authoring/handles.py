@@ -55,12 +55,6 @@ class RunHandle:
         where = where or (f" The run in the KFP UI, with each task's log: {self.url}." if self.url else "")
         raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
 
-    def summary(self) -> dict[str, Any]:
-        """The run as a flat, JSON-serialisable dict (no secrets), as the history keeps it."""
-        keys = ("backend", "pipeline", "state", "run_id", "run_name", "url")
-        outputs = {f"output.{k}": v for k, v in self.outputs.items()}
-        return {**{k: getattr(self, k) for k in keys}, "seconds": round(self.seconds, 2), **outputs}
-
 
 def plain(value: Any) -> Any:
     """A task output as JSON: artifacts as ``{"uri", "metadata"}``."""
@@ -120,10 +114,11 @@ def run_component(component: Callable[..., Any], arguments: dict[str, Any], sett
 
 
 def remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
-    """Add the run to the history."""
+    """Add the run to the history: a flat, JSON-serialisable line (no secrets)."""
     (settings.state_dir / "runs").mkdir(parents=True, exist_ok=True)
-    finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    entry = {**handle.summary(), "arguments": arguments, "finished": finished}
+    entry = {k: getattr(handle, k) for k in ("backend", "pipeline", "state", "run_id", "run_name", "url")}
+    entry.update({f"output.{k}": v for k, v in handle.outputs.items()}, seconds=round(handle.seconds, 2))
+    entry.update(arguments=arguments, finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     with open(settings.state_dir / "runs" / "history.jsonl", "a") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
 
