@@ -98,14 +98,11 @@ def versions(path: Path | None = None) -> dict[str, str]:
     if path is None and project_root() is None:
         raise FileNotFoundError("setup/versions.env not found: mrhelpers is not imported from a clone.")
     path = path or project_root() / "setup" / "versions.env"
-    out: dict[str, str] = {}
-    for line in (raw.strip() for raw in path.read_text().splitlines()):
-        if line and not line.startswith("#"):
-            key, sep, value = line.partition("=")
-            if not sep or not key.isidentifier():
-                raise ValueError(f"{path}: malformed line {line!r}; expected KEY=VALUE")
-            out[key] = value
-    return out
+    lines = [raw.strip() for raw in path.read_text().splitlines()]
+    pairs = [line.partition("=") for line in lines if line and not line.startswith("#")]
+    if bad := ["".join(p) for p in pairs if not p[1] or not p[0].isidentifier()]:
+        raise ValueError(f"{path}: malformed line {bad[0]!r}; expected KEY=VALUE")
+    return {key: value for key, _, value in pairs}
 
 
 def _default_dir(variable: str, in_clone: str, elsewhere: str) -> Path:
