@@ -90,8 +90,11 @@ def describe_package(path: str | Path) -> dict[str, Any]:
     ]
     executors = spec.get("deploymentSpec", {}).get("executors", {})
     tasks, placeholders = [], []
-    for name, task in _all_tasks(spec):
+    dags = [spec["root"].get("dag", {}), *(c.get("dag", {}) for c in spec.get("components", {}).values())]
+    for name, task in [(name, task) for dag in dags for name, task in dag.get("tasks", {}).items()]:
         component = spec["components"][task["componentRef"]["name"]]
+        if not component.get("executorLabel"):
+            continue  # a nested DAG (dsl.If, dsl.ParallelFor): its tasks are in the list too
         container = executors.get(component.get("executorLabel"), {}).get("container", {})
         tasks.append({"task": name, "component": task["componentRef"]["name"], "image": container.get("image")})
         given = {
@@ -142,12 +145,3 @@ def describe_package(path: str | Path) -> dict[str, Any]:
         "lineage_placeholders": placeholders,
         "warnings": problems,
     }
-
-
-def _all_tasks(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every task of the root DAG and of nested DAGs (``dsl.If``, ``dsl.ParallelFor``) that runs a container."""
-    dags = [spec["root"].get("dag", {}), *(c.get("dag", {}) for c in spec.get("components", {}).values())]
-    tasks = [(name, task) for dag in dags for name, task in dag.get("tasks", {}).items()]
-    return [
-        (name, task) for name, task in tasks if spec["components"][task["componentRef"]["name"]].get("executorLabel")
-    ]
