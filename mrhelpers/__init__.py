@@ -1,8 +1,6 @@
 """mrhelpers: register models from Kubeflow Pipelines into the Kubeflow Model Registry.
 
-The names below are the public API. Importing the package has no side effects;
-the kfp-based parts (components, pipelines, compiling, runs) load on first use.
-"""
+The names below are the public API. Importing it has no side effects; the kfp-based parts load on first use."""
 
 from __future__ import annotations
 
@@ -32,10 +30,9 @@ _HOMES = {
     "mrhelpers.core.lifecycle": "archive_version restore_version set_stage production_version archive_model",
     "mrhelpers.core.records": "record read_records",
     "mrhelpers.authoring.compiling": "compile_pipeline describe_package",
-    "mrhelpers.authoring.handles": "RunHandle last_run",
+    "mrhelpers.authoring.handles": "RunHandle last_run submit",
     "mrhelpers.backends": "get_backend",
     "mrhelpers.backends.doctor": "doctor",
-    "mrhelpers.backends.runs": "submit",
     "mrhelpers.backends.secrets": "ensure_secret",
 }
 _LAZY = {name: module for module, names in _HOMES.items() for name in names.split()}
@@ -48,11 +45,11 @@ _MODULES = {
     "in_task": "mrhelpers.authoring.in_task",
     "pipelines": "mrhelpers.authoring.pipelines",
     "training": "mrhelpers.authoring.training",
-    "runs": "mrhelpers.backends.runs",
+    "runs": "mrhelpers.authoring.handles",
     "serving": "mrhelpers.backends.serving",
     "secrets": "mrhelpers.backends.secrets",
 }
-"""Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.kfp_local_log``), by their home."""
+"""Modules the notebooks and the README reach as ``mh.<name>`` (``mh.runs.summarize``), by their home."""
 
 __all__ = ["AuthError", "InvalidInput", "Lineage", "LineageWarning", "MRHelpersError", "RegistrationResult"]
 __all__ += ["RegistryUnavailable", "RunFailed", "Secret", "Settings", "StackError", "VersionConflict", "connect"]

@@ -1,5 +1,4 @@
-"""The public path ``mrhelpers.components``, as the notebooks and the README name it: the module itself is
-:mod:`mrhelpers.authoring.components` (KFP authoring layer). Both names are one module object."""
+"""The public path ``mrhelpers.components``: the same module object as :mod:`mrhelpers.authoring.components`."""
 
 import sys
 

@@ -1,5 +1,4 @@
-"""The public path ``mrhelpers.pipelines``, as the notebooks and the README name it: the module itself is
-:mod:`mrhelpers.authoring.pipelines` (KFP authoring layer). Both names are one module object."""
+"""The public path ``mrhelpers.pipelines``: the same module object as :mod:`mrhelpers.authoring.pipelines`."""
 
 import sys
 

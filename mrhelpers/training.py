@@ -1,5 +1,4 @@
-"""The public path ``mrhelpers.training``, as the notebooks and the README name it: the module itself is
-:mod:`mrhelpers.authoring.training` (KFP authoring layer). Both names are one module object."""
+"""The public path ``mrhelpers.training``: the same module object as :mod:`mrhelpers.authoring.training`."""
 
 import sys
 

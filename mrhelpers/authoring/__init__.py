@@ -1,4 +1,1 @@
-"""KFP authoring: components, pipelines, compiling, the run handle and the training code the components run.
-
-Built on :mod:`mrhelpers.core`; it does not know which backend runs the pipelines.
-"""
+"""KFP authoring: components, pipelines, compiling, runs; built on :mod:`mrhelpers.core`, blind to backends."""

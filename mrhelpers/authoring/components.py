@@ -1,7 +1,5 @@
-"""The packaged KFP components: register a model version; train, evaluate, read production's accuracy,
-register with metrics, promote. Their bodies call into the package, so the logic lives once. kfp.local runs
-them in this environment; on a cluster they run in ``Settings.component_image`` (set by
-:func:`mrhelpers.compile_pipeline`)."""
+"""The packaged KFP components: register a version; train, evaluate, read production's accuracy, register with
+metrics, promote. Their bodies call into the package; on a cluster they run in ``Settings.component_image``."""
 
 from typing import NamedTuple
 
@@ -37,12 +35,8 @@ def register_model(
         ("run_name", str),
     ],
 ):
-    """Register ``model_uri`` as ``model_name``/``version_name`` with lineage to this run.
-
-    ``run_id`` and ``run_name`` come from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER`` and
-    ``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``; the token from the environment variable
-    ``MODEL_REGISTRY_TOKEN``. The registry ids are written into ``output_model``'s metadata.
-    """
+    """Register ``model_uri`` with lineage to this run (``run_id``/``run_name`` from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``
+    and ``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``; the token from ``MODEL_REGISTRY_TOKEN``); ids into ``output_model``."""
     inputs = dict(locals())  # this component's inputs by name, taken before the import below adds a name
     from mrhelpers.authoring.in_task import RunRegistration, register_and_describe
 
@@ -108,8 +102,7 @@ def promote_version(
     from mrhelpers.authoring.in_task import connect_in_task
     from mrhelpers.core.lifecycle import set_stage
 
-    change = set_stage(
-        connect_in_task(registry_url, author), model_name, version_name, "production", demote_to=demote_to
-    )
+    registry = connect_in_task(registry_url, author)
+    change = set_stage(registry, model_name, version_name, "production", demote_to=demote_to)
     print(f"{model_name} {version_name} is in production; demoted: {', '.join(change.demoted) or 'none'}")
     return ",".join(change.demoted)

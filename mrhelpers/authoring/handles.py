@@ -1,14 +1,13 @@
-"""What a pipeline run leaves behind, whichever backend ran it: the :class:`RunHandle` ``submit`` returns,
-the run history (``<state dir>/runs/history.jsonl``) and the reading of kfp.local logs."""
+"""Pipeline runs (``mh.runs``): :func:`submit` and :func:`run_component` on the backend ``settings`` choose, the
+:class:`RunHandle`, the run history (``<state dir>/runs/history.jsonl``) and the task lines of a kfp.local log."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,16 @@ _TASK = re.compile(
 )
 LOG_NAME = "kfp-local.log"
 """The file in a local run's folder that holds what kfp.local printed (executor inputs, task output)."""
-TAIL_LINES = 15
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
 TERMINAL_STATES = ("SUCCEEDED", "SKIPPED", "FAILED", "CANCELED")
-"""KFP run states after which nothing changes."""
 
 
 @dataclasses.dataclass
 class RunHandle:
-    """A submitted pipeline run: ``state`` is ``SUCCEEDED`` or ``FAILED`` for a local run (ended on return), and
-    KFP's state (``PENDING``, ``RUNNING``, ...) for a cluster run until it ends. ``run_id``/``run_name`` are
-    what the tasks saw; ``url`` the local run folder or the run's KFP UI page; ``outputs`` are empty when it
-    failed. Local runs also have ``tasks`` (``{"task", "state", "seconds"}`` each) and ``log`` (the tasks'
-    output)."""
+    """A submitted pipeline run. ``state``: a local run has ended (``SUCCEEDED``/``FAILED``); a cluster run has
+    KFP's state until :meth:`wait` follows it (``follow``, set by the backend). ``url``: the local run folder or
+    the KFP UI page. Local runs also have ``tasks`` (``{"task", "state", "seconds"}``) and ``log``."""
 
     backend: str
     pipeline: str
@@ -48,11 +43,10 @@ class RunHandle:
     tasks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     log: str | None = None
     follow: Callable[[float, bool], None] | None = dataclasses.field(default=None, repr=False, compare=False)
-    """Cluster runs: polls the run until it ends (set by the backend that started it)."""
 
     def wait(self, timeout: float = 3600, progress: bool = True) -> RunHandle:
-        """Wait until the run ends (a cluster run is polled for at most ``timeout`` seconds, with a progress
-        line); raise :class:`RunFailed` when it did not succeed."""
+        """Wait until the run ends (a cluster run: at most ``timeout`` seconds); :class:`RunFailed` unless it
+        succeeded."""
         if self.follow is not None and self.state not in TERMINAL_STATES:
             self.follow(timeout, progress)
         if self.state == SUCCEEDED:
@@ -60,12 +54,6 @@ class RunHandle:
         where = f" The task log's tail is above; the whole log: {self.log}." if self.log else ""
         where = where or (f" The run in the KFP UI, with each task's log: {self.url}." if self.url else "")
         raise RunFailed(f"Pipeline {self.pipeline!r} ended {self.state}: {self.error}.{where}")
-
-    def summary(self) -> dict[str, Any]:
-        """The run as a flat, JSON-serialisable dict (no secrets), as the history keeps it."""
-        keys = ("backend", "pipeline", "state", "run_id", "run_name", "url")
-        return {**{k: getattr(self, k) for k in keys}, "seconds": round(self.seconds, 2),
-                **{f"output.{k}": v for k, v in self.outputs.items()}}  # fmt: skip
 
 
 def plain(value: Any) -> Any:
@@ -75,20 +63,6 @@ def plain(value: Any) -> Any:
     if hasattr(value, "uri") and hasattr(value, "metadata"):
         return {"uri": value.uri, "metadata": dict(value.metadata)}
     return str(value)
-
-
-@contextlib.contextmanager
-def kfp_local_log(path: str | Path) -> Iterator[Path]:
-    """For your own kfp.local calls in a ``with`` block: what kfp.local prints goes to ``path``.
-
-    kfp.local prints to ``sys.stdout``, so this swaps ``sys.stdout`` for the file while *your* block
-    runs; ``submit`` and ``run_component`` never do (their tasks write to the run's log themselves).
-    Read the file with :func:`summarize`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh, contextlib.redirect_stdout(fh):
-        yield path
 
 
 def task_lines(log: str | Path) -> list[dict[str, Any]]:
@@ -107,47 +81,44 @@ def task_lines(log: str | Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "at"} for row in rows.values()]
 
 
-def log_tail(log: str | Path, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of a kfp.local log, without colour codes."""
-    return "\n".join(ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()[-lines:])
-
-
-def print_tasks(tasks: list[dict[str, Any]], log: str | Path | None, failed: bool) -> None:
-    """One line per task; on failure, the tail of the log and where the whole log is."""
+def summarize(log: str | Path, failed: bool | None = None) -> list[dict[str, Any]]:
+    """Print one line per task of a kfp.local log, and its last 15 lines if ``failed`` (default: a task failed);
+    return the tasks."""
+    tasks = task_lines(log)
     for t in tasks:
         took = f"{t['seconds']:.1f} s" if t["seconds"] is not None else "-"
         print(f"  {t['task']:<28} {t['state']:<10} {took}")
-    if failed and log is not None:
-        print(f"--- last lines of {log} ---\n{log_tail(log)}")
-
-
-def summarize(log: str | Path) -> list[dict[str, Any]]:
-    """Print one line per task of a kfp.local log (and its tail when a task failed); return the tasks."""
-    tasks = task_lines(log)
-    print_tasks(tasks, log, failed=any(t["state"] != SUCCEEDED for t in tasks))
+    if any(t["state"] != SUCCEEDED for t in tasks) if failed is None else failed:
+        tail = ANSI.sub("", Path(log).read_text(errors="replace")).rstrip().splitlines()[-15:]
+        print(f"--- last lines of {log} ---", *tail, sep="\n")
     return tasks
 
 
-def check_arguments(pipeline: Callable[..., Any], arguments: dict[str, Any]) -> None:
-    """Raise :class:`InvalidInput` for what is not a ``@dsl.pipeline``, or an argument it does not take."""
+def submit(pipeline: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> RunHandle:
+    """Run a ``@dsl.pipeline`` with ``arguments`` on the backend ``settings`` choose; ``.wait()`` on the
+    :class:`RunHandle` raises if it failed. :class:`InvalidInput` for a non-pipeline or an unknown argument."""
     if not hasattr(pipeline, "pipeline_spec"):
-        raise InvalidInput(
-            "pipeline", getattr(pipeline, "__name__", pipeline), "a function decorated with @dsl.pipeline"
-        )
+        name = getattr(pipeline, "__name__", pipeline)
+        raise InvalidInput("pipeline", name, "a function decorated with @dsl.pipeline")
     known = set(pipeline.component_spec.inputs or {})
-    unknown = set(arguments) - known
-    if unknown:
-        raise InvalidInput("pipeline argument", sorted(unknown)[0], f"one of {', '.join(sorted(known))}")
+    if unknown := sorted(set(arguments) - known):
+        raise InvalidInput("pipeline argument", unknown[0], f"one of {', '.join(sorted(known))}")
+    return settings.backend_impl().submit(pipeline, arguments, settings)
+
+
+def run_component(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Run one ``@dsl.component`` on its own, as a quick check; its outputs by name (artifacts as
+    ``{"uri", "metadata"}``), or :class:`RunFailed`. Local: kfp.local runs it here. Cluster: a one-task
+    pipeline (token and namespace wired as in the real ones) whose outputs are read back from the registry."""
+    return settings.backend_impl().run_component(component, arguments, settings)
 
 
 def remember(settings: Settings, handle: RunHandle, arguments: dict[str, Any]) -> None:
-    """Add the run to the history."""
+    """Add the run to the history: a flat, JSON-serialisable line (no secrets)."""
     (settings.state_dir / "runs").mkdir(parents=True, exist_ok=True)
-    entry = {
-        **handle.summary(),
-        "arguments": arguments,
-        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    entry = {k: getattr(handle, k) for k in ("backend", "pipeline", "state", "run_id", "run_name", "url")}
+    entry.update({f"output.{k}": v for k, v in handle.outputs.items()}, seconds=round(handle.seconds, 2))
+    entry.update(arguments=arguments, finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     with open(settings.state_dir / "runs" / "history.jsonl", "a") as fh:
         fh.write(json.dumps(entry, default=str) + "\n")
 
@@ -163,7 +134,7 @@ def run_history(settings: Settings) -> list[dict[str, Any]]:
 
 def run_started(settings: Settings, run_id: str, slack_s: float) -> int | None:
     """When run ``run_id`` started, in epoch ms less ``slack_s`` (for clocks that differ), from the history;
-    None if it holds no such run. :func:`mrhelpers.find_versions` reads only the versions written since."""
+    None if it holds no such run."""
     starts = [
         dt.datetime.fromisoformat(e["finished"]).timestamp() - float(e.get("seconds") or 0)
         for e in run_history(settings)

@@ -1,5 +1,4 @@
-"""The pipeline that registers a model with lineage to its run, the token wiring of a registry task,
-and a small real model to register."""
+"""The pipeline that registers a model with lineage to its run, a registry task's token wiring, a model to register."""
 
 import json
 from pathlib import Path
@@ -46,22 +45,33 @@ def model_registration_pipeline(
     model_format_version: str = "1",
     on_conflict: str = "error",
 ) -> PipelineOutputs:
-    """Register ``model_uri`` as ``model_name``/``version_name``: the task gets the token from the Secret
-    ``model-registry-auth`` and its namespace from the pod (:func:`with_token`), the run id and name from
-    KFP's placeholders."""
+    """Register ``model_uri``: token and namespace by :func:`with_token`, run id and name from KFP's placeholders."""
     task = register_model(
-        model_name=model_name, version_name=version_name, model_uri=model_uri, author=author,
-        registry_url=registry_url, model_format_name=model_format_name, model_format_version=model_format_version,
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, on_conflict=on_conflict,
-    )  # fmt: skip
+        model_name=model_name,
+        version_name=version_name,
+        model_uri=model_uri,
+        author=author,
+        registry_url=registry_url,
+        model_format_name=model_format_name,
+        model_format_version=model_format_version,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        on_conflict=on_conflict,
+    )
     out = with_token(task).outputs
-    return PipelineOutputs(out["model_id"], out["version_id"], out["version_name"], out["created"], out["run_id"],
-                           out["run_name"], out["output_model"])  # fmt: skip
+    return PipelineOutputs(
+        out["model_id"],
+        out["version_id"],
+        out["version_name"],
+        out["created"],
+        out["run_id"],
+        out["run_name"],
+        out["output_model"],
+    )
 
 
 def example_model(settings: Settings, name: str = "example-regressor") -> str:
-    """Write a small, real model, a least-squares linear fit on fixed synthetic data (numpy), as JSON under
-    ``<state dir>/models/<name>/model.json`` (the same content each time); its ``file://`` URI."""
+    """A least-squares linear fit on fixed synthetic data, as ``<state dir>/models/<name>/model.json``; its URI."""
     import numpy as np
 
     rng = np.random.default_rng(7)
@@ -70,7 +80,7 @@ def example_model(settings: Settings, name: str = "example-regressor") -> str:
     coef, *_ = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)
     path = Path(settings.state_dir) / "models" / name / "model.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = {"kind": "linear-regression", "features": 3, "coef": [round(float(c), 6) for c in coef[:3]],
-             "intercept": round(float(coef[3]), 6)}  # fmt: skip
+    coef = [round(float(c), 6) for c in coef]
+    model = {"kind": "linear-regression", "features": 3, "coef": coef[:3], "intercept": coef[3]}
     path.write_text(json.dumps(model, indent=2))
     return path.resolve().as_uri()

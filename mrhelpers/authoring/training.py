@@ -1,5 +1,5 @@
-"""What the training components run: fit, score, and read production's score, on a dataset scikit-learn ships
-(nothing is downloaded). ``seed`` fixes the split, so evaluation scores exactly the rows training held out."""
+"""What the training components run on a dataset scikit-learn ships: fit, score, read production's score.
+``seed`` fixes the split, so evaluation scores exactly the rows training held out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from mrhelpers.authoring.in_task import connect_in_task
 from mrhelpers.core.errors import InvalidInput
 from mrhelpers.core.lifecycle import production_version
-from mrhelpers.core.rest import session_for
 
 DATASETS = ("breast_cancer", "iris", "wine")
 TEST_SIZE = 0.25
@@ -27,7 +26,6 @@ def load_split(dataset: str, seed: int) -> tuple[Any, Any, Any, Any]:
 
 
 MODEL_FILE = "model.joblib"
-"""The file name inside a model folder: what KServe's sklearn runtime looks for (.joblib/.pkl)."""
 
 
 def model_file(path: str | Path) -> Path:
@@ -37,8 +35,8 @@ def model_file(path: str | Path) -> Path:
 
 
 def train_to(path: str, *, dataset: str, c: float, max_iter: int, seed: int) -> dict[str, Any]:
-    """Fit a scaled logistic regression on the training split; save it as ``path/model.joblib`` (a folder with
-    one ``.joblib`` file: what KServe's sklearn runtime serves from a storage URI)."""
+    """Fit a scaled logistic regression on the training split; save it as ``path/model.joblib`` (KServe's
+    sklearn runtime serves a folder with one ``.joblib`` file)."""
     import joblib
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -81,10 +79,6 @@ def evaluate_file(path: str, dataset: str, seed: int) -> dict[str, float]:
 def production_metric(registry_url: str, model_name: str, metric: str, author: str) -> float:
     """The ``metric`` recorded on model ``model_name``'s production version; -1.0 when there is none."""
     registry = connect_in_task(registry_url, author)
-    session = session_for(registry)
-    model = session.find_model(model_name)
-    version = production_version(registry, model_name) if model is not None else None
-    if version is None:
-        return -1.0
-    value = (session.find_version(model.id, version).custom_properties or {}).get(metric)
+    version = production_version(registry, model_name) if registry.get_registered_model(model_name) else None
+    value = (registry.get_model_version(model_name, version).custom_properties or {}).get(metric) if version else None
     return float(value) if isinstance(value, (int, float)) else -1.0

@@ -9,17 +9,13 @@ from mrhelpers.core.errors import InvalidInput
 
 DEFAULT_MINIO_ENDPOINT = "http://seaweedfs.kubeflow:9000"
 """KFP's object store service in namespace kubeflow (what ``minio://`` URIs point at)."""
+FETCHABLE = ("gs", "oci", "pvc", "hf", "https", "http", "file")
 
 
 def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[str, str]:
-    """An artifact URI as KFP writes it, as a serving runtime can fetch it: ``{"uri": ...}``, plus ``s3_endpoint``
-    for S3. ``minio://bucket/key`` (KFP's object store) becomes ``s3://bucket/key`` at ``s3_endpoint``;
-    ``s3``, ``gs``, ``oci``, ``pvc``, ``hf``, ``http(s)`` and ``file`` URIs pass unchanged; an absolute path
-    becomes ``file://`` (fine for kfp.local, not for a cluster).
-
-    Raises:
-        InvalidInput: Empty, relative, a scheme no runtime can fetch, or no bucket/location.
-    """
+    """``{"uri": ...}`` a serving runtime can fetch (plus ``s3_endpoint`` for S3): ``minio://bucket/key`` becomes
+    ``s3://bucket/key`` at ``s3_endpoint``, an absolute path ``file://``, the schemes listed below pass unchanged;
+    :class:`InvalidInput` for anything else."""
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInput("uri", uri, "a non-empty artifact URI")
     if uri.startswith("/"):
@@ -30,10 +26,8 @@ def serving_uri(uri: str, *, s3_endpoint: str = DEFAULT_MINIO_ENDPOINT) -> dict[
         if not parsed.netloc:
             raise InvalidInput("uri", uri, f"{scheme}://<bucket>/<key>")
         return {"uri": f"s3://{parsed.netloc}{parsed.path}", "s3_endpoint": s3_endpoint}
-    if scheme in ("gs", "oci", "pvc", "hf", "https", "http", "file"):
+    if scheme in FETCHABLE:
         if scheme != "file" and not parsed.netloc:
             raise InvalidInput("uri", uri, f"{scheme}://<location>")
         return {"uri": uri}
-    raise InvalidInput(
-        "uri", uri, "minio://, s3://, gs://, oci://, pvc://, hf://, https://, file:// or an absolute path"
-    )
+    raise InvalidInput("uri", uri, f"an absolute path or a URI with one of {', '.join(('minio', 's3', *FETCHABLE))}")

@@ -1,8 +1,4 @@
-"""Settings: where the registry is, who registers, where local state lives.
-
-:meth:`Settings.from_env` reads the ``MRH_*`` variables when it is called, never at import; this is the
-only module that reads them. docs/settings.md lists every variable, its default and what reads it.
-"""
+"""Settings: the one reader of ``MRH_*`` variables, when :meth:`Settings.from_env` is called (docs/settings.md)."""
 
 from __future__ import annotations
 
@@ -18,25 +14,15 @@ from mrhelpers.core.errors import InvalidInput
 
 
 class BackendProfile(Protocol):
-    """What core asks a backend (it never compares a backend's name); :class:`mrhelpers.backends.Backend`
-    adds the operations."""
+    """What core asks a backend; :class:`mrhelpers.backends.Backend` adds the operations."""
 
     name: str
 
-    def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]:
-        """Defaults for ``registry_url``, ``namespace``, ``token`` and ``kfp_host`` on this backend."""
-
-    def component_registry_url(self, settings: Settings) -> str:
-        """The registry URL as a pipeline component on this backend must use it."""
-
-    def unreachable_hint(self, settings_secret_name: str) -> str:
-        """What to check when the registry does not answer."""
-
-    def run_link(self, settings: Settings, run_id: str) -> str | None:
-        """Where a reader sees pipeline run ``run_id``, or None."""
-
-    def run_started(self, settings: Settings, run_id: str) -> int | None:
-        """Epoch ms (the registry's clock) before which run ``run_id`` registered nothing, or None if unknown."""
+    def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]: ...  # URLs, token
+    def component_registry_url(self, settings: Settings) -> str: ...  # the URL a pipeline component uses
+    def unreachable_hint(self, settings_secret_name: str) -> str: ...  # what to check when the registry is down
+    def run_link(self, settings: Settings, run_id: str) -> str | None: ...  # where a reader sees the run
+    def run_started(self, settings: Settings, run_id: str) -> int | None: ...  # epoch ms before which it wrote nothing
 
 
 BACKENDS: dict[str, BackendProfile] = {}
@@ -48,22 +34,17 @@ def register_backend(backend: BackendProfile) -> None:
     BACKENDS[backend.name] = backend
 
 
-TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
-"""Environment variable through which a pipeline task receives the registry token."""
-SECRET_TOKEN_KEY = "token"  # noqa: S105
-"""Key of the token inside the Secret (Kubernetes) or the local secret store."""
+TOKEN_ENV = "MODEL_REGISTRY_TOKEN"  # noqa: S105 - the variable through which a pipeline task gets the token
+SECRET_TOKEN_KEY = "token"  # noqa: S105 - the token's key in the Secret or the local secret store
 DEFAULT_SECRET_NAME = "model-registry-auth"  # noqa: S105
 CLUSTER_REGISTRY_URL = "http://model-registry-service.{namespace}.svc.cluster.local:8080"
-"""How a pipeline pod reaches the registry in its namespace (``kubeflow``, or a profile namespace)."""
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-"""Where Kubernetes mounts a pod's ServiceAccount token, CA certificate and namespace."""
 DEFAULT_COMPONENT_IMAGE = "localhost/mrhelpers-python:0.1.0"
-"""The packaged components' image when ``setup/versions.env`` is not at hand (its ``COMPONENT_IMAGE``)."""
+"""The packaged components' image when ``setup/versions.env`` (its ``COMPONENT_IMAGE``) is not at hand."""
 
 
 def serviceaccount_dir(settings: Settings | None = None) -> Path:
-    """The pod's ServiceAccount folder: ``settings.serviceaccount_dir``; without settings
-    ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
+    """``settings.serviceaccount_dir``; without settings ``MRH_SERVICEACCOUNT_DIR`` or :data:`SERVICEACCOUNT_DIR`."""
     if settings is not None:
         return settings.serviceaccount_dir
     return Path(os.environ.get("MRH_SERVICEACCOUNT_DIR") or SERVICEACCOUNT_DIR)
@@ -84,28 +65,17 @@ def pod_namespace(settings: Settings | None = None) -> str | None:
         return None
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
 class Secret:
     """A string that never shows itself in repr, str, logs or notebook outputs; :meth:`reveal` gives it."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
+    _value: str
 
     def reveal(self) -> str:
         return self._value
 
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
     def __len__(self) -> int:
         return len(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
     def __repr__(self) -> str:
         return "Secret('********')" if self._value else "Secret('')"
@@ -120,23 +90,19 @@ def project_root() -> Path | None:
 
 
 def versions(path: Path | None = None) -> dict[str, str]:
-    """The project's version matrix, ``setup/versions.env`` of the clone (or ``path``): ``{"KFP_VERSION": ...}``.
+    """The version matrix ``setup/versions.env`` of the clone (or ``path``): ``{"KFP_VERSION": ...}``.
 
     Raises:
         FileNotFoundError: Not a clone. ValueError: A line that is not ``KEY=VALUE``.
     """
-    if path is None:
-        if project_root() is None:
-            raise FileNotFoundError("setup/versions.env not found: mrhelpers is not imported from a clone.")
-        path = project_root() / "setup" / "versions.env"
-    out: dict[str, str] = {}
-    for raw in path.read_text().splitlines():
-        if raw.strip() and not raw.strip().startswith("#"):
-            key, sep, value = raw.strip().partition("=")
-            if not sep or not key.isidentifier():
-                raise ValueError(f"{path}: malformed line {raw!r}; expected KEY=VALUE")
-            out[key] = value
-    return out
+    if path is None and project_root() is None:
+        raise FileNotFoundError("setup/versions.env not found: mrhelpers is not imported from a clone.")
+    path = path or project_root() / "setup" / "versions.env"
+    lines = [raw.strip() for raw in path.read_text().splitlines()]
+    pairs = [line.partition("=") for line in lines if line and not line.startswith("#")]
+    if bad := ["".join(p) for p in pairs if not p[1] or not p[0].isidentifier()]:
+        raise ValueError(f"{path}: malformed line {bad[0]!r}; expected KEY=VALUE")
+    return {key: value for key, _, value in pairs}
 
 
 def _default_dir(variable: str, in_clone: str, elsewhere: str) -> Path:
@@ -146,12 +112,12 @@ def _default_dir(variable: str, in_clone: str, elsewhere: str) -> Path:
 
 
 def default_state_dir() -> Path:
-    """The local stack's state folder: ``MRH_STATE_DIR``, else ``.mrh/stack`` in a clone, else ``~/.local/state``."""
+    """``MRH_STATE_DIR``, else ``.mrh/stack`` in a clone, else ``~/.local/state/mrhelpers``."""
     return _default_dir("MRH_STATE_DIR", "stack", ".local/state/mrhelpers")
 
 
 def default_bin_dir() -> Path:
-    """The folder of the built ``model-registry`` server: ``MRH_BIN_DIR``, else ``.mrh/bin`` in a clone."""
+    """``MRH_BIN_DIR``, else ``.mrh/bin`` in a clone, else ``~/.local/share/mrhelpers/bin``."""
     return _default_dir("MRH_BIN_DIR", "bin", ".local/share/mrhelpers/bin")
 
 
@@ -161,27 +127,30 @@ def default_component_image() -> str:
 
 
 def read_stack_state(state_dir: Path) -> dict[str, Any]:
-    """The local stack's recorded state (``<state_dir>/state.json``: ports, URLs), or ``{}`` when none."""
+    """The local stack's ``<state_dir>/state.json`` (ports, URLs), or ``{}`` when there is none."""
     path = state_dir / "state.json"
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            "state file", str(path), f"valid JSON written by `make up` ({exc}); delete it and run `make up` again"
-        ) from None
+        fix = f"valid JSON written by `make up` ({exc}); delete it and run `make up` again"
+        raise InvalidInput("state file", str(path), fix) from None
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Where things are and who acts; build one with :meth:`from_env`. The tokens are :class:`Secret`\\ s."""
+    """Where things are and who acts; build one with :meth:`from_env`. The tokens are :class:`Secret`\\ s.
+
+    An empty ``component_registry_url`` becomes the backend's (local: ``registry_url``; cluster: the in-cluster
+    DNS name), an empty ``pipeline_root`` ``<state_dir>/pipeline-root``.
+    """
 
     backend: str = "local"
     registry_url: str = "http://127.0.0.1:8080"
     author: str = "mrhelpers"
     namespace: str = "local"
-    token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
+    token: Secret = Secret("")
     secret_name: str = DEFAULT_SECRET_NAME
     kfp_host: str = "http://127.0.0.1:8888"
     registry_ui_url: str = "http://127.0.0.1:8084"
@@ -189,34 +158,31 @@ class Settings:
     pipeline_root: str = ""
     state_dir: Path = dataclasses.field(default_factory=default_state_dir)
     bin_dir: Path = dataclasses.field(default_factory=default_bin_dir)
-    kfp_token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
+    kfp_token: Secret = Secret("")
     poll_seconds: float = 5.0
     serviceaccount_dir: Path = Path(SERVICEACCOUNT_DIR)
     component_image: str = dataclasses.field(default_factory=default_component_image)
     component_registry_url: str = ""
-    """The registry URL as a pipeline component must use it; empty: the backend's (local components use
-    :attr:`registry_url`, cluster ones the in-cluster DNS name)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise InvalidInput("backend", self.backend, f"one of {', '.join(BACKENDS)} (MRH_BACKEND or backend=...)")
-        fix = object.__setattr__
-        for name in ("token", "kfp_token"):
-            if not isinstance(getattr(self, name), Secret):
-                fix(self, name, Secret(str(getattr(self, name) or "")))
-        for name in ("state_dir", "bin_dir", "serviceaccount_dir"):
-            fix(self, name, Path(getattr(self, name)).expanduser())
         try:
-            fix(self, "poll_seconds", float(self.poll_seconds))
+            poll_seconds = float(self.poll_seconds)
         except (TypeError, ValueError):
             raise InvalidInput("poll_seconds", self.poll_seconds, "a number of seconds (MRH_POLL_SECONDS)") from None
-        fix(self, "registry_url", str(self.registry_url).rstrip("/"))
-        fix(self, "pipeline_root", self.pipeline_root or str(self.state_dir / "pipeline-root"))
-        fix(
-            self,
-            "component_registry_url",
-            self.component_registry_url or self.backend_impl().component_registry_url(self),
-        )
+        fixed = {
+            name: Path(getattr(self, name)).expanduser() for name in ("state_dir", "bin_dir", "serviceaccount_dir")
+        }
+        for name in ("token", "kfp_token"):
+            if not isinstance(getattr(self, name), Secret):
+                fixed[name] = Secret(str(getattr(self, name) or ""))
+        fixed.update(poll_seconds=poll_seconds, registry_url=str(self.registry_url).rstrip("/"))
+        fixed["pipeline_root"] = self.pipeline_root or str(fixed["state_dir"] / "pipeline-root")
+        for name, value in fixed.items():
+            object.__setattr__(self, name, value)
+        if not self.component_registry_url:
+            object.__setattr__(self, "component_registry_url", self.backend_impl().component_registry_url(self))
 
     def backend_impl(self) -> Any:
         """The backend object (:class:`mrhelpers.backends.Backend`) that :attr:`backend` names."""
@@ -224,32 +190,23 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed; a component registry URL that was the backend's default follows them."""
-        if (
-            "component_registry_url" not in changes
-            and self.component_registry_url == self.backend_impl().component_registry_url(self)
-        ):
-            changes["component_registry_url"] = ""
+        if self.component_registry_url == self.backend_impl().component_registry_url(self):
+            changes.setdefault("component_registry_url", "")
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        """Settings from the ``MRH_*`` variables, then ``overrides`` (those set to ``None`` or ``""`` are ignored,
-        so a notebook can pass its parameters straight through).
-
-        Raises:
-            InvalidInput: For an unknown override or backend.
-        """
+        """Settings from the ``MRH_*`` variables, then ``overrides`` (``None`` and ``""`` ones are ignored, so a
+        notebook can pass its parameters straight through); :class:`InvalidInput` for an unknown one."""
         fields = [f.name for f in dataclasses.fields(cls)]
-        unknown = set(overrides) - set(fields)
-        if unknown:
-            raise InvalidInput("setting", sorted(unknown)[0], f"one of {', '.join(sorted(fields))}")
+        if unknown := sorted(set(overrides) - set(fields)):
+            raise InvalidInput("setting", unknown[0], f"one of {', '.join(sorted(fields))}")
         given = {k: v for k, v in overrides.items() if v not in (None, "")}
 
         def pick(name: str, default: Any = None) -> Any:
             return given.get(name, os.environ.get(f"MRH_{name.upper()}") or default)
 
-        values = {name: pick(name) for name in fields}
-        values = {k: v for k, v in values.items() if v is not None}
+        values = {name: pick(name) for name in fields if pick(name) is not None}
         values["state_dir"] = Path(values.get("state_dir") or default_state_dir())
         if values.setdefault("backend", "local") not in BACKENDS:
             cls(backend=values["backend"])  # raises the error that names the choices

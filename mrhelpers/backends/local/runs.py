@@ -1,8 +1,5 @@
-"""Pipeline runs on the local backend: kfp.local in a child Python process.
-
-The child's environment holds the registry token (its tasks inherit it) and its output goes to the run's
-log; this process's ``os.environ``, ``sys.stdout`` and kfp.local set-up stay as they are (docs/settings.md).
-"""
+"""Local runs: kfp.local in a child process whose environment holds the token and whose output is the run's log;
+this process's ``os.environ``, ``sys.stdout`` and kfp.local set-up stay as they are (docs/settings.md)."""
 
 from __future__ import annotations
 
@@ -22,6 +19,8 @@ from mrhelpers.core.errors import RunFailed
 from mrhelpers.core.progress import Progress
 from mrhelpers.core.settings import TOKEN_ENV, Settings
 
+CHILD = "from mrhelpers.backends.local.runs import run_in_child; run_in_child()"
+
 
 def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, name: str) -> RunHandle:
     """Compile ``component`` (a pipeline or a component) and run it with kfp.local in a child process."""
@@ -33,28 +32,29 @@ def _run_here(component: Any, arguments: dict[str, Any], settings: Settings, nam
     root.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in root.iterdir()}
     log = root / f".{name}-{time.time_ns()}.log"
-    with tempfile.TemporaryDirectory() as tmp:
+    env = {**os.environ, TOKEN_ENV: settings.token.reveal()} if settings.token else dict(os.environ)
+    use_venv = bool(getattr(getattr(mine, "runner", None), "use_venv", False))
+    with tempfile.TemporaryDirectory() as tmp, open(log, "w") as out:
         compiler.Compiler().compile(component, f"{tmp}/package.yaml")
-        job = {"package": f"{tmp}/package.yaml", "arguments": arguments, "root": str(root), "result": f"{tmp}/out"}
-        job["use_venv"] = bool(getattr(getattr(mine, "runner", None), "use_venv", False))
-        env = {**os.environ, TOKEN_ENV: settings.token.reveal()} if settings.token else dict(os.environ)
+        job = {"package": f"{tmp}/package.yaml", "arguments": arguments, "root": str(root), "use_venv": use_venv}
+        done = Path(job.setdefault("result", f"{tmp}/result.json"))
         start = time.monotonic()
-        with open(log, "w") as out:
-            code = "from mrhelpers.backends.local.runs import run_in_child; run_in_child()"
-            subprocess.run([sys.executable, "-c", code], input=json.dumps(job, default=str), text=True, env=env,
-                           stdout=out, stderr=subprocess.STDOUT, check=False)  # fmt: skip
+        child = [sys.executable, "-c", CHILD]
+        subprocess.run(child, input=json.dumps(job, default=str), text=True, env=env, stdout=out, stderr=out)
         seconds = time.monotonic() - start
-        result = json.loads(Path(job["result"]).read_text()) if Path(job["result"]).exists() else {}
-    runs = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in before and p.name.startswith(name))
-    run_dir = runs[-1] if runs else None
+        result = json.loads(done.read_text()) if done.exists() else {"error": "kfp.local ended without a result"}
+    new = [p for p in root.iterdir() if p.is_dir() and p.name not in before and p.name.startswith(name)]
+    run_dir = max(new, default=None)
     if run_dir:
         log = log.replace(run_dir / handles.LOG_NAME)
+    outputs, error = result.get("outputs") or {}, result["error"]
+    run_name = outputs.get("run_name") or (run_dir.name if run_dir else None)
+    url = run_dir.resolve().as_uri() if run_dir else None
+    state = FAILED if error else SUCCEEDED
     tasks = handles.task_lines(log)
-    error = result.get("error", None if result else "the kfp.local process ended without a result")
-    outputs = result.get("outputs") or {}
-    return RunHandle("local", name, FAILED if error else SUCCEEDED, outputs, outputs.get("run_id"),
-                     outputs.get("run_name") or (run_dir.name if run_dir else None),
-                     run_dir.resolve().as_uri() if run_dir else None, seconds, error, tasks, str(log))  # fmt: skip
+    return RunHandle(
+        "local", name, state, outputs, outputs.get("run_id"), run_name, url, seconds, error, tasks, str(log)
+    )
 
 
 def run_in_child() -> None:
@@ -75,7 +75,7 @@ def run_in_child() -> None:
 def run_component_local(component: Callable[..., Any], arguments: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """kfp.local runs ``component`` on this machine, in this environment; its outputs by name."""
     run = _run_here(component, arguments, settings, component.component_spec.name.replace("_", "-"))
-    handles.print_tasks(run.tasks, run.log, failed=run.error is not None)
+    handles.summarize(run.log, failed=run.error is not None)
     if run.error is not None:
         raise RunFailed(f"{run.error} The log's tail is above; the whole log: {run.log}.")
     return run.outputs
@@ -87,6 +87,6 @@ def submit_local(pipeline: Callable[..., Any], arguments: dict[str, Any], settin
     with Progress(f"Running pipeline {name!r} with kfp.local") as progress:
         handle = _run_here(pipeline, arguments, settings, name)
         progress.done(handle.state)
-    handles.print_tasks(handle.tasks, handle.log, failed=handle.error is not None)
+    handles.summarize(handle.log, failed=handle.error is not None)
     handles.remember(settings, handle, arguments)
     return handle

@@ -9,9 +9,8 @@ import pytest
 from kfp import dsl
 
 from mrhelpers import RunFailed, connect, find_versions, submit
-from mrhelpers.authoring.handles import last_run
+from mrhelpers.authoring.handles import last_run, run_component
 from mrhelpers.authoring.pipelines import example_model, model_registration_pipeline
-from mrhelpers.backends.runs import run_component
 from mrhelpers.core.settings import TOKEN_ENV
 
 
