@@ -25,8 +25,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "mrhelpers.core.rest": "RegistryHttpError",
-    "mrhelpers.core.inspection": "models_frame versions_frame find_versions artifacts_frame lineage_of lineage_graph"
-    " metric_figure",
+    "mrhelpers.core.inspection": "models_frame versions_frame find_versions artifacts_frame lineage_of lineage_graph",
     "mrhelpers.core.lifecycle": "archive_version restore_version set_stage production_version archive_model",
     "mrhelpers.core.records": "record read_records",
     "mrhelpers.authoring.compiling": "compile_pipeline describe_package",

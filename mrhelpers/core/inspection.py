@@ -192,20 +192,3 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
         ax.annotate("", xy=(1, 0.5), xycoords=version_box, xytext=(0, 0.5), textcoords=run_box, arrowprops=arrow)
     return InlineFigure(fig)
 
-
-def metric_figure(registry: ModelRegistry, name: str, metric: str = "accuracy") -> InlineFigure:
-    """A bar chart of ``metric`` (from each version's metadata) per version; production in green."""
-    from matplotlib.figure import Figure
-
-    frame = versions_frame(registry, name)
-    frame = frame[[isinstance(m.get(metric), (int, float)) for m in frame.metadata]]
-    if frame.empty:
-        raise InvalidInput("metric", metric, f"a metadata key that versions of {name!r} record")
-    values = [m[metric] for m in frame.metadata]
-    fig = Figure(figsize=(max(5, 1.2 * len(frame)), 3), layout="constrained")
-    ax = fig.add_subplot(ylabel=metric, title=f"{name}: {metric} per version (green: production)")
-    colors = ["#2e7d32" if s == "production" else "#9e9e9e" for s in frame.stage]
-    ax.bar(list(frame.version), values, color=colors)
-    low, high = min(values), max(values)
-    ax.set_ylim(low - max(0.02, (high - low) * 0.5), high + max(0.01, (high - low) * 0.2))
-    return InlineFigure(fig)

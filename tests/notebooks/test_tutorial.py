@@ -206,8 +206,19 @@ def test_notebook_06_shows_the_metric_figure(tutorial):
 
 
 def test_cleanup_notebook_archives_the_tutorial_and_stops_the_stack(tutorial):
-    """Last in this module: it stops the stack the other tests use."""
+    """Notebook 99 on the tutorial's registry. Afterwards the test starts the stack again and puts back the
+    states and stages it found, so no other test depends on running before this one."""
+    from model_registry.types import RegisteredModelState
+
+    from mrhelpers import production_version, restore_version, set_stage
+
     _, _, settings = tutorial
+    registry = connect(settings)
+    names = ["tutorial-component-check", "tutorial-regressor", "tutorial-regressor-packaged", "tutorial-classifier"]
+    names.append("tutorial-scratch")
+    found = {n: versions_frame(registry, n)[["version", "state", "stage"]].fillna("").to_dict("records") for n in names}
+    production = {n: production_version(registry, n) for n in names}
+
     results = run_notebooks(OUT, {"backend": "local"}, names=[CLEANUP], quiet=True)
     assert results[0].status == "ok", results[0].error
     rec = read_records(OUT / f"{CLEANUP}.ipynb")
@@ -223,9 +234,24 @@ def test_cleanup_notebook_archives_the_tutorial_and_stops_the_stack(tutorial):
     }
     localstack.up(settings, quiet=True)  # the data survived; everything is archived now
     registry = connect(settings)
-    for name in [*archived, "tutorial-scratch"]:
+    for name in names:
         assert set(versions_frame(registry, name).state) == {"ARCHIVED"}
         assert models_frame(registry).set_index("model").loc[name, "state"] == "ARCHIVED"
+
+    for name in names:  # put back what the other tests read
+        model = registry.get_registered_model(name)
+        model.state = RegisteredModelState.LIVE
+        registry.update(model)
+        for row in found[name]:
+            if row["state"] == "LIVE":
+                restore_version(registry, name, row["version"])
+        if production[name]:
+            set_stage(registry, name, production[name], "production")
+    for name in names:
+        assert (
+            versions_frame(registry, name)[["version", "state", "stage"]].fillna("").to_dict("records") == found[name]
+        )
+        assert models_frame(registry).set_index("model").loc[name, "state"] == "LIVE"
 
 
 STREAM_BUDGET = 40

@@ -92,12 +92,3 @@ def test_archive_and_restore(model):
     assert restore_version(registry, name, "v5") == "LIVE"
     with pytest.raises(InvalidInput):
         archive_version(registry, name, "nope")
-
-
-def test_metric_figure(model):
-    registry, name = model
-    fig = inspection.metric_figure(registry, name, "i")
-    assert [t.get_text() for t in fig.figure.axes[0].get_xticklabels()] == [f"v{i}" for i in range(7)]
-    assert fig._repr_png_().startswith(b"\x89PNG")
-    with pytest.raises(InvalidInput, match="no_such_metric"):
-        inspection.metric_figure(registry, name, "no_such_metric")
