@@ -1,13 +1,11 @@
-"""The pipeline that registers a model with lineage to its run, a registry task's token wiring, a model to register."""
+"""The pipeline that registers a model with lineage to its run, and a registry task's token wiring."""
 
-import json
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from kfp import dsl, kubernetes
 
 from mrhelpers.authoring.components import register_model
-from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV, Settings
+from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, TOKEN_ENV
 
 
 def with_token(task: Any) -> Any:
@@ -68,19 +66,3 @@ def model_registration_pipeline(
         out["run_name"],
         out["output_model"],
     )
-
-
-def example_model(settings: Settings, name: str = "example-regressor") -> str:
-    """A least-squares linear fit on fixed synthetic data, as ``<state dir>/models/<name>/model.json``; its URI."""
-    import numpy as np
-
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(200, 3))
-    y = x @ np.array([1.5, -2.0, 0.5]) + 0.25 + rng.normal(scale=0.1, size=200)
-    coef, *_ = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)
-    path = Path(settings.state_dir) / "models" / name / "model.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    coef = [round(float(c), 6) for c in coef]
-    model = {"kind": "linear-regression", "features": 3, "coef": coef[:3], "intercept": coef[3]}
-    path.write_text(json.dumps(model, indent=2))
-    return path.resolve().as_uri()

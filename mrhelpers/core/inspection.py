@@ -191,4 +191,3 @@ def lineage_graph(registry: ModelRegistry, name: str, *, max_versions: int = 30)
         run_box = run_boxes[row.source_id or ""]
         ax.annotate("", xy=(1, 0.5), xycoords=version_box, xytext=(0, 0.5), textcoords=run_box, arrowprops=arrow)
     return InlineFigure(fig)
-

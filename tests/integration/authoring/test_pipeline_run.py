@@ -10,15 +10,23 @@ from kfp import dsl
 
 from mrhelpers import RunFailed, connect, find_versions, submit
 from mrhelpers.authoring.handles import last_run, run_component
-from mrhelpers.authoring.pipelines import example_model, model_registration_pipeline
+from mrhelpers.authoring.pipelines import model_registration_pipeline
 from mrhelpers.core.settings import TOKEN_ENV
+
+
+def model_file(stack):
+    """A small model file under the stack's state folder; its file:// URI."""
+    path = Path(stack.state_dir) / "models" / "pipeline-model" / "model.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"kind": "linear-regression", "coef": [1.5, -2.0, 0.5], "intercept": 0.25}')
+    return path.resolve().as_uri()
 
 
 def args(stack, **extra):
     return dict(
         model_name="pipeline-model",
         version_name="v1",
-        model_uri=example_model(stack),
+        model_uri=model_file(stack),
         author="tests",
         registry_url=stack.component_registry_url,
         model_format_name="linear-json",
