@@ -78,7 +78,14 @@ class Handler(BaseHTTPRequestHandler):
             self._drain_chunked()
             self._refuse(411, b'{"code":"LengthRequired","message":"send a Content-Length"}')
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:  # not a number, or negative: nothing safe to forward
+            self.close_connection = True
+            self._refuse(400, b'{"code":"BadRequest","message":"Content-Length is not a byte count"}')
+            return
         if length > MAX_BODY:
             self.close_connection = True
             while length > 0 and (piece := self.rfile.read(min(CHUNK, length))):  # drained, so the client reads 413

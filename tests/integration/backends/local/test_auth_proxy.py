@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -259,3 +260,13 @@ def test_a_chunked_request_body_is_refused_with_411(secured):
     assert resp.status == 411 and b"Content-Length" in resp.read()
     conn.close()
     assert connect(secured).get_registered_model("chunked") is None
+
+
+@pytest.mark.parametrize("length", ["abc", "-5"])
+def test_a_bad_content_length_gets_400_and_the_proxy_keeps_serving(secured, length):
+    port = int(secured.registry_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        request = f"POST {api_path()}/registered_models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        raw.sendall(f"{request}Content-Length: {length}\r\n\r\n".encode())
+        assert raw.makefile("rb").readline().split()[1] == b"400"
+    assert connect(secured).get_registered_model("no-such-model") is None  # the next request is served
