@@ -38,8 +38,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from net import free_port, http_status
+
 from mrhelpers.backends.local.secrets import local_secret_dir, read_local_secret, write_local_secret
-from mrhelpers.backends.net import free_port, http_status
 from mrhelpers.backends.secrets import check_secret, choose_token
 from mrhelpers.core.errors import MRHelpersError, StackError
 from mrhelpers.core.progress import Progress
