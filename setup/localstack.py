@@ -720,6 +720,7 @@ def up(
                 _stop_pid(proxy["pid"], _BINARIES["proxy"])
             if _alive(proxy.get("pid"), _BINARIES["proxy"]):
                 _proxy_token(settings)  # still a token it can check
+                state["registry_url"] = proxy["url"]  # a registry started again above must not be the address
                 _say(f"The token-checking proxy already runs at {proxy['url']}.", quiet)
             else:
                 _start_proxy(settings, state, _env_int("MRH_PROXY_PORT"), timeout, quiet)

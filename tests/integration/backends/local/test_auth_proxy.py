@@ -253,6 +253,8 @@ def test_the_registry_stopped_behind_the_proxy_is_a_502_and_unavailable(secured)
     finally:
         assert localstack.up(secured, quiet=True).ok
     assert http_status(url, TOKEN) == 200
+    # readers still get the proxy's address, not the new server's (which would skip the token check)
+    assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
 
 
 def test_a_chunked_request_body_is_refused_with_411(secured):
@@ -266,6 +268,7 @@ def test_a_chunked_request_body_is_refused_with_411(secured):
 
 
 def test_make_doctor_says_ok_when_the_stack_answers_and_names_the_fix_when_not(secured):
+    secured = Settings.from_env(state_dir=secured.state_dir)  # the registry's URL now (tests above restart parts)
     env = {**os.environ, "MRH_STATE_DIR": str(secured.state_dir), "MRH_BACKEND": "local"}
     run = [sys.executable, str(ROOT / "setup" / "doctor.py")]
     ok = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
@@ -282,6 +285,7 @@ def test_make_doctor_says_ok_when_the_stack_answers_and_names_the_fix_when_not(s
 
 def test_the_cluster_doctor_asks_the_registry_with_the_token_and_the_kfp_api(secured):
     """mh.doctor on the cluster backend as through the port-forwards: this registry behind the token, KFP's stub."""
+    secured = Settings.from_env(state_dir=secured.state_dir)
     with KfpApi() as api:
         cluster = secured.replace(backend="cluster", kfp_host=api.url, namespace="kubeflow")
         assert doctor(cluster) == [] and ("GET", "/apis/v2beta1/experiments") in api.calls
