@@ -1,4 +1,5 @@
-"""``doctor``: say what is wrong with the backend, why, and how to fix it."""
+"""``doctor``: what the library needs from the backend and cannot get, why, and the fix (the install's own
+checks are ``make doctor``'s, setup/doctor.py)."""
 
 from __future__ import annotations
 
@@ -16,5 +17,5 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """What is wrong with the backend ``settings`` names (empty: all good)."""
+    """What the library cannot get from the backend ``settings`` names (empty: all good)."""
     return settings.backend_impl().doctor(settings)

@@ -1,8 +1,12 @@
 """Every rule of the install's doctor (setup/cluster_doctor.py), on Kubernetes objects built here (the JSON
-`kubectl get -o json` prints); the library's own doctor when nothing answers.
+`kubectl get -o json` prints); the library's own doctor and `make doctor` (setup/doctor.py) when nothing answers.
 
 The install's doctor reading a real API server: tests/kube/test_kube_doctor.py. The library's cluster doctor
-against a real registry: tests/integration/backends/cluster/test_cluster_doctor.py."""
+against a real registry behind the token: tests/integration/backends/local/test_auth_proxy.py."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 from cluster_doctor import cluster_doctor, diagnose, failed_pipeline_pods
@@ -10,6 +14,7 @@ from net import free_port
 
 from mrhelpers import MRHelpersError, Settings
 from mrhelpers.backends.doctor import doctor
+from tests.conftest import ROOT
 
 READY = [{"type": "Ready", "status": "True"}]
 NOT_READY = [{"type": "Ready", "status": "False"}]
@@ -161,6 +166,20 @@ def test_the_librarys_cluster_doctor_names_the_port_forward_and_make_doctor(tmp_
     ]
     assert "not reachable" in found[0].cause and "does not answer" in found[1].cause
     assert all("`make cluster-forward`" in f.fix and "`make doctor`" in f.fix for f in found)
+
+
+def test_make_doctor_on_a_cluster_says_what_the_library_finds_then_why_it_cannot_read_the_cluster(tmp_path):
+    registry, kfp = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "MRH_BACKEND": "cluster",
+           "MRH_STATE_DIR": str(tmp_path), "MRH_REGISTRY_URL": registry, "MRH_KFP_HOST": kfp}  # fmt: skip
+    cli = [sys.executable, str(ROOT / "setup" / "doctor.py")]
+    run = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    problems = [line for line in run.stdout.splitlines() if line.startswith("PROBLEM: ")]
+    assert problems == [f"PROBLEM: the Model Registry at {registry} does not answer",
+                        f"PROBLEM: the KFP API at {kfp} does not answer"]  # fmt: skip
+    error = run.stderr.splitlines()[-1]
+    assert error.startswith("error: No cluster to diagnose") and "kubectl cluster-info" in error
 
 
 def test_local_doctor_reports_a_stopped_stack(tmp_path):
