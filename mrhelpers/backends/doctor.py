@@ -1,5 +1,4 @@
-"""``doctor``: what the library needs from the backend and cannot get, why, and the fix (the install's own
-checks are ``make doctor``'s, setup/doctor.py)."""
+"""``doctor``: what the library cannot get from the backend, why, and the fix (``make doctor`` checks the install)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The cluster backend: Kubeflow reached by kubeconfig or ServiceAccount (:mod:`.clients`), runs on KFP
-(:mod:`.kfp_runs`), the token as a Secret (:mod:`.kube_secret`), KServe (:mod:`.kserve`). The install's own
-checks (pods, images, PVCs, RBAC) are ``make doctor``'s (setup/cluster_doctor.py)."""
+(:mod:`.kfp_runs`), the token as a Secret (:mod:`.kube_secret`), KServe (:mod:`.kserve`)."""
 
 from __future__ import annotations
 
@@ -54,16 +53,11 @@ class ClusterBackend:
         return run_started(settings, run_id, slack_s=300)  # the cluster's clock may differ from this machine's
 
     def doctor(self, settings: Settings) -> list[Finding]:
-        """The registry answers with the token (``connect``), and the KFP API answers."""
-
-        def kfp_answers() -> None:  # kfp.Client() itself may send nothing: one request that needs the token
-            experiments = kfp_client(settings).list_experiments
-            kfp_call("listing experiments", settings, experiments, page_size=1, namespace=settings.namespace)
-
-        checks = {
-            f"the Model Registry at {settings.registry_url} does not answer": lambda: connect(settings, retries=2),
-            f"the KFP API at {settings.kfp_host or IN_CLUSTER_KFP_HOST} does not answer": kfp_answers,
-        }
+        """The registry answers with the token (``connect``); the KFP API answers a request (kfp.Client() may not)."""
+        registry, kfp = settings.registry_url, settings.kfp_host or IN_CLUSTER_KFP_HOST
+        checks = {f"the Model Registry at {registry} does not answer": lambda: connect(settings, retries=2),
+                  f"the KFP API at {kfp} does not answer": lambda: kfp_call("listing experiments", settings,
+                      kfp_client(settings).list_experiments, namespace=settings.namespace)}  # fmt: skip
         fix = "`make cluster-forward` (`make cluster-status` shows the port-forwards); `make doctor` checks the install"
         found = []
         for check, call in checks.items():
