@@ -9,13 +9,14 @@ BIN := .mrh/bin
 export PATH := $(PATH):/usr/local/go/bin
 include setup/versions.env
 
-.PHONY: help install system python server tools kube constraints ui ui-build FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube test-ui lab up down status lint bench report cleanup notebook-outputs clean
+.PHONY: help install system python server tools kube constraints ui ui-build FORCE cluster-up cluster-down cluster-forward cluster-status tutorial test test-unit test-integration test-notebooks test-kube test-ui lab up down status doctor lint bench report cleanup notebook-outputs clean
 
 help:
 	@echo "make tutorial  - install, then run notebooks 00-07 headless on the local backend"
 	@echo "make test      - install, then run every test tier (unit, integration, notebooks, kube, ui)"
 	@echo "make lab       - open the notebooks in JupyterLab"
 	@echo "make up|down|status - the local stack (MariaDB, Model Registry server, token proxy): setup/localstack.py"
+	@echo "make doctor    - what is wrong with the backend MRH_BACKEND names, and the fix (setup/doctor.py)"
 	@echo "make ui        - build the Model Registry UI once (minutes, ~1 GB), serve it on 127.0.0.1, print the URL"
 	@echo "make report    - the executed notebooks as a static HTML site (build/report/)"
 	@echo "make cleanup   - run notebook 99: archive the tutorial's models and stop the local stack"
@@ -138,6 +139,10 @@ down:
 
 status:
 	@$(PY) setup/localstack.py status
+
+# What mh.doctor finds, then on the cluster backend the install's own checks (setup/cluster_doctor.py).
+doctor: python
+	@$(PY) setup/doctor.py
 
 lint: python $(BIN)/actionlint
 	@$(VENV)/bin/ruff check mrhelpers tests benchmarks setup

@@ -72,8 +72,8 @@ retry() {
     if run "$@"; then return 0; fi
     [ "$i" -lt "$attempts" ] && say "  attempt $i of $attempts failed; retrying in ${RETRY_DELAY}s ..." && sleep "$RETRY_DELAY"
   done
-  die "'$*' failed $attempts times." "Run it by hand to see the error, then \`python -m mrhelpers doctor\`" \
-    "(with MRH_BACKEND=cluster) names common causes; re-running \`setup/cluster.sh up\` is safe."
+  die "'$*' failed $attempts times." "Run it by hand to see the error, then \`MRH_BACKEND=cluster make doctor\`" \
+    "names common causes; re-running \`setup/cluster.sh up\` is safe."
 }
 
 kc() { kubectl --context "$CONTEXT" "$@"; }
@@ -186,7 +186,7 @@ wait_deployments() {
     say "$line"
     if [ "$waited" -ge "$WAIT_TIMEOUT" ]; then
       die "the Deployments in $ns did not become Available within ${WAIT_TIMEOUT}s." \
-        "See what is wrong: python -m mrhelpers doctor (with MRH_BACKEND=cluster), or" \
+        "See what is wrong: MRH_BACKEND=cluster make doctor, or" \
         "kubectl --context $CONTEXT -n $ns get pods; then run setup/cluster.sh up again (safe)."
     fi
     sleep "$RETRY_DELAY"
@@ -310,7 +310,7 @@ install_multi_user() {
     printf '+ kustomize build %s/example | kubectl apply --server-side --force-conflicts -f -\n' "$checkout"
     [ "$DRY_RUN" = 1 ] && break
     if kustomize build "$checkout/example" | kc apply --server-side --force-conflicts -f -; then break; fi
-    [ "$i" = 10 ] && die "the Kubeflow install did not apply after 10 attempts." "Check \`kubectl get pods -A\` and python -m mrhelpers doctor."
+    [ "$i" = 10 ] && die "the Kubeflow install did not apply after 10 attempts." "Check \`kubectl get pods -A\` and MRH_BACKEND=cluster make doctor."
     say "  attempt $i of 10 did not apply yet; retrying in ${RETRY_DELAY}s ..."
     sleep "$RETRY_DELAY"
   done
@@ -336,7 +336,7 @@ apply_built() {
     [ "$i" -lt "$attempts" ] && say "  attempt $i of $attempts failed; retrying in ${RETRY_DELAY}s ..." && sleep "$RETRY_DELAY"
   done
   die "applying $1 into $2 failed $attempts times." "Run \`kustomize build $1 | kubectl apply -n $2 -f -\` to see the error;" \
-    "python -m mrhelpers doctor (with MRH_BACKEND=cluster) names common causes; re-running setup/cluster.sh up is safe."
+    "MRH_BACKEND=cluster make doctor names common causes; re-running setup/cluster.sh up is safe."
 }
 
 # Add "Model Registry" to the central dashboard's menu once (the ConfigMap holds the links as JSON).

@@ -38,8 +38,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from net import free_port, http_status
+
 from mrhelpers.backends.local.secrets import local_secret_dir, read_local_secret, write_local_secret
-from mrhelpers.backends.net import free_port, http_status
 from mrhelpers.backends.secrets import check_secret, choose_token
 from mrhelpers.core.errors import MRHelpersError, StackError
 from mrhelpers.core.progress import Progress
@@ -719,6 +720,7 @@ def up(
                 _stop_pid(proxy["pid"], _BINARIES["proxy"])
             if _alive(proxy.get("pid"), _BINARIES["proxy"]):
                 _proxy_token(settings)  # still a token it can check
+                state["registry_url"] = proxy["url"]  # a registry started again above must not be the address
                 _say(f"The token-checking proxy already runs at {proxy['url']}.", quiet)
             else:
                 _start_proxy(settings, state, _env_int("MRH_PROXY_PORT"), timeout, quiet)

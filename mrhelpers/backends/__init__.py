@@ -36,7 +36,7 @@ class Backend(BackendProfile, Protocol):
         """Serve a registry entry from :func:`mrhelpers.backends.serving.resolve_production`."""
 
     def doctor(self, settings: Settings) -> list[Finding]:
-        """What is wrong (empty: all good)."""
+        """What the library needs and cannot get, each with its fix (empty: all good)."""
 
 
 register_backend(LocalBackend())

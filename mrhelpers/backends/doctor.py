@@ -1,9 +1,11 @@
-"""``doctor``: say what is wrong with the backend, why, and how to fix it."""
+"""``doctor``: what the library cannot get from the backend, why, and the fix (``make doctor`` checks the install)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+from mrhelpers.core.errors import AuthError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,5 +18,13 @@ class Finding:
 
 
 def doctor(settings: Any) -> list[Finding]:
-    """What is wrong with the backend ``settings`` names (empty: all good)."""
+    """What the library cannot get from the backend ``settings`` names (empty: all good)."""
     return settings.backend_impl().doctor(settings)
+
+
+def failed(check: str, exc: Exception, fix: str) -> Finding:
+    """The finding for a call that raised ``exc``; a refused token says so, with the token's fix."""
+    if isinstance(exc, AuthError):
+        fix = "store the token the registry expects in the Secret (notebook 01, `mh.ensure_secret`) or set MRH_TOKEN"
+        return Finding(check.replace("does not answer", "refused the token"), str(exc), fix)
+    return Finding(check, str(exc), fix)

@@ -42,8 +42,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mrhelpers.backends.net import free_port, http_status
 from mrhelpers.core.settings import Settings, project_root, versions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # setup/, for net.py
+from net import free_port, http_status  # noqa: E402
 
 REGISTRY_ID = "local"
 PREFIXES = ("/model-registry/api/v1/", "/api/v1/")

@@ -1,16 +1,16 @@
-"""doctor(settings) on a cluster, reading the real API: pods whose status is written through the status
-subresource (there is no kubelet to write it), the events a kubelet and a scheduler would post, PVCs
-that stay Pending (no volume controller runs) with and without a default StorageClass.
+"""The install's doctor (setup/cluster_doctor.py) on a cluster, reading the real API: pods whose status is
+written through the status subresource (there is no kubelet to write it), the events a kubelet and a
+scheduler would post, PVCs that stay Pending (no volume controller runs) with and without a default StorageClass.
 
 What a real API server adds over objects built in a test: validation of every status and event, the
 fields it fills in (phase Pending, creation times), list calls across namespaces, and the answer to a
 log request for a pod that never ran (which doctor must survive)."""
 
 import pytest
+from cluster_doctor import cluster_doctor
 from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.backends.doctor import doctor
 
 IMAGE = "registry.example/kfp/image:1"
 
@@ -73,7 +73,7 @@ def test_doctor_reads_what_the_api_server_holds(core, namespace, tmp_path):
         labels={"pipelines.kubeflow.org/v2_component": "true"})  # fmt: skip
     # doctor asks for that failed pipeline pod's log: the real server cannot give one (no node ran it).
 
-    found = doctor(settings(tmp_path, ns))
+    found = cluster_doctor(settings(tmp_path, ns))
     names = checks(found)
     assert f"{ns}/metadata-grpc-deployment-1-2 CrashLoopBackOff, exit code 139" in names
     (pull,) = [f for f in found if f.check == f"{ns}/ml-pipeline-ui-1-2 ImagePullBackOff"]
@@ -95,16 +95,14 @@ def test_pending_claims_with_and_without_a_default_storage_class(core, namespace
     claim = core.read_namespaced_persistent_volume_claim("mysql-pv-claim", namespace)
     assert claim.status.phase == "Pending"  # the API server's default; no volume controller binds it
     mine = f"PVC Pending: {namespace}/mysql-pv-claim"
-    (found,) = [
-        f for f in doctor(settings(tmp_path, namespace)) if f.check.startswith("PVC Pending") and mine in f.check
-    ]
+    (found,) = [f for f in cluster_doctor(settings(tmp_path, namespace)) if mine in f.check]
     assert found.cause == "there is no default StorageClass"
     name = f"{namespace}-standard"[:63]
     storage.create_storage_class(client.V1StorageClass(
         metadata=client.V1ObjectMeta(name=name, annotations={"storageclass.kubernetes.io/is-default-class": "true"}),
         provisioner="rancher.io/local-path"))  # fmt: skip
     try:
-        (found,) = [f for f in doctor(settings(tmp_path, namespace)) if mine in f.check]
+        (found,) = [f for f in cluster_doctor(settings(tmp_path, namespace)) if mine in f.check]
         assert found.cause == "the storage provisioner is not running"
     finally:
         storage.delete_storage_class(name)
@@ -117,4 +115,4 @@ def test_doctor_with_a_user_who_may_not_list_pods(control_plane, tmp_path, monke
     with pytest.raises(
         MRHelpersError, match=r"Cannot read the cluster .*\(HTTP 403 Forbidden\).*kubectl auth can-i list pods -A"
     ):
-        doctor(settings(tmp_path, "kubeflow"))
+        cluster_doctor(settings(tmp_path, "kubeflow"))

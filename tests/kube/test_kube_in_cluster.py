@@ -8,10 +8,10 @@ import base64
 import shutil
 
 import pytest
+from cluster_doctor import cluster_doctor
 from kubernetes import client
 
 from mrhelpers import MRHelpersError, Settings, ensure_secret
-from mrhelpers.backends.doctor import doctor
 from tests.kube_api import grant_secrets
 
 TOKEN = "in-cluster-token-91ab"  # noqa: S105
@@ -57,7 +57,7 @@ def test_the_accounts_identity_is_what_rbac_judges(pod, tmp_path):
         ensure_secret(Settings.from_env(backend="cluster", namespace="kube-system", state_dir=tmp_path),
                       "model-registry-auth", {"token": TOKEN})  # fmt: skip
     with pytest.raises(MRHelpersError, match=r"Cannot read the cluster .*ServiceAccount \(HTTP 403 Forbidden\)"):
-        doctor(Settings.from_env(backend="cluster", state_dir=tmp_path))
+        cluster_doctor(Settings.from_env(backend="cluster", state_dir=tmp_path))
 
 
 def test_a_kubeconfig_still_wins_over_the_pods_account(pod, control_plane, tmp_path, monkeypatch):

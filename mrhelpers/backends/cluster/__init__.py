@@ -1,5 +1,5 @@
 """The cluster backend: Kubeflow reached by kubeconfig or ServiceAccount (:mod:`.clients`), runs on KFP
-(:mod:`.kfp_runs`), the token as a Secret (:mod:`.kube_secret`), KServe (:mod:`.kserve`), :mod:`.doctor_rules`."""
+(:mod:`.kfp_runs`), the token as a Secret (:mod:`.kube_secret`), KServe (:mod:`.kserve`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from mrhelpers.authoring.handles import run_started
-from mrhelpers.backends.cluster.doctor_rules import cluster_doctor
+from mrhelpers.backends.cluster.clients import IN_CLUSTER_KFP_HOST, kfp_call, kfp_client
 from mrhelpers.backends.cluster.kfp_runs import run_component, submit
 from mrhelpers.backends.cluster.kserve import deploy
 from mrhelpers.backends.cluster.kube_secret import ensure_kubernetes_secret, read_kubernetes_secret
+from mrhelpers.backends.doctor import Finding, failed
+from mrhelpers.core.errors import MRHelpersError
+from mrhelpers.core.registry import connect
 from mrhelpers.core.settings import CLUSTER_REGISTRY_URL, Settings, in_cluster, pod_namespace
 
 
@@ -24,7 +27,6 @@ class ClusterBackend:
     submit = staticmethod(submit)
     run_component = staticmethod(run_component)
     serve = staticmethod(deploy)
-    doctor = staticmethod(cluster_doctor)
 
     def settings_defaults(self, pick: Callable[..., Any], state_dir: Path) -> dict[str, Any]:
         return {
@@ -41,7 +43,7 @@ class ClusterBackend:
     def unreachable_hint(self, secret_name: str) -> str:
         return (
             "Check the port-forward (`setup/cluster.sh port-forward status`, or `kubectl port-forward -n kubeflow "
-            "svc/model-registry-service 8082:8080`) and `python -m mrhelpers doctor`."
+            "svc/model-registry-service 8082:8080`) and `make doctor`."
         )
 
     def run_link(self, settings: Settings, run_id: str) -> str | None:
@@ -49,3 +51,18 @@ class ClusterBackend:
 
     def run_started(self, settings: Settings, run_id: str) -> int | None:
         return run_started(settings, run_id, slack_s=300)  # the cluster's clock may differ from this machine's
+
+    def doctor(self, settings: Settings) -> list[Finding]:
+        """The registry answers with the token (``connect``); the KFP API answers a request (kfp.Client() may not)."""
+        registry, kfp = settings.registry_url, settings.kfp_host or IN_CLUSTER_KFP_HOST
+        checks = {f"the Model Registry at {registry} does not answer": lambda: connect(settings, retries=2),
+                  f"the KFP API at {kfp} does not answer": lambda: kfp_call("listing experiments", settings,
+                      kfp_client(settings).list_experiments, namespace=settings.namespace)}  # fmt: skip
+        fix = "`make cluster-forward` (`make cluster-status` shows the port-forwards); `make doctor` checks the install"
+        found = []
+        for check, call in checks.items():
+            try:
+                call()
+            except MRHelpersError as exc:
+                found.append(failed(check, exc, fix))
+        return found

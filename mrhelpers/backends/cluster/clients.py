@@ -70,7 +70,7 @@ def kfp_call(what: str, settings: Settings, call: Callable[..., Any], *args: Any
     except urllib3.exceptions.HTTPError as exc:
         raise MRHelpersError(
             f"The KFP API server at {settings.kfp_host} does not answer ({what}: {type(exc).__name__}). "
-            f"{FORWARD_HINT} Then check `kubectl -n kubeflow get pods` or `python -m mrhelpers doctor`."
+            f"{FORWARD_HINT} Then check `kubectl -n kubeflow get pods` or `make doctor`."
         ) from None
     except kfp_server_api.ApiException as exc:
         hint = {

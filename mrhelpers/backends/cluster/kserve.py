@@ -65,7 +65,7 @@ def deploy(entry: dict[str, Any], settings: Settings, *, timeout: float = 600, p
         hint = {
             403: f"not allowed (RBAC): `kubectl auth can-i create inferenceservices -n {ns}`",
             404: "KServe is not installed (no InferenceService API): `setup/cluster.sh up --with-kserve`",
-        }.get(exc.status, "`python -m mrhelpers doctor` with MRH_BACKEND=cluster")
+        }.get(exc.status, "`MRH_BACKEND=cluster make doctor`")
         raise MRHelpersError(f"Applying InferenceService {ns}/{name} failed (HTTP {exc.status}): {hint}.") from None
     with Progress(f"InferenceService {ns}/{name}", quiet=not progress) as shown:
         deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mrhelpers.authoring.handles import RunHandle, run_history, run_started
-from mrhelpers.backends.doctor import Finding
+from mrhelpers.backends.doctor import Finding, failed
 from mrhelpers.backends.local.runs import run_component_local, submit_local
 from mrhelpers.backends.local.secrets import local_secret_dir, read_local_secret, write_local_secret
 from mrhelpers.backends.secrets import SecretInfo
@@ -77,6 +77,6 @@ class LocalBackend:
             connect(settings, retries=2)
         except MRHelpersError as exc:
             state = settings.state_dir / "state.json"
-            cause = str(exc) if state.is_file() else f"no local stack: {state} does not exist"
-            return [Finding(f"the Model Registry at {settings.registry_url} does not answer", cause, START)]
+            check = f"the Model Registry at {settings.registry_url} does not answer"
+            return [failed(check, exc, START) if state.is_file() else Finding(check, f"no local stack: {state}", START)]
         return []

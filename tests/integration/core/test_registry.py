@@ -161,7 +161,7 @@ def test_versions_frame_of_unknown_model_is_empty(registry):
 
 
 def test_unreachable_registry_is_named(tmp_path):
-    from mrhelpers.backends.net import free_port
+    from net import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RegistryUnavailable, match=rf"{url}.*make up"):

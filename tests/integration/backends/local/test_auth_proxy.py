@@ -5,11 +5,14 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import localstack  # setup/localstack.py
 import pytest
+from net import http_status
 
 from mrhelpers import (
     AuthError,
@@ -18,13 +21,14 @@ from mrhelpers import (
     Settings,
     StackError,
     connect,
+    doctor,
     ensure_secret,
     models_frame,
     register_version,
     versions_frame,
 )
-from mrhelpers.backends.net import http_status
-from tests.conftest import stack_settings
+from tests.conftest import ROOT, stack_settings
+from tests.unit.backends.cluster.kfp_api_stub import KfpApi
 
 api_path = localstack.api_path
 
@@ -250,6 +254,8 @@ def test_the_registry_stopped_behind_the_proxy_is_a_502_and_unavailable(secured)
     finally:
         assert localstack.up(secured, quiet=True).ok
     assert http_status(url, TOKEN) == 200
+    # readers still get the proxy's address, not the new server's (which would skip the token check)
+    assert Settings.from_env(state_dir=secured.state_dir).registry_url == secured.registry_url
 
 
 def test_a_chunked_request_body_is_refused_with_411(secured):
@@ -270,3 +276,33 @@ def test_a_bad_content_length_gets_400_and_the_proxy_keeps_serving(secured, leng
         raw.sendall(f"{request}Content-Length: {length}\r\n\r\n".encode())
         assert raw.makefile("rb").readline().split()[1] == b"400"
     assert connect(secured).get_registered_model("no-such-model") is None  # the next request is served
+
+
+def test_make_doctor_says_ok_when_the_stack_answers_and_names_the_fix_when_not(secured):
+    secured = Settings.from_env(state_dir=secured.state_dir)  # the registry's URL now (tests above restart parts)
+    env = {**os.environ, "MRH_STATE_DIR": str(secured.state_dir), "MRH_BACKEND": "local"}
+    run = [sys.executable, str(ROOT / "setup" / "doctor.py")]
+    ok = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert (ok.returncode, ok.stdout) == (
+        0,
+        f"ok: the local backend answers (Model Registry at {secured.registry_url}).\n",
+    )
+    wrong = subprocess.run(run, env={**env, "MRH_TOKEN": "not-" + TOKEN}, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 1
+    assert wrong.stdout.startswith(f"PROBLEM: the Model Registry at {secured.registry_url} refused the token")
+    assert "  fix:   store the token the registry expects" in wrong.stdout and TOKEN not in wrong.stdout
+    usage = subprocess.run([*run, "doctor"], env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage: python setup/doctor.py" in usage.stderr
+
+
+def test_the_cluster_doctor_asks_the_registry_with_the_token_and_the_kfp_api(secured):
+    """mh.doctor on the cluster backend as through the port-forwards: this registry behind the token, KFP's stub."""
+    secured = Settings.from_env(state_dir=secured.state_dir)
+    with KfpApi() as api:
+        cluster = secured.replace(backend="cluster", kfp_host=api.url, namespace="kubeflow")
+        assert doctor(cluster) == [] and ("GET", "/apis/v2beta1/experiments") in api.calls
+        [found] = doctor(cluster.replace(token=Secret("not-" + TOKEN)))
+    assert found.check == f"the Model Registry at {secured.registry_url} refused the token"
+    assert "401" in found.cause and "mh.ensure_secret" in found.fix and "MRH_TOKEN" in found.fix
+    [found] = doctor(cluster)  # the KFP API has stopped
+    assert found.check == f"the KFP API at {api.url} does not answer" and "MaxRetryError" in found.cause

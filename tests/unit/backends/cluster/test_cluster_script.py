@@ -210,7 +210,7 @@ def test_apply_that_keeps_failing_stops_with_the_next_step(cluster):
     result = cluster.given(apply_failures={"platform-agnostic": 99}).run("up")
     assert result.returncode == 1
     assert len([c for c in cluster.changes() if "platform-agnostic" in c]) == 5
-    assert "failed 5 times" in result.stderr and "python -m mrhelpers doctor" in result.stderr
+    assert "failed 5 times" in result.stderr and "`MRH_BACKEND=cluster make doctor`" in result.stderr
     assert "setup/cluster.sh doctor" not in result.stderr  # no such command (issue 17, 6)
     assert "re-running `setup/cluster.sh up` is safe" in result.stderr
     assert not any("model-registry" in c for c in cluster.changes())  # stopped there
@@ -223,7 +223,7 @@ def test_waits_show_progress_then_time_out_naming_doctor(cluster):
     assert "kubeflow: 3 of 3 Deployments available" in result.stdout
     stuck = cluster.given(deployments_ready_after=10**6).run("up", "--rebuild", MRH_WAIT_TIMEOUT="0")
     assert stuck.returncode == 1
-    assert "did not become Available within 0s" in stuck.stderr and "mrhelpers doctor" in stuck.stderr
+    assert "did not become Available within 0s" in stuck.stderr and "make doctor" in stuck.stderr
 
 
 def test_preflight_names_each_problem_and_its_fix(cluster):

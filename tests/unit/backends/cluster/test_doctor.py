@@ -1,12 +1,20 @@
-"""Every doctor rule, on Kubernetes objects built here (the JSON `kubectl get -o json` prints).
+"""Every rule of the install's doctor (setup/cluster_doctor.py), on Kubernetes objects built here (the JSON
+`kubectl get -o json` prints); the library's own doctor and `make doctor` (setup/doctor.py) when nothing answers.
 
-doctor(settings) reading a real API server: tests/kube/test_kube_doctor.py."""
+The install's doctor reading a real API server: tests/kube/test_kube_doctor.py. The library's cluster doctor
+against a real registry behind the token: tests/integration/backends/local/test_auth_proxy.py."""
+
+import os
+import subprocess
+import sys
 
 import pytest
+from cluster_doctor import cluster_doctor, diagnose, failed_pipeline_pods
+from net import free_port
 
 from mrhelpers import MRHelpersError, Settings
-from mrhelpers.backends.cluster.doctor_rules import diagnose
 from mrhelpers.backends.doctor import doctor
+from tests.conftest import ROOT
 
 READY = [{"type": "Ready", "status": "True"}]
 NOT_READY = [{"type": "Ready", "status": "False"}]
@@ -145,12 +153,36 @@ def test_ui_unreachable_and_istio_rbac():
 def test_cluster_doctor_without_a_cluster_says_what_to_check(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
     with pytest.raises(MRHelpersError, match="kubectl cluster-info"):
-        doctor(Settings(backend="cluster", state_dir=tmp_path))
+        cluster_doctor(Settings(backend="cluster", state_dir=tmp_path))
+
+
+def test_the_librarys_cluster_doctor_names_the_port_forward_and_make_doctor(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))  # it needs no Kubernetes API
+    registry, kfp = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    found = doctor(Settings(backend="cluster", state_dir=tmp_path, registry_url=registry, kfp_host=kfp))
+    assert [f.check for f in found] == [
+        f"the Model Registry at {registry} does not answer",
+        f"the KFP API at {kfp} does not answer",
+    ]
+    assert "not reachable" in found[0].cause and "does not answer" in found[1].cause
+    assert all("`make cluster-forward`" in f.fix and "`make doctor`" in f.fix for f in found)
+
+
+def test_make_doctor_on_a_cluster_says_what_the_library_finds_then_why_it_cannot_read_the_cluster(tmp_path):
+    registry, kfp = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "MRH_BACKEND": "cluster",
+           "MRH_STATE_DIR": str(tmp_path), "MRH_REGISTRY_URL": registry, "MRH_KFP_HOST": kfp}  # fmt: skip
+    cli = [sys.executable, str(ROOT / "setup" / "doctor.py")]
+    run = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    problems = [line for line in run.stdout.splitlines() if line.startswith("PROBLEM: ")]
+    assert problems == [f"PROBLEM: the Model Registry at {registry} does not answer",
+                        f"PROBLEM: the KFP API at {kfp} does not answer"]  # fmt: skip
+    error = run.stderr.splitlines()[-1]
+    assert error.startswith("error: No cluster to diagnose") and "kubectl cluster-info" in error
 
 
 def test_local_doctor_reports_a_stopped_stack(tmp_path):
-    from mrhelpers.backends.net import free_port
-
     url = f"http://127.0.0.1:{free_port()}"
     [found] = doctor(Settings(state_dir=tmp_path, registry_url=url))
     assert found.check == f"the Model Registry at {url} does not answer" and "`make up`" in found.fix
@@ -169,8 +201,6 @@ def pipeline_pod(name, exit_code, created):
 
 
 def test_failed_pipeline_pods_newest_first():
-    from mrhelpers.backends.cluster.doctor_rules import failed_pipeline_pods
-
     pods = [pipeline_pod("a", 1, "2026-01-01T00:00:00Z"), pipeline_pod("b", 0, "2026-01-02T00:00:00Z"),
             pipeline_pod("c", 2, "2026-01-03T00:00:00Z"), *HEALTHY]  # fmt: skip
     assert [p["metadata"]["name"] for p in failed_pipeline_pods(pods)] == ["c", "a"]

@@ -1,4 +1,5 @@
-"""The cluster's doctor: known failures as rules over Kubernetes objects (``kubectl get -o json``'s dicts)."""
+"""The Kubeflow install's doctor: known failures as rules over Kubernetes objects (``kubectl get -o json``'s
+dicts). ``make doctor`` (setup/doctor.py) prints them on the cluster backend."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from net import http_status
+
 from mrhelpers.backends.cluster.clients import kube_client
 from mrhelpers.backends.doctor import Finding
-from mrhelpers.backends.net import http_status
 from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Small loopback network helpers shared by the backends: a free port, an HTTP status."""
+"""Small loopback network helpers for setup/ and the tests: a free port, an HTTP status."""
 
 from __future__ import annotations
 
