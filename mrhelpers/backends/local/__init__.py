@@ -78,5 +78,6 @@ class LocalBackend:
         except MRHelpersError as exc:
             state = settings.state_dir / "state.json"
             check = f"the Model Registry at {settings.registry_url} does not answer"
-            return [failed(check, exc, START) if state.is_file() else Finding(check, f"no local stack: {state}", START)]
+            missing = Finding(check, f"no local stack: {state} does not exist", START)
+            return [failed(check, exc, START) if state.is_file() else missing]
         return []
