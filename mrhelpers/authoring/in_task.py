@@ -46,7 +46,7 @@ def resolve_namespace(given: str = "") -> str:
 def connect_in_task(registry_url: str, author: str) -> ModelRegistry:
     """Connect from inside a pipeline task with the token in ``MODEL_REGISTRY_TOKEN``."""
     token = Secret(os.environ.get(TOKEN_ENV, ""))
-    return connect(Settings(registry_url=registry_url.rstrip("/"), author=author, token=token, state_dir=Path(".")))
+    return connect(Settings(registry_url=registry_url, author=author, token=token, state_dir=Path(".")))
 
 
 def register_for_run(reg: RunRegistration) -> RegistrationResult:

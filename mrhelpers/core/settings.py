@@ -206,7 +206,7 @@ class Settings:
         def pick(name: str, default: Any = None) -> Any:
             return given.get(name, os.environ.get(f"MRH_{name.upper()}") or default)
 
-        values = {name: pick(name) for name in fields if pick(name) is not None}
+        values = {name: value for name in fields if (value := pick(name)) is not None}
         values["state_dir"] = Path(values.get("state_dir") or default_state_dir())
         if values.setdefault("backend", "local") not in BACKENDS:
             cls(backend=values["backend"])  # raises the error that names the choices
