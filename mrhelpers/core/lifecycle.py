@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 STAGES = ("candidate", "production")
 DEMOTE_TO = ("candidate", "archived")
-ARCHIVED_MARK = "mrh_archived"  # on a version's ModelArtifact: "1" while the version is archived
+ARCHIVED_MARK = "mrh_archived"  # on a version's ModelArtifact while archived: "1", or "model" (by archive_model)
 REPAIRS = 3  # most writes of one state change that racing writes undo
 
 
@@ -98,25 +98,25 @@ def _put_state(entity: Any, state: Any) -> bool:
     return changed
 
 
-def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None) -> bool:
-    """Whether the version's artifact carries ``mrh_archived`` (set or cleared first, given ``archived``)."""
+def _marked(registry: ModelRegistry, version_id: str, archived: bool | None = None, mark: str = "1") -> str:
+    """The version's artifact's ``mrh_archived`` mark, ``""`` for none (set or cleared first, given ``archived``)."""
     session = session_for(registry)
     art = session.model_artifact(version_id)
-    marked = art is not None and (art.custom_properties or {}).get(ARCHIVED_MARK) == "1"
-    if art is not None and archived is not None and marked != archived:
-        _set_prop(art, ARCHIVED_MARK, "1" if archived else "")
+    marked = str((art.custom_properties or {}).get(ARCHIVED_MARK) or "") if art is not None else ""
+    if art is not None and archived is not None and bool(marked) != archived:
+        _set_prop(art, ARCHIVED_MARK, mark if archived else "")
         session.save_artifact(art)
-        return archived
+        return mark if archived else ""
     return marked
 
 
-def _set_state(registry: ModelRegistry, name: str, version: str, state: str) -> str:
+def _set_state(registry: ModelRegistry, name: str, version: str, state: str, mark: str = "1") -> str:
     """Write a version's state (marking its artifact first), taking back its own ``production`` stage."""
     from model_registry.types import ModelVersionState
 
     session = session_for(registry)
     _, mv = _find(registry, name, version)
-    _marked(registry, str(mv.id), state == "ARCHIVED")
+    _marked(registry, str(mv.id), state == "ARCHIVED", mark)
 
     def change(v: Any) -> bool:
         demote = (v.custom_properties or {}).get(STAGE_KEY) == "production" and _set_prop(v, STAGE_KEY, "candidate")
@@ -171,10 +171,12 @@ def set_stage(
     _write(lambda: session.find_model(name), point, session.save_model, f"Promoting {name}/{version}")
     # Re-read what decides: a racing archive or demote wins. An archive this call's write undid is still
     # marked on the artifact: archive it again, for that caller.
-    now = session.version(str(mv.id))
-    if state_of(now) != "ARCHIVED" and _marked(registry, str(mv.id)):
-        _set_state(registry, name, version, "ARCHIVED")
+    now, mark = session.version(str(mv.id)), _marked(registry, str(mv.id))
+    if state_of(now) != "ARCHIVED" and mark:
+        _set_state(registry, name, version, "ARCHIVED", mark)
         now = session.version(str(mv.id))
+    if mark == "model":  # archive_model runs: this call's pointer write may have undone its archive of the model
+        _archive_model_state(registry, name)
     if state_of(now) == "ARCHIVED" or (now.custom_properties or {}).get(STAGE_KEY) != "production":
         raise InvalidInput(
             "version", f"{name}/{version}", "a version nobody archives or demotes at the same moment: another "
@@ -197,14 +199,17 @@ def production_version(registry: ModelRegistry, name: str) -> str | None:
 
 def archive_model(registry: ModelRegistry, name: str) -> list[str]:
     """Archive every live version of model ``name``, then the model (idempotent); returns the versions it archived."""
-    from model_registry.types import RegisteredModelState
-
     model, _ = _find(registry, name)
     archived = [v.name for v in session_for(registry).versions(model.id) if state_of(v) != "ARCHIVED"]
     for version in archived:
-        archive_version(registry, name, version)
+        _set_state(registry, name, version, "ARCHIVED", "model")  # the mark tells a racing promoter (set_stage)
+    _archive_model_state(registry, name)
+    return archived
+
+
+def _archive_model_state(registry: ModelRegistry, name: str) -> None:
+    from model_registry.types import RegisteredModelState
 
     session = session_for(registry)
     change = functools.partial(_put_state, state=RegisteredModelState.ARCHIVED)
     _write(lambda: session.find_model(name), change, session.save_model, f"Archiving model {name}", REPAIRS)
-    return archived

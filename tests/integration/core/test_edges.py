@@ -144,6 +144,29 @@ def test_promote_racing_archive_model_ends_with_everything_archived_and_nothing_
         assert production_version(registry, name) is None
 
 
+def test_a_promoters_pointer_write_landing_after_archive_model_ends_archived_too(stack, registry, monkeypatch):
+    """The interleaving the race above rarely hits, made to happen every time: the promoter reads the model,
+    archive_model (another caller) runs to its end, then the promoter's write of the whole model lands."""
+    name = uid("late-pointer")
+    for v in ("v1", "v2"):
+        register_version(registry, name, v, f"s3://b/{v}", lineage=LINEAGE, **FMT)
+    other, real, fired = connect(stack), rest.RegistrySession.save, []
+
+    def late(self, entity, model_id=None):
+        promoting = type(entity).__name__ == "RegisteredModel" and PRODUCTION_KEY in (entity.custom_properties or {})
+        if promoting and not fired:
+            fired.append(archive_model(other, name))
+        return real(self, entity, model_id)
+
+    monkeypatch.setattr(rest.RegistrySession, "save_model", late)
+    with pytest.raises(InvalidInput, match="not production"):
+        set_stage(registry, name, "v1", "production")
+    assert fired == [["v1", "v2"]]
+    assert models_frame(registry).set_index("model").loc[name, "state"] == "ARCHIVED"
+    assert {s for s, _ in _outcomes(registry, name).values()} == {"ARCHIVED"}
+    assert production_version(registry, name) is None
+
+
 def test_serving_refuses_a_pointer_another_tool_left_on_an_archived_version(registry):
     from model_registry.types import ModelVersionState
 
