@@ -82,21 +82,28 @@ def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool =
 
 
 def find_versions(registry: ModelRegistry, *, run_id: str, settings: Settings | None = None) -> pd.DataFrame:
-    """The versions whose lineage names run ``run_id`` (columns of :func:`versions_frame`); only those written since
-    the run started when ``settings``' backend knows the run, else every model's."""
+    """The versions whose lineage names run ``run_id`` (columns of :func:`versions_frame`): those written since the
+    run started when ``settings``' backend can date it, else every model's (docs/architecture.md: how it dates one)."""
     settings = settings or Settings.from_env()
-    session = session_for(registry)
-    since = settings.backend_impl().run_started(settings, run_id)
+    session, backend = session_for(registry), settings.backend_impl()
+
+    def maybe(v: Any) -> bool:
+        copied, props = copied_fields(v), v.custom_properties or {}
+        return (copied and copied["source_id"] or props.get(SOURCE_ID_KEY, None if copied else run_id)) == run_id
+
+    since = backend.run_started(settings, run_id)
+    if since is None:  # not in the run history: the newest version naming the run (if recent) may date it by name
+        rows = _version_rows(registry, [v for v in session.versions_since(None) if maybe(v)], {})
+        named = next((r for r in rows if r["source_id"] == run_id), None)
+        started = backend.run_started(settings, run_id, named["source_name"]) if named else None
+        if started is not None and started <= int(named["created"] or 0):  # a start precedes its versions
+            since = started
     if since is None:
         models = {m.id: m for m in session.models()}
         # A listing per model, a few at once: they run side by side where one listing pages one by one.
         versions = [v for listed in session.map(session.versions, list(models)) for v in listed]
     else:
         versions = session.versions_since(since)
-
-    def maybe(v: Any) -> bool:
-        copied, props = copied_fields(v), v.custom_properties or {}
-        return (copied and copied["source_id"] or props.get(SOURCE_ID_KEY, None if copied else run_id)) == run_id
 
     candidates = [v for v in versions if maybe(v)]
     if since is not None:  # only the models the answer needs

@@ -357,11 +357,14 @@ class RegistrySession:
         path = "/model_versions" if model_id is None else f"/registered_models/{model_id}/versions"
         return [Version(v) for v in self.pages(path)]
 
-    def versions_since(self, since: int) -> list[Version]:
-        """Every model's versions created at or after ``since`` (epoch ms, the server's clock), newest pages first."""
-        query = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}
-        listed = self.pages("/model_versions", query, until=lambda v: int(v.get("createTimeSinceEpoch") or 0) < since)
-        return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= since]
+    def versions_since(self, since: int | None) -> list[Version]:
+        """Every model's versions created at or after ``since`` (epoch ms, the server's clock), newest pages first;
+        None: the newest page of 20."""
+        query, floor = {"orderBy": "ID", "sortOrder": "DESC", "pageSize": 20}, since or 0
+        listed = self.pages(
+            "/model_versions", query, until=lambda v: since is None or int(v.get("createTimeSinceEpoch") or 0) < floor
+        )
+        return [v for v in map(Version, listed) if int(v.create_time_since_epoch or 0) >= floor]
 
     def version_names(self, model_id: str) -> dict[str, tuple[str, str | None]]:
         """A model's versions as ``{id: (name, run id)}``: all every ``FULL_EVERY_S``, else the recently updated."""

@@ -22,7 +22,7 @@ class BackendProfile(Protocol):
     def component_registry_url(self, settings: Settings) -> str: ...  # the URL a pipeline component uses
     def unreachable_hint(self, settings_secret_name: str) -> str: ...  # what to check when the registry is down
     def run_link(self, settings: Settings, run_id: str) -> str | None: ...  # where a reader sees the run
-    def run_started(self, settings: Settings, run_id: str) -> int | None: ...  # epoch ms before which it wrote nothing
+    def run_started(self, settings: Settings, run_id: str, run_name: str | None = None) -> int | None: ...  # epoch ms
 
 
 BACKENDS: dict[str, BackendProfile] = {}

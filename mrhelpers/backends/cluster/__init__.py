@@ -49,7 +49,7 @@ class ClusterBackend:
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         return f"{settings.kfp_ui_url.rstrip('/')}/#/runs/details/{run_id}"
 
-    def run_started(self, settings: Settings, run_id: str) -> int | None:
+    def run_started(self, settings: Settings, run_id: str, run_name: str | None = None) -> int | None:
         return run_started(settings, run_id, slack_s=300)  # the cluster's clock may differ from this machine's
 
     def doctor(self, settings: Settings) -> list[Finding]:

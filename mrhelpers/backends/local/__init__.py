@@ -3,6 +3,8 @@ a file secret store (:mod:`.secrets`), runs with kfp.local (:mod:`.runs`), model
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from mrhelpers.core.errors import MRHelpersError
 from mrhelpers.core.registry import connect
 from mrhelpers.core.settings import DEFAULT_SECRET_NAME, SECRET_TOKEN_KEY, Settings, read_stack_state
 
+KFP_LOCAL_NAME = re.compile(r"-(\d{4}(?:-\d\d){5}-\d{6})$")  # kfp.local's run name: <pipeline>-<local start time>
 START = "Start the local stack with `make up` (MariaDB, the registry server, the token proxy); `make status` shows it"
 
 
@@ -46,8 +49,14 @@ class LocalBackend:
     def run_link(self, settings: Settings, run_id: str) -> str | None:
         return next((r["url"] for r in run_history(settings) if r.get("run_id") == run_id), None)
 
-    def run_started(self, settings: Settings, run_id: str) -> int | None:
-        return run_started(settings, run_id, slack_s=2)  # the registry runs on this clock: 2 s for id/time order
+    def run_started(self, settings: Settings, run_id: str, run_name: str | None = None) -> int | None:
+        # The registry runs on this clock: 2 s for id/time order. kfp.local names a run <pipeline>-<its start here>.
+        dated, known = KFP_LOCAL_NAME.search(run_name or ""), run_started(settings, run_id, slack_s=2)
+        try:
+            start = dt.datetime.strptime(dated[1], "%Y-%m-%d-%H-%M-%S-%f").timestamp() - 2 if dated else None
+        except (ValueError, OverflowError, OSError):  # digits in that shape, but no date
+            start = None
+        return known if known is not None or start is None else int(start * 1000)
 
     def ensure_secret(
         self, settings: Settings, name: str, data: Mapping[str, str], *, refresh: bool = True

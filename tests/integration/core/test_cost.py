@@ -8,11 +8,13 @@ import re
 import uuid
 
 import pytest
+from kfp.local.executor_input_utils import get_local_pipeline_resource_name
 from model_registry.types import RegisteredModel
 
 from benchmarks.run import seed
 from mrhelpers import Lineage, artifacts_frame, connect, find_versions, models_frame, register_version
 from mrhelpers.authoring.handles import RunHandle, remember
+from mrhelpers.backends.local import LocalBackend
 from mrhelpers.core.rest import RegistrySession, session_for
 
 FMT = dict(model_format_name="onnx", model_format_version="1")
@@ -88,6 +90,81 @@ def test_find_versions_for_a_recorded_run_reads_only_what_was_written_since_it_s
     # The same rows as listing every model's versions, for a run the history does not know.
     full = find_versions(crowded, run_id=run_id, settings=stack.replace(state_dir=tmp_path / "empty"))
     assert found.equals(full), found.compare(full)
+
+
+def _listing_counter(monkeypatch):
+    """Counts the versions each version listing returns, and the per-model listings."""
+    listed = {"versions": 0, "per_model": 0}
+    real = RegistrySession.request
+
+    def counting(self, method, path, params=None, body=None, **kw):
+        answer = real(self, method, path, params, body, **kw)
+        if path.endswith("/versions") or path.endswith("/model_versions"):
+            listed["versions"] += len((answer or {}).get("items") or [])
+            listed["per_model"] += path.startswith("/registered_models/")
+        return answer
+
+    monkeypatch.setattr(RegistrySession, "request", counting)
+    return listed
+
+
+def test_find_versions_dates_a_kfp_local_run_by_its_name(stack, crowded, monkeypatch, tmp_path):
+    """A run started with kfp.local by hand is in no run history; kfp.local names it after its start."""
+    settings = stack.replace(state_dir=tmp_path / "no-history")
+    run_id, run_name = uuid.uuid4().hex[:8], get_local_pipeline_resource_name("my-pipeline")
+    lineage = Lineage.for_kfp_run(run_id, run_name, "local")
+    register_version(crowded, f"kl-{run_id}-0", "v1", "s3://b/0", lineage=lineage, **FMT)
+    # What the reader's own component writes: the client's register_model, the run on the artifact only.
+    crowded.register_model(f"kl-{run_id}-plain", "s3://b/p", version="p1", model_source_id=run_id,
+                           model_source_name=run_name, **FMT)  # fmt: skip
+    everything = session_for(crowded).versions()
+    start = LocalBackend().run_started(settings, run_id, run_name)
+    written_since = sum(int(v.create_time_since_epoch) >= start for v in everything)
+
+    listed = _listing_counter(monkeypatch)
+    found = find_versions(crowded, run_id=run_id, settings=settings)
+    assert sorted(found.model) == [f"kl-{run_id}-0", f"kl-{run_id}-plain"]
+    assert listed["per_model"] == 0 and listed["versions"] <= 20 + 4 * written_since + 20, (listed, written_since)
+
+    # The same rows as listing every model's versions, which is what a backend that cannot date it does.
+    monkeypatch.setattr(LocalBackend, "run_started", lambda self, settings, run_id, run_name=None: None)
+    listed["per_model"] = 0
+    full = find_versions(crowded, run_id=run_id, settings=settings)
+    assert listed["per_model"] >= 3 and found.equals(full), found.compare(full)
+
+
+@pytest.mark.parametrize(
+    "run_name",
+    [
+        "p-2999-01-01-00-00-00-000000",  # dated after the version was written: not a start, so not believed
+        "p-2026-13-45-99-99-99-000000",  # digits in kfp.local's shape, but no date
+        "p-9999-12-31-23-59-59-999999",
+        "a run named by hand",
+    ],
+)
+def test_find_versions_lists_everything_when_the_name_is_no_start(stack, crowded, monkeypatch, tmp_path, run_name):
+    settings = stack.replace(state_dir=tmp_path / "no-history")
+    run_id = uuid.uuid4().hex[:8]
+    lineage = Lineage.for_kfp_run(run_id, run_name, "local")
+    register_version(crowded, f"kx-{run_id}", "v0", "s3://b/old", lineage=Lineage.for_kfp_run(run_id, "x", "local"),
+                     **FMT)  # fmt: skip
+    register_version(crowded, f"kx-{run_id}", "v1", "s3://b/1", lineage=lineage, **FMT)
+    listed = _listing_counter(monkeypatch)
+    found = find_versions(crowded, run_id=run_id, settings=settings)
+    assert list(found.version) == ["v0", "v1"] and listed["per_model"] >= 3, listed
+
+
+def test_find_versions_lists_everything_when_the_run_is_not_among_the_newest(stack, crowded, monkeypatch, tmp_path):
+    settings = stack.replace(state_dir=tmp_path / "no-history")
+    run_id, run_name = uuid.uuid4().hex[:8], get_local_pipeline_resource_name("my-pipeline")
+    register_version(crowded, f"kn-{run_id}", "v1", "s3://b/1", lineage=Lineage.for_kfp_run(run_id, run_name, "local"),
+                     **FMT)  # fmt: skip
+    session = session_for(crowded)
+    model = session.save_model(RegisteredModel(name=f"kn-later-{run_id}", owner=session.author))
+    seed(session, model.id, model.name, [f"v{i}" for i in range(25)], lambda i: f"later-{i}")
+    listed = _listing_counter(monkeypatch)
+    found = find_versions(crowded, run_id=run_id, settings=settings)
+    assert list(found.model) == [f"kn-{run_id}"] and listed["per_model"] >= 3, listed
 
 
 def test_artifacts_frame_of_one_model_reads_that_model_only(stack, crowded):
