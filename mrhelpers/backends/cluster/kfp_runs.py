@@ -106,7 +106,7 @@ def _follow(client: Any, settings: Settings, handle: Any, arguments: dict[str, A
 def outputs_from_registry(settings: Settings, run_id: str) -> dict[str, Any]:
     """What run ``run_id`` registered, shaped as a local run's outputs (for several versions, ``versions``)."""
     registry = connect(settings)
-    found = find_versions(registry, run_id=run_id)
+    found = find_versions(registry, run_id=run_id, settings=settings)
     out: dict[str, Any] = {"run_id": run_id}
     if found.empty:
         return out
