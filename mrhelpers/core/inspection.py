@@ -84,6 +84,8 @@ def versions_frame(registry: ModelRegistry, name: str, *, read_artifacts: bool =
 def find_versions(registry: ModelRegistry, *, run_id: str, settings: Settings | None = None) -> pd.DataFrame:
     """The versions whose lineage names run ``run_id`` (columns of :func:`versions_frame`): those written since the
     run started when ``settings``' backend can date it, else every model's (docs/architecture.md: how it dates one)."""
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidInput("run_id", run_id, "a run id as a non-empty string (kfp.local's are digits: '78263601')")
     settings = settings or Settings.from_env()
     session, backend = session_for(registry), settings.backend_impl()
 

@@ -7,7 +7,8 @@ import unicodedata
 
 import pytest
 
-from mrhelpers import InvalidInput, Settings, connect, register_version
+from mrhelpers import InvalidInput, Settings, connect, find_versions, register_version
+from mrhelpers.backends.local import LocalBackend
 from mrhelpers.core import rest
 from mrhelpers.core.errors import RegistryUnavailable, mask_credentials
 from mrhelpers.core.lifecycle import stage_of
@@ -140,3 +141,26 @@ def test_a_copy_on_a_version_changed_after_its_creation_is_not_trusted():
     )
     assert copied_fields(_version("1", copy=copy))["uri"] == "s3://b/m"
     assert copied_fields(_version("1", copy=copy, updated=2)) is None  # the artifact is read instead
+
+
+@pytest.mark.parametrize("run_id", [78263601, None, "", b"78263601"])
+def test_find_versions_refuses_a_run_id_that_is_not_a_string_before_any_request(run_id):
+    """kfp.local's run ids are digits: an int would match nothing and say so with an empty table."""
+    with pytest.raises(InvalidInput, match="non-empty string") as info:
+        find_versions(Untouchable(), run_id=run_id)
+    assert info.value.field == "run_id"
+
+
+def test_the_local_backend_dates_a_run_by_the_name_kfp_local_gives_it(tmp_path):
+    import time
+
+    from kfp.local.executor_input_utils import get_local_pipeline_resource_name
+
+    settings = Settings(state_dir=tmp_path)  # no run history there
+    before = time.time()
+    name = get_local_pipeline_resource_name("my-pipeline")  # kfp.local's own naming, at this moment
+    started = LocalBackend().run_started(settings, "12345678", name)
+    assert before - 2.01 <= started / 1000 <= time.time() - 2 + 0.01  # its start, less 2 s for clocks
+    assert LocalBackend().run_started(settings, "12345678") is None  # no name, no history: unknown
+    for undated in ("my-pipeline-2026-13-45-99-99-99-000000", "my-pipeline", f"{name}-retry", ""):
+        assert LocalBackend().run_started(settings, "12345678", undated) is None, undated
