@@ -51,6 +51,22 @@ def test_models_frame_lists_no_version_unless_counts_are_asked_for(stack, crowde
     assert counted.loc[name, "versions"] == 3 and (counted.versions >= 200).sum() >= 3
 
 
+def _listing_counter(monkeypatch):
+    """Counts the versions each version listing returns, and the per-model listings."""
+    listed = {"versions": 0, "per_model": 0}
+    real = RegistrySession.request
+
+    def counting(self, method, path, params=None, body=None, **kw):
+        answer = real(self, method, path, params, body, **kw)
+        if path.endswith("/versions") or path.endswith("/model_versions"):
+            listed["versions"] += len((answer if isinstance(answer, dict) else {}).get("items") or [])
+            listed["per_model"] += path.startswith("/registered_models/")
+        return answer
+
+    monkeypatch.setattr(RegistrySession, "request", counting)
+    return listed
+
+
 def test_find_versions_for_a_recorded_run_reads_only_what_was_written_since_it_started(
     stack, crowded, monkeypatch, tmp_path
 ):
@@ -63,16 +79,7 @@ def test_find_versions_for_a_recorded_run_reads_only_what_was_written_since_it_s
     # Another tool's registration of the same run: the run id on the artifact only, so it is read.
     crowded.register_model(f"ran-{run_id}-plain", "s3://b/p", version="p1", model_source_id=run_id, **FMT)
 
-    listed = {"versions": 0}
-    real = RegistrySession.request
-
-    def counting(self, method, path, params=None, body=None, **kw):
-        answer = real(self, method, path, params, body, **kw)
-        if path.endswith("/versions") and isinstance(answer, dict):
-            listed["versions"] += len(answer.get("items") or [])
-        return answer
-
-    monkeypatch.setattr(RegistrySession, "request", counting)
+    listed = _listing_counter(monkeypatch)
     before = len(logged(stack))
     found = find_versions(crowded, run_id=run_id, settings=recorded)
     asked = logged(stack)[before:]
@@ -90,22 +97,6 @@ def test_find_versions_for_a_recorded_run_reads_only_what_was_written_since_it_s
     # The same rows as listing every model's versions, for a run the history does not know.
     full = find_versions(crowded, run_id=run_id, settings=stack.replace(state_dir=tmp_path / "empty"))
     assert found.equals(full), found.compare(full)
-
-
-def _listing_counter(monkeypatch):
-    """Counts the versions each version listing returns, and the per-model listings."""
-    listed = {"versions": 0, "per_model": 0}
-    real = RegistrySession.request
-
-    def counting(self, method, path, params=None, body=None, **kw):
-        answer = real(self, method, path, params, body, **kw)
-        if path.endswith("/versions") or path.endswith("/model_versions"):
-            listed["versions"] += len((answer or {}).get("items") or [])
-            listed["per_model"] += path.startswith("/registered_models/")
-        return answer
-
-    monkeypatch.setattr(RegistrySession, "request", counting)
-    return listed
 
 
 def test_find_versions_dates_a_kfp_local_run_by_its_name(stack, crowded, monkeypatch, tmp_path):
